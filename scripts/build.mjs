@@ -1,0 +1,56 @@
+// Bundles one entry per runtime with esbuild: extension host, language server, CLI, webviews,
+// and the integration-test suite that runs inside VS Code.
+// Usage: node scripts/build.mjs [--watch] [--production]
+import * as esbuild from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  // ssh2 runs in pure JS without its optional native helpers; vscode is provided by the host.
+  external: ['vscode', 'cpu-features', '*.node'],
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+
+const webviewDir = join(root, 'src/webview');
+const webviewEntries = existsSync(webviewDir)
+  ? readdirSync(webviewDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => join('src/webview', f))
+  : [];
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension/main.ts', server: 'src/server/server.ts', cli: 'src/cli/main.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { 'test/suite/index': 'test/integration/suite/index.ts' }, outdir: 'out', sourcemap: true, minify: false },
+];
+if (webviewEntries.length) {
+  builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, entryPoints: webviewEntries, outdir: 'dist/webview', absWorkingDir: root, logLevel: 'warning' });
+}
+
+function copyAssets() {
+  // pdf.js loads its worker from a file next to the bundle.
+  const worker = join(root, 'node_modules/pdf-parse/dist/pdf-parse/cjs/pdf.worker.mjs');
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  if (existsSync(worker)) cpSync(worker, join(root, 'dist/pdf.worker.mjs'));
+}
+
+if (watch) {
+  for (const b of builds) {
+    const ctx = await esbuild.context(b);
+    await ctx.watch();
+  }
+  copyAssets();
+  console.log('watching…');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  copyAssets();
+}

@@ -1,0 +1,5 @@
+import { init } from './init';
+import type { CliCommand } from './types';
+
+/** Every CLI command, one per stage. Each stage's command lives in its own file. */
+export const COMMANDS: CliCommand[] = [init];

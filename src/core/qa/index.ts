@@ -1,0 +1,3 @@
+export * from './types';
+export { parseQa, activePairs } from './parse';
+export * from './print';

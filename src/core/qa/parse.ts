@@ -1,0 +1,217 @@
+import { KNOWN_KEYS, type MetaLine, type QaFile, type QaPair, type QaProblem, type Span } from './types';
+
+const QUESTION = /^Q:[ \t]?/;
+const ANSWER = /^A:[ \t]?/;
+const META = /^@([A-Za-z][\w-]*)[ \t]*(?::[ \t]?(.*))?$/;
+const COMMENT = /^#[ \t]?/;
+
+interface Building {
+  commented: boolean;
+  firstLine: number;
+  questionLine: number;
+  question: string[];
+  questionSpan: Span;
+  answerLine?: number;
+  answer?: string[];
+  answerSpan?: Span;
+  lastLine: number;
+  pairMeta: Record<string, string>;
+}
+
+/**
+ * Parses .qa text. Never throws: whatever the input, it returns every pair it can recognise and
+ * a problem for everything else. `print(parse(text)) === text` for any text.
+ */
+export function parseQa(text: string): QaFile {
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const finalEol = text.endsWith('\n');
+  const body = finalEol ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
+  // Split on any line end so that mixed line ends still parse; printing uses the dominant one.
+  const lines = body.length === 0 && finalEol ? [''] : body.split(/\r?\n/);
+  if (text.length === 0) lines.length = 0;
+
+  const file: QaFile = { lines, eol, finalEol, header: {}, metaLines: [], pairs: [], problems: [] };
+  if (text.slice(0, 8192).includes('\u0000')) {
+    file.problems.push({ code: 'binary-content', severity: 'error', message: 'This file looks binary (it contains NUL bytes), not a .qa text file.', startLine: 0, startCol: 0, endLine: 0, endCol: lines[0]?.length ?? 0 });
+    return file;
+  }
+
+  const sticky: Record<string, string> = {};
+  let pendingPairMeta: Record<string, string> = {};
+  let pendingPairMetaLine: number | undefined;
+  let seenContent = false;
+  let cur: Building | undefined;
+  const st: { mode: 'none' | 'question' | 'answer' } = { mode: 'none' };
+
+  const problem = (p: Omit<QaProblem, 'severity'> & { severity?: QaProblem['severity'] }) => file.problems.push({ severity: 'error', ...p });
+
+  const finish = () => {
+    if (!cur) return;
+    const index = file.pairs.length;
+    const question = cur.question.join('\n').trim();
+    const answer = cur.answer?.join('\n').trim() ?? '';
+    const meta = { ...sticky, ...cur.pairMeta };
+    const reviewedValue = cur.pairMeta.reviewed;
+    const pair: QaPair = {
+      index,
+      question,
+      answer,
+      commented: cur.commented,
+      chunk: meta.chunk,
+      meta,
+      reviewed: reviewedValue !== undefined && !/^(false|no|0)$/i.test(reviewedValue.trim()),
+      firstLine: cur.firstLine,
+      questionLine: cur.questionLine,
+      answerLine: cur.answerLine,
+      lastLine: cur.lastLine,
+      questionSpan: cur.questionSpan,
+      answerSpan: cur.answerSpan,
+    };
+    file.pairs.push(pair);
+    // Commented-out pairs are excluded from everything, so their shape is not checked.
+    if (!cur.commented) {
+      if (cur.answer === undefined) {
+        problem({ code: 'question-without-answer', message: 'This question has no answer: add a line starting with "A:" right after it.', pair: index, ...lineSpan(lines, cur.questionLine) });
+      } else if (!answer) {
+        problem({ code: 'empty-answer', message: 'The answer is empty.', pair: index, ...lineSpan(lines, cur.answerLine!) });
+      }
+      if (!question) problem({ code: 'empty-question', message: 'The question is empty.', pair: index, ...lineSpan(lines, cur.questionLine) });
+    }
+    cur = undefined;
+    st.mode = 'none';
+  };
+
+  const start = (i: number, rest: string, prefixLen: number, commented: boolean) => {
+    finish();
+    seenContent = true;
+    cur = {
+      commented,
+      firstLine: pendingPairMetaLine ?? i,
+      questionLine: i,
+      question: [rest],
+      questionSpan: { startLine: i, startCol: prefixLen, endLine: i, endCol: lines[i].length },
+      lastLine: i,
+      pairMeta: pendingPairMeta,
+    };
+    pendingPairMeta = {};
+    pendingPairMetaLine = undefined;
+    st.mode = 'question';
+  };
+
+  const answerStart = (i: number, rest: string, prefixLen: number) => {
+    cur!.answerLine = i;
+    cur!.answer = [rest];
+    cur!.answerSpan = { startLine: i, startCol: prefixLen, endLine: i, endCol: lines[i].length };
+    cur!.lastLine = i;
+    st.mode = 'answer';
+  };
+
+  const extend = (i: number, text: string) => {
+    const c = cur!;
+    if (st.mode === 'question') {
+      c.question.push(text);
+      c.questionSpan.endLine = i;
+      c.questionSpan.endCol = lines[i].length;
+    } else {
+      c.answer!.push(text);
+      c.answerSpan!.endLine = i;
+      c.answerSpan!.endCol = lines[i].length;
+    }
+    c.lastLine = i;
+  };
+
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const trimmed = line.trim();
+
+    if (trimmed === '') {
+      // A blank line ends the pair (a question cut off here has no answer).
+      finish();
+      // Pair-level metadata separated from its question by a blank line still applies, but the line is not part of the pair.
+      pendingPairMetaLine = undefined;
+      continue;
+    }
+
+    const comment = COMMENT.exec(line);
+    if (comment) {
+      const inner = line.slice(comment[0].length);
+      const q = QUESTION.exec(inner);
+      const a = ANSWER.exec(inner);
+      if (q) {
+        start(i, inner.slice(q[0].length), comment[0].length + q[0].length, true);
+      } else if (a && cur?.commented && st.mode === 'question') {
+        answerStart(i, inner.slice(a[0].length), comment[0].length + a[0].length);
+      } else if (cur?.commented && st.mode !== 'none') {
+        extend(i, inner);
+      } else {
+        // A plain comment ends an active pair's answer but is otherwise ignored.
+        if (cur && st.mode === 'answer') finish();
+      }
+      continue;
+    }
+
+    const meta = META.exec(line);
+    if (meta) {
+      finish();
+      const key = meta[1];
+      const value = (meta[2] ?? '').trim();
+      const entry: MetaLine = { line: i, key, value };
+      file.metaLines.push(entry);
+      if (meta[2] === undefined && key !== 'reviewed') {
+        problem({ code: 'bad-metadata', severity: 'warning', message: `Metadata "@${key}" has no value: write "@${key}: value".`, ...lineSpan(lines, i) });
+      }
+      const known = KNOWN_KEYS[key];
+      if (!known) {
+        problem({ code: 'unknown-key', severity: 'warning', message: `Unknown metadata key "@${key}". Known keys: ${Object.keys(KNOWN_KEYS).map((k) => '@' + k).join(', ')}.`, startLine: i, startCol: 0, endLine: i, endCol: key.length + 1 });
+      }
+      if (known?.scope === 'pair') {
+        pendingPairMeta[key] = meta[2] === undefined ? 'true' : value;
+        pendingPairMetaLine ??= i;
+      } else {
+        sticky[key] = value;
+        if (!seenContent && key !== 'chunk') file.header[key] = value;
+        if (key === 'chunk') seenContent = true;
+      }
+      continue;
+    }
+    if (trimmed.startsWith('@')) {
+      finish();
+      problem({ code: 'bad-metadata', message: `Malformed metadata line: write "@key: value" (a key of letters, digits, "-" or "_").`, ...lineSpan(lines, i) });
+      continue;
+    }
+
+    const q = QUESTION.exec(line);
+    if (q) {
+      start(i, line.slice(q[0].length), q[0].length, false);
+      continue;
+    }
+    const a = ANSWER.exec(line);
+    if (a) {
+      if (cur && !cur.commented && st.mode === 'question') {
+        answerStart(i, line.slice(a[0].length), a[0].length);
+      } else {
+        finish();
+        problem({ code: 'answer-without-question', message: 'This answer has no question: add a line starting with "Q:" right before it.', ...lineSpan(lines, i) });
+      }
+      continue;
+    }
+
+    if (cur && !cur.commented && st.mode !== 'none') {
+      extend(i, line);
+      continue;
+    }
+    finish();
+    problem({ code: 'stray-text', message: 'Text outside a pair: start a question with "Q:" or an answer with "A:", or comment the line out with "#".', ...lineSpan(lines, i) });
+  }
+  finish();
+  return file;
+}
+
+function lineSpan(lines: string[], line: number): Span {
+  return { startLine: line, startCol: 0, endLine: line, endCol: lines[line]?.length ?? 0 };
+}
+
+/** Pairs that count: not commented out, with a non-empty question and answer. */
+export function activePairs(file: QaFile): QaPair[] {
+  return file.pairs.filter((p) => !p.commented && p.question !== '' && p.answer !== '' && p.answerLine !== undefined);
+}

@@ -1,0 +1,6 @@
+import type { Feature } from '../commands';
+
+export const datasetFeature: Feature = {
+  name: 'dataset',
+  commands: [],
+};

@@ -1,0 +1,6 @@
+import type { Feature } from '../commands';
+
+export const generationFeature: Feature = {
+  name: 'generation',
+  commands: [],
+};

@@ -1,0 +1,6 @@
+import type { Feature } from '../commands';
+
+export const qaFeature: Feature = {
+  name: 'qa',
+  commands: [],
+};

@@ -1,0 +1,6 @@
+import type { Feature } from '../commands';
+
+export const sourcesFeature: Feature = {
+  name: 'sources',
+  commands: [],
+};

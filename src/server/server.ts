@@ -1,0 +1,2 @@
+// The .qa language server (issue 4) starts here.
+export {};
