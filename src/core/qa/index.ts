@@ -1,3 +1,7 @@
 export * from './types';
 export { parseQa, activePairs } from './parse';
 export * from './print';
+export * from './checks';
+export * from './format';
+export * from './coverage';
+export { QaIndex, NEAR_DUPLICATE_THRESHOLD } from './index-store';

@@ -41,6 +41,8 @@ export interface QaProblem extends Span {
   severity: Severity;
   /** Index of the pair concerned, when there is one. */
   pair?: number;
+  /** Other places the problem refers to (e.g. the original of a duplicate): a project-relative path and a 0-based line. */
+  related?: { path: string; line: number; message: string }[];
 }
 
 export type QaProblemCode =
@@ -51,7 +53,16 @@ export type QaProblemCode =
   | 'stray-text'
   | 'bad-metadata'
   | 'unknown-key'
-  | 'binary-content';
+  | 'binary-content'
+  // From checks.ts and index-store.ts:
+  | 'not-standalone'
+  | 'over-budget'
+  | 'verbatim'
+  | 'duplicate'
+  | 'near-duplicate'
+  | 'duplicate-across-files'
+  | 'near-duplicate-across-files'
+  | 'large-file';
 
 export interface MetaLine {
   line: number;

@@ -1,0 +1,242 @@
+/**
+ * The checks of a .qa file beyond its structure: questions that do not stand alone, pairs over
+ * the dataset's row budget, answers that copy the source verbatim, duplicates. Pure and
+ * editor-free: the language server, the CLI and the dataset builder run the same checks.
+ *
+ * Per-pair work is cached by the pair's text (a `PairCache`), so re-checking a large file after
+ * a one-line edit only re-analyses the pairs that changed.
+ */
+import { QaIndex } from './index-store';
+import { bandKeys, exactKey, longestCopiedRun, minhash, shingles, windowHashes, words } from './similarity';
+import type { QaFile, QaPair, QaProblem, QaProblemCode, Severity, Span } from './types';
+
+export interface CheckOptions {
+  /** The project's context phrase, e.g. "Cairnrun rules" (mnemo.json `context`). */
+  context: string;
+  /** Words a standalone question names (mnemo.json `keywords`); matched case-insensitively. */
+  keywords: string[];
+  /** The dataset's row budget in tokens (mnemo.json `dataset.rowTokenBudget`): one pair must fit in it. */
+  rowTokenBudget: number;
+  /** Counts tokens with the project's tokenizer. */
+  countTokens: (text: string) => number;
+  /** The text of chunk `chunk` of `source` (a project-relative path), when it is known. */
+  chunkText?: (source: string, chunk: string) => string | undefined;
+  /** An answer that repeats this many consecutive words of its chunk is flagged (default 12). */
+  verbatimWords?: number;
+  /** Files longer than this (characters) get structure checks only (default 5,000,000). */
+  largeFileChars?: number;
+}
+
+export const DEFAULT_VERBATIM_WORDS = 12;
+export const DEFAULT_LARGE_FILE_CHARS = 5_000_000;
+
+/** Where on a pair a finding is shown. */
+type Anchor = 'question' | 'answer' | 'pair';
+
+/** A finding about one pair, independent of where the pair sits in the file (so it can be cached). */
+export interface PairFinding {
+  code: QaProblemCode;
+  severity: Severity;
+  message: string;
+  anchor: Anchor;
+}
+
+/** What is computed once per distinct pair text. */
+export interface PairAnalysis {
+  /** The question's duplicate key (words only). */
+  exact: string;
+  shingles: Set<number>;
+  bands: string[];
+  findings: PairFinding[];
+}
+
+/**
+ * A cache of pair analyses keyed by the pair's text and provenance. Entries unused by the last
+ * `sweep()` are dropped, so edits do not grow it without bound.
+ */
+export class PairCache {
+  private current = new Map<string, PairAnalysis>();
+  private previous = new Map<string, PairAnalysis>();
+
+  get(key: string): PairAnalysis | undefined {
+    let a = this.current.get(key);
+    if (!a) {
+      a = this.previous.get(key);
+      if (a) this.current.set(key, a);
+    }
+    return a;
+  }
+  set(key: string, a: PairAnalysis): void {
+    this.current.set(key, a);
+  }
+  /** Forgets entries not used since the previous sweep. */
+  sweep(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+  clear(): void {
+    this.current.clear();
+    this.previous.clear();
+  }
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}
+
+/** Options with defaults filled in, plus derived values that are costly to recompute per pair. */
+export class Checker {
+  readonly verbatimWords: number;
+  readonly largeFileChars: number;
+  private readonly keywordWords: Set<string>;
+  private readonly keywordPhrases: string[];
+  private readonly chunkWindows = new Map<string, Set<number> | null>();
+  readonly cache = new PairCache();
+
+  constructor(readonly options: CheckOptions) {
+    this.verbatimWords = options.verbatimWords ?? DEFAULT_VERBATIM_WORDS;
+    this.largeFileChars = options.largeFileChars ?? DEFAULT_LARGE_FILE_CHARS;
+    const kws = options.keywords.length ? options.keywords : [options.context];
+    this.keywordPhrases = kws.map((k) => words(k).join(' ')).filter((k) => k !== '');
+    this.keywordWords = new Set(this.keywordPhrases.flatMap((k) => k.split(' ')));
+  }
+
+  /** The words a duplicate check ignores: the context's keywords are in every standalone question. */
+  get ignoredWords(): ReadonlySet<string> {
+    return this.keywordWords;
+  }
+
+  /** True when the question names the context or one of its keywords. */
+  standsAlone(question: string): boolean {
+    if (this.keywordPhrases.length === 0) return true;
+    const q = ' ' + words(question).join(' ') + ' ';
+    return this.keywordPhrases.some((k) => q.includes(' ' + k + ' '));
+  }
+
+  /** Drops what was derived from chunk texts (after sources change). */
+  forgetChunks(): void {
+    this.chunkWindows.clear();
+    this.cache.clear();
+  }
+
+  private windowsOf(source: string, chunk: string): Set<number> | undefined {
+    const key = source + '\u0000' + chunk;
+    let w = this.chunkWindows.get(key);
+    if (w === undefined) {
+      const text = this.options.chunkText?.(source, chunk);
+      // Unknown chunks are not remembered: their text may arrive later.
+      if (text === undefined) return undefined;
+      w = windowHashes(words(text), this.verbatimWords);
+      this.chunkWindows.set(key, w);
+    }
+    return w ?? undefined;
+  }
+
+  /** Analyses one pair (cached by its text, source and chunk). */
+  analyse(pair: QaPair): PairAnalysis {
+    const source = pair.meta.source ?? '';
+    const chunk = pair.chunk ?? '';
+    const key = `${pair.commented ? '#' : ''}${source}\u0000${chunk}\u0000${pair.question}\u0000${pair.answer}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const sh = shingles(pair.question, this.keywordWords);
+    const a: PairAnalysis = { exact: exactKey(pair.question), shingles: sh, bands: sh.size ? bandKeys(minhash(sh)) : [], findings: [] };
+    if (!pair.commented && pair.question !== '') this.findings(pair, source, chunk, a.findings);
+    this.cache.set(key, a);
+    return a;
+  }
+
+  private findings(pair: QaPair, source: string, chunk: string, out: PairFinding[]): void {
+    const { context, rowTokenBudget, countTokens } = this.options;
+    if (!this.standsAlone(pair.question)) {
+      const names = this.options.keywords.length ? this.options.keywords.map((k) => `"${k}"`).join(' or ') : `"${context}"`;
+      out.push({ code: 'not-standalone', severity: 'warning', anchor: 'question', message: `This question does not stand alone: it does not name ${names}. A model trained on it cannot tell which document it is about; start it with "In ${context}, …".` });
+    }
+    if (pair.answer !== '') {
+      const tokens = countTokens(pair.question) + countTokens(pair.answer);
+      if (tokens > rowTokenBudget) {
+        out.push({ code: 'over-budget', severity: 'warning', anchor: 'pair', message: `This pair is ${tokens} tokens, more than a dataset row holds (dataset.rowTokenBudget = ${rowTokenBudget}); it will be left out of the dataset. Shorten it or split it into two pairs.` });
+      }
+      if (source && chunk) {
+        const windows = this.windowsOf(source, chunk);
+        if (windows) {
+          const aw = words(pair.answer);
+          const run = longestCopiedRun(aw, windows, this.verbatimWords);
+          if (run) {
+            const quote = aw.slice(run.start, run.start + Math.min(run.length, 16)).join(' ') + (run.length > 16 ? ' …' : '');
+            out.push({ code: 'verbatim', severity: 'warning', anchor: 'answer', message: `The answer copies ${run.length} consecutive words of chunk ${chunk} verbatim ("${quote}"). Answers that keep the meaning in other words train recall better than copied text.` });
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Every problem of one file: its structure (from the parser), its pairs, and duplicates among
+   * its own pairs. Duplicates across files need a shared `QaIndex`: see `checkWorkspace`.
+   */
+  checkFile(file: QaFile, path = 'file.qa', textLength = file.lines.reduce((n, l) => n + l.length + 1, 0)): QaProblem[] {
+    const index = new QaIndex();
+    const { problems, analyses } = this.checkPairs(file, textLength);
+    if (analyses) {
+      index.update(path, file, analyses);
+      problems.push(...index.problemsFor(path));
+    }
+    return problems;
+  }
+
+  /**
+   * Structure problems and per-pair findings of a file, and the analyses to index for duplicates
+   * (undefined for a file too large for anything but structure checks).
+   */
+  checkPairs(file: QaFile, textLength: number): { problems: QaProblem[]; analyses?: PairAnalysis[] } {
+    const problems = [...file.problems];
+    if (file.problems.some((p) => p.code === 'binary-content')) return { problems };
+    if (textLength > this.largeFileChars) {
+      problems.push({ code: 'large-file', severity: 'information', message: `This file is large (${(textLength / 1e6).toFixed(1)} MB): only its structure is checked, not duplicates, budgets or copied text. Split it into smaller files to check it fully.`, startLine: 0, startCol: 0, endLine: 0, endCol: file.lines[0]?.length ?? 0 });
+      return { problems };
+    }
+    const analyses: PairAnalysis[] = [];
+    for (const pair of file.pairs) {
+      const a = this.analyse(pair);
+      analyses.push(a);
+      for (const f of a.findings) problems.push(findingProblem(pair, f));
+    }
+    return { problems, analyses };
+  }
+}
+
+/** A cached finding placed on its pair's current lines. */
+export function findingProblem(pair: QaPair, f: PairFinding): QaProblem {
+  const span: Span =
+    f.anchor === 'answer' && pair.answerSpan
+      ? pair.answerSpan
+      : f.anchor === 'pair'
+        ? { startLine: pair.questionLine, startCol: 0, endLine: pair.answerSpan?.endLine ?? pair.questionSpan.endLine, endCol: pair.answerSpan?.endCol ?? pair.questionSpan.endCol }
+        : pair.questionSpan;
+  return { code: f.code, severity: f.severity, message: f.message, pair: pair.index, ...span };
+}
+
+/** Checks several files together, duplicates across them included (what the CLI and dataset builder use). */
+export function checkWorkspace(checker: Checker, files: { path: string; file: QaFile; textLength?: number }[]): Map<string, QaProblem[]> {
+  const index = new QaIndex();
+  const out = new Map<string, QaProblem[]>();
+  for (const f of files) {
+    const { problems, analyses } = checker.checkPairs(f.file, f.textLength ?? f.file.lines.reduce((n, l) => n + l.length + 1, 0));
+    out.set(f.path, problems);
+    if (analyses) index.update(f.path, f.file, analyses);
+  }
+  for (const [path, problems] of out) problems.push(...index.problemsFor(path));
+  return out;
+}
+
+/**
+ * The question with the context named in front: "What is X?" becomes "In Cairnrun rules, what is X?".
+ * The first word is lower-cased unless it looks like a name.
+ */
+export function withContext(question: string, context: string): string {
+  const q = question.trim();
+  const m = /^(\p{Lu})(\p{Ll}*)\b/u.exec(q);
+  const common = /^(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|may|must|should|would|will|under|if|in|on|at|for|after|before|during|according|name|list|describe|explain|give|state)$/i;
+  const body = m && common.test(m[1] + m[2]) ? m[1].toLowerCase() + q.slice(1) : q;
+  return `In ${context}, ${body}`;
+}

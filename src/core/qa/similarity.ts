@@ -1,0 +1,125 @@
+/**
+ * Text fingerprints for duplicate detection: normalised words, shingles, MinHash signatures and
+ * locality-sensitive hashing bands. Pure and fast: a question is fingerprinted once and cached.
+ */
+
+/** Words too common to tell two questions apart. */
+const STOPWORDS = new Set(
+  'a an the of in on at to for from by with and or is are was were be been does do did what which who whom whose when where why how that this these those it its as if than then there their they them can may must should would will shall into under over about after before any each per not no'.split(' '),
+);
+
+/** Lower-case words (letters and digits), accents folded, punctuation dropped. */
+export function words(text: string): string[] {
+  return (
+    text
+      .normalize('NFKD')
+      .replace(/\p{M}+/gu, '')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+(?:['’.][\p{L}\p{N}]+)*/gu) ?? []
+  );
+}
+
+/** The key under which two questions count as exactly the same: words only, case and punctuation ignored. */
+export function exactKey(text: string): string {
+  return words(text).join(' ');
+}
+
+/** 32-bit FNV-1a of a string. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function mix(x: number, seed: number): number {
+  // murmur3's finaliser over x ^ seed: a cheap, well-spread family of hash functions.
+  let h = (x ^ seed) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Shingles of a question: its content words, hashed; `ignore` (e.g. the context's keywords) left
+ * out. Single words rather than word pairs: questions are short, and a paraphrase that reorders
+ * the same words ("how many points is a Crown worth" / "a Crown is worth how many points") is
+ * still the same question.
+ */
+export function shingles(text: string, ignore: ReadonlySet<string> = new Set()): Set<number> {
+  const content = words(text).filter((w) => !STOPWORDS.has(w) && !ignore.has(w));
+  const out = new Set<number>();
+  for (const w of content) out.add(fnv1a(w));
+  return out;
+}
+
+export function jaccard(a: ReadonlySet<number>, b: ReadonlySet<number>): number {
+  if (a.size === 0 && b.size === 0) return 1;
+  let inter = 0;
+  const [small, large] = a.size < b.size ? [a, b] : [b, a];
+  for (const x of small) if (large.has(x)) inter++;
+  return inter / (a.size + b.size - inter);
+}
+
+/** LSH layout: BANDS bands of ROWS hashes; sets with Jaccard 0.75 share a band with probability 0.95 (0.8: 0.985). */
+export const BANDS = 8;
+export const ROWS = 4;
+const SEEDS = Array.from({ length: BANDS * ROWS }, (_, i) => fnv1a(`mnemo-minhash-${i}`));
+
+/** MinHash signature of a shingle set (BANDS * ROWS values). */
+export function minhash(set: ReadonlySet<number>): Uint32Array {
+  const sig = new Uint32Array(SEEDS.length).fill(0xffffffff);
+  for (const x of set) {
+    for (let i = 0; i < SEEDS.length; i++) {
+      const h = mix(x, SEEDS[i]);
+      if (h < sig[i]) sig[i] = h;
+    }
+  }
+  return sig;
+}
+
+/** One string key per band of a signature: two sets that share any key are near-duplicate candidates. */
+export function bandKeys(sig: Uint32Array): string[] {
+  const keys: string[] = [];
+  for (let b = 0; b < BANDS; b++) {
+    let k = `${b}`;
+    for (let r = 0; r < ROWS; r++) k += ':' + sig[b * ROWS + r].toString(36);
+    keys.push(k);
+  }
+  return keys;
+}
+
+/** Positions of the n-word windows of `text`, hashed; used to find answers that copy a chunk. */
+export function windowHashes(ws: readonly string[], n: number): Set<number> {
+  const out = new Set<number>();
+  for (let i = 0; i + n <= ws.length; i++) out.add(fnv1a(ws.slice(i, i + n).join(' ')));
+  return out;
+}
+
+/**
+ * The longest run of consecutive words of `answer` that also appears, in order, in the chunk
+ * (found through the chunk's n-word windows). Returns the run's word range when it is at least n words.
+ */
+export function longestCopiedRun(answerWords: readonly string[], chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
+  let best: { start: number; length: number } | undefined;
+  let runStart = -1;
+  for (let i = 0; i + n <= answerWords.length; i++) {
+    const hit = chunkWindows.has(fnv1a(answerWords.slice(i, i + n).join(' ')));
+    if (hit && runStart < 0) runStart = i;
+    if (!hit && runStart >= 0) {
+      const len = i - 1 - runStart + n;
+      if (!best || len > best.length) best = { start: runStart, length: len };
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) {
+    const len = answerWords.length - runStart;
+    if (!best || len > best.length) best = { start: runStart, length: len };
+  }
+  return best;
+}
