@@ -88,9 +88,10 @@ class MinimalDOMMatrix {
   }
 }
 
-/** Normalizes one page's text: LF newlines, no NULs, no trailing spaces on lines, trimmed ends. */
+/** Normalizes one page's text: well-formed UTF-16, LF newlines, no NULs, no trailing spaces on lines, trimmed ends. */
 export function normalizePageText(text: string): string {
-  return text
+  return (text as string & { toWellFormed(): string })
+    .toWellFormed()
     .replace(/\r\n?/g, '\n')
     .split('\u0000').join('')
     .replace(/[ \t]+\n/g, '\n')
@@ -135,7 +136,7 @@ export function emptyFile(file: string): MnemoError {
 function pdfError(err: unknown, file: string): Error {
   if (err instanceof MnemoError) return err;
   const name = err instanceof Error ? err.name : '';
-  const message = err instanceof Error ? err.message : String(err);
+  const message = (err instanceof Error ? err.message : String(err)).replace(/\.$/, '');
   if (name === 'PasswordException' || /password/i.test(message)) {
     return new MnemoError(`${file} is encrypted (password-protected), so its text cannot be read.`, 'Remove the password and add the file again, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`.', file);
   }
