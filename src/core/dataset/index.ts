@@ -16,7 +16,7 @@ import { DATA_FILES, datasetCard, reportMarkdown, toCsv, toJsonl } from './files
 import type { DatasetBuild, DatasetPair, DatasetSettings, FileProblem, SkippedFile, SourceChunks, SourceDocument } from './types';
 
 export * from './types';
-export { buildRows, cleanText, rowTokens, MESSAGE_OVERHEAD, ROW_OVERHEAD, sentences } from './build';
+export { buildRows, cleanText, guessLanguage, rowTokens, MESSAGE_OVERHEAD, ROW_OVERHEAD, sentences } from './build';
 export { DATA_FILES, csvField, datasetCard, reportMarkdown, sizeCategory, toCsv, toJsonl } from './files';
 export { nearDuplicateGroups, SPLIT_NEAR_DUPLICATE_THRESHOLD } from './groups';
 export { mulberry32, rngFor, shuffled } from './random';
