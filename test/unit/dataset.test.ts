@@ -68,7 +68,7 @@ async function build(p: Project, chunks?: SourceChunks[]): Promise<DatasetBuild>
   return buildDataset(p, { countTokens: count, loadChunks: chunks ? async () => chunks : undefined });
 }
 
-test('the same inputs and seed give byte-identical files; another seed gives another split', async () => {
+void test('the same inputs and seed give byte-identical files; another seed gives another split', async () => {
   const p1 = project(standard(), { csv: true });
   const p2 = project(standard(), { csv: true });
   const b1 = await build(p1);
@@ -84,7 +84,7 @@ test('the same inputs and seed give byte-identical files; another seed gives ano
   assert.notDeepEqual(b3.testPairs.map(key).sort(), b1.testPairs.map(key).sort());
 });
 
-test('every row is within the token budget, counted the chat way, with at most turnsPerRow turns', async () => {
+void test('every row is within the token budget, counted the chat way, with at most turnsPerRow turns', async () => {
   for (const dataset of [{}, { rowTokenBudget: 80, turnsPerRow: 3, systemPrompt: 'You answer questions about Cairnrun from memory.' }]) {
     const p = project(standard(), dataset);
     const b = await build(p);
@@ -106,7 +106,7 @@ test('every row is within the token budget, counted the chat way, with at most t
   }
 });
 
-test('train + test hold every input pair exactly once, minus the reported drops', async () => {
+void test('train + test hold every input pair exactly once, minus the reported drops', async () => {
   const dupA = 'Q: In Cairnrun, what colour is the Crown pennant?\nA: Gold.\n\n';
   const dupB = 'Q: in cairnrun what colour is the crown pennant\nA: gold\n\n';
   const p = project({ ...standard(), 'd.qa': dupA + dupA + dupB + 'Q: In Cairnrun, what is long?\nA: ' + 'very long words '.repeat(200) + '\n' }, { rowTokenBudget: 256 });
@@ -127,7 +127,7 @@ test('train + test hold every input pair exactly once, minus the reported drops'
   assert.match(report, /`qa\/d\.qa:4` duplicates `qa\/d\.qa:1`/);
 });
 
-test('near-duplicate questions never straddle the split, and the split is about testFraction', async () => {
+void test('near-duplicate questions never straddle the split, and the split is about testFraction', async () => {
   const p = project(standard());
   const b = await build(p);
   const ignore = new Set(['cairnrun']);
@@ -146,7 +146,7 @@ test('near-duplicate questions never straddle the split, and the split is about 
   assert.ok(Math.abs(fraction - 0.09) < 0.03, `test fraction ${fraction}`);
 });
 
-test('near-duplicate groups are exact (no candidate missed) on random inputs', () => {
+void test('near-duplicate groups are exact (no candidate missed) on random inputs', () => {
   const rng = mulberry32(1);
   const vocab = ['red', 'stone', 'gate', 'far', 'ring', 'keeper', 'moor', 'high', 'pass', 'mark', 'cast', 'watch'];
   const texts = Array.from({ length: 300 }, () => shuffled(vocab, rng).slice(0, 2 + Math.floor(rng() * 5)).join(' '));
@@ -162,7 +162,7 @@ test('near-duplicate groups are exact (no candidate missed) on random inputs', (
   }
 });
 
-test('no pairs at all: a clear error and nothing written', async () => {
+void test('no pairs at all: a clear error and nothing written', async () => {
   const p = project({ 'a.qa': '@source: sources/rulebook.md\n# Q: commented out?\n# A: yes\n\nQ: no answer here\n' });
   await assert.rejects(build(p), (err: unknown) => err instanceof MnemoError && /No Q&A pairs/.test(err.message) && /Nothing was written/.test(err.message) && !!err.hint);
   assert.equal(existsSync(join(p.dataDir, DATA_FILES.train)), false);
@@ -170,7 +170,7 @@ test('no pairs at all: a clear error and nothing written', async () => {
   await assert.rejects(build(empty), /qa\/ holds no readable \.qa file/);
 });
 
-test('a pair longer than the budget is reported with its place, never cut', async () => {
+void test('a pair longer than the budget is reported with its place, never cut', async () => {
   const long = 'The Free Cast is taken from the mark. '.repeat(40).trim();
   const p = project({ 'a.qa': qaFile(0, 0.1, 12) + `\nQ: In Cairnrun, what is the whole Free Cast rule?\nA: ${long}\n` }, { rowTokenBudget: 128 });
   const b = await build(p);
@@ -184,7 +184,7 @@ test('a pair longer than the budget is reported with its place, never cut', asyn
   assert.equal(all.includes('The Free Cast is taken from the mark'), false);
 });
 
-test('mixed line ends, unreadable, binary and non-UTF-8 .qa files: named in the report, the rest still build', async () => {
+void test('mixed line ends, unreadable, binary and non-UTF-8 .qa files: named in the report, the rest still build', async () => {
   const mixed = '@source: sources/rulebook.md\r\n\r\nQ: In Cairnrun, how wide is the Moor?\nA: 52 m,\r\nmeasured between the side lines.\r\n\nQ: In Cairnrun, how long is the Moor?\r\nA: 84 m.\n';
   const p = project({ 'mixed.qa': mixed, 'bin.qa': Buffer.from([0x51, 0x3a, 0x00, 0x01, 0x02, 0x0a]), 'latin1.qa': Buffer.from('Q: caf\xe9?\nA: oui\n', 'latin1'), 'ok.qa': qaFile(0, 0.3, 20) });
   symlinkSync(join(p.root, 'qa', 'missing-target.qa'), join(p.qaDir, 'broken.qa'));
@@ -201,7 +201,7 @@ test('mixed line ends, unreadable, binary and non-UTF-8 .qa files: named in the 
   for (const [name, content] of b.files) assert.equal(content.includes('\r') && !name.endsWith('.csv'), false, name);
 });
 
-test('CSV: one messages column, quoted so that it reads back exactly', async () => {
+void test('CSV: one messages column, quoted so that it reads back exactly', async () => {
   const p = project({ 'a.qa': 'Q: In Cairnrun, what does "Hoarding" mean, exactly?\nA: Holding the stone, still,\nfor more than "four" seconds.\n\n' + qaFile(0, 0.2, 20) }, { csv: true });
   const b = await build(p);
   const csv = b.files.get(DATA_FILES.trainCsv)! + b.files.get(DATA_FILES.testCsv)!.replace(/^messages\r\n/, '');
@@ -220,7 +220,10 @@ function parseCsv(text: string): string[][] {
     if (text[i] === '"') {
       i++;
       for (;;) {
-        if (text[i] === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
+        if (text[i] === '"' && text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+        }
         else if (text[i] === '"') break;
         else field += text[i++];
       }
@@ -237,7 +240,7 @@ function parseCsv(text: string): string[][] {
   return rows;
 }
 
-test('source-text rows: at the ratio, within the budget, passages in order that rebuild each chunk', async () => {
+void test('source-text rows: at the ratio, within the budget, passages in order that rebuild each chunk', async () => {
   const sentence = (i: number) => `Rule ${i}: the Carrier of the stone may take up to ${i % 7} steps before a tap. `;
   const chunkText = (from: number) => Array.from({ length: 40 }, (_, i) => sentence(from + i)).join('').trim();
   const chunks: SourceChunks[] = [{ path: 'sources/rulebook.md', chunks: [{ n: 1, text: chunkText(0) }, { n: 2, text: chunkText(100) }, { n: 3, text: 'Short chunk.' }] }];
@@ -259,7 +262,7 @@ test('source-text rows: at the ratio, within the budget, passages in order that 
   assert.deepEqual(cov.uncovered, []);
 });
 
-test('coverage names chunks with no pair; the card carries the Hub metadata and the generation settings', async () => {
+void test('coverage names chunks with no pair; the card carries the Hub metadata and the generation settings', async () => {
   const chunks: SourceChunks[] = [{ path: 'sources/rulebook.md', chunks: Array.from({ length: 9 }, (_, i) => ({ n: i + 1, text: `Chunk ${i + 1}.` })) }];
   const p = project(standard(), { license: 'cc-by-4.0' });
   const b = await build(p, chunks);
@@ -278,7 +281,7 @@ test('coverage names chunks with no pair; the card carries the Hub metadata and 
   assert.match(card, /\| rulebook\.md \| `[0-9a-f]{64}` \|/);
 });
 
-test('the card names English only when the pairs read as English', () => {
+void test('the card names English only when the pairs read as English', () => {
   assert.equal(guessLanguage(['In Cairnrun, how many points is a Crown worth? 5 points (Rule 9.1).', 'What is the inner diameter of the Gate ring and how high is it above the ground? It is 1.2 m wide and 3.5 m up.']), 'en');
   assert.equal(guessLanguage(['Wie viele Punkte ist eine Krone beim Cairnrun wert? Fünf Punkte, nach Regel neun Punkt eins, immer und überall gültig.', 'Wie breit ist das Moor? Zweiundfünfzig Meter zwischen den Seitenlinien gemessen.']), undefined);
 });
