@@ -51,6 +51,8 @@ const NEWLINE = 0x0a;
 const SLASH = 0x2f;
 // The same whitespace as the tokenizers' `\s` (JavaScript's definition).
 const WS = /\s/;
+const LOWER = /\p{Ll}/u;
+const CLAUSE = /^(?:\d+(?:\.\d+)*\.?|[-•–*]|\(?[a-z]\)|Section|Chapter|Article|Rule)\s/;
 
 function isWs(code: number): boolean {
   // Fast path for ASCII; WS.test for the rest (NBSP, line separators, ...).
@@ -100,8 +102,13 @@ export function findCuts(text: string): { at: Int32Array; kind: Uint8Array; coun
         if (text.charCodeAt(q) === NEWLINE) newlines++;
         q--;
       }
+      // A blank line before a lowercase word is a sentence running on across a page break.
+      const sentence = q >= 0 && isSentenceEnd(text, q);
+      // PDF text has no blank lines: a finished sentence followed by a numbered clause or a
+      // bullet ("2.3 The ...", "- ...") at the start of the next line is a paragraph end too.
+      const paragraph = newlines >= 2 ? !LOWER.test(text[p]) : sentence && CLAUSE.test(text.slice(p, p + 16));
       at[count] = p;
-      kind[count++] = newlines >= 2 ? Cut.Paragraph : q >= 0 && isSentenceEnd(text, q) ? Cut.Sentence : Cut.Word;
+      kind[count++] = paragraph ? Cut.Paragraph : sentence ? Cut.Sentence : Cut.Word;
     }
   }
   if (n > 0) {

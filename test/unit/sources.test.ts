@@ -233,7 +233,7 @@ void test('unsupported files are listed with a note and refused by extraction', 
   put(project, '.DS_Store', 'hidden');
   const list = await listSources(project);
   assert.deepEqual(list.map((e) => [e.path, e.kind]), [['sources/a.txt', 'txt'], ['sources/slides.pptx', undefined]]);
-  assert.match(list[1].note ?? '', /\.pptx files are not read/);
+  assert.match(list[1].note ?? '', /\.pptx files are not supported/);
   await rejectsWith(extractSource(project, 'sources/slides.pptx'), 'sources/slides.pptx', /is not a source Mnemo can read/);
   await rejectsWith(extractSource(project, '../outside.txt'), '../outside.txt', /outside the project/);
 });

@@ -1,5 +1,7 @@
+import { chunks } from './chunks';
+import { extract } from './extract';
 import { init } from './init';
 import type { CliCommand } from './types';
 
 /** Every CLI command, one per stage. Each stage's command lives in its own file. */
-export const COMMANDS: CliCommand[] = [init];
+export const COMMANDS: CliCommand[] = [init, extract, chunks];

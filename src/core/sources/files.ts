@@ -31,7 +31,7 @@ export interface SourceEntry {
 
 export function unsupportedNote(name: string): string {
   const ext = extname(name) || '(no extension)';
-  return `Skipped: ${ext} files are not read. Mnemo reads .pdf, .txt and .md; convert the document to one of them.`;
+  return `${ext} files are not supported: Mnemo reads .pdf, .txt and .md. Convert the document to one of them to use it.`;
 }
 
 /** Every file under sources/ (hidden files and folders excluded), sorted by path. */
