@@ -1,0 +1,239 @@
+/**
+ * Generation: synthetic Q&A sweeps over every chunk x prompt variant x temperature.
+ * The one API the extension, the CLI and the curation stage (regenerate one chunk) call.
+ */
+import { MnemoError } from '../errors';
+import type { Project } from '../project';
+import { chunkSource, getTokenizer, listSources, resolveSourcePath } from '../sources';
+import { OpenAiChatClient, type ChatClient } from './client';
+import { Journal, journalPath } from './journal';
+import { OFFLINE_GENERATOR, writeQaFile, sourceStem, qaFileName, writeSweepOutputs, type WrittenFile } from './output';
+import { offlinePairs } from './offline';
+import { parseModelPairs, type ParsedResponse } from './parse';
+import { buildPlan, charsOver4, priceFor, summarizePlan, type PlanSummary } from './plan';
+import { loadPromptTemplates } from './prompts';
+import { runSweep, type RetryPolicy, type RunProgress, type RunResult } from './runner';
+import type { GeneratedPair, PlannedRequest, Price, SourceChunks } from './types';
+import { join } from 'node:path';
+
+export * from './types';
+export * from './client';
+export * from './journal';
+export * from './offline';
+export * from './output';
+export * from './parse';
+export * from './plan';
+export * from './prompts';
+export * from './runner';
+
+export interface Endpoint {
+  baseUrl: string;
+  model: string;
+}
+
+/** Where requests go: explicit overrides (CLI flags), then mnemo.json, then user settings. */
+export function resolveEndpoint(project: Project, settings: Endpoint, override: Partial<Endpoint> = {}): Endpoint {
+  return {
+    baseUrl: (override.baseUrl || project.config.generation.baseUrl || settings.baseUrl).replace(/\/+$/, ''),
+    model: override.model || project.config.generation.model || settings.model,
+  };
+}
+
+/** Chunks of the project's sources (all readable ones, or those named), optionally only some chunk numbers. */
+export async function loadSourceChunks(project: Project, opts: { sources?: string[]; chunks?: number[]; signal?: AbortSignal } = {}): Promise<SourceChunks[]> {
+  let paths: string[];
+  if (opts.sources?.length) {
+    paths = opts.sources.map((s) => resolveSourcePath(project, s).rel);
+  } else {
+    paths = (await listSources(project)).filter((s) => s.kind).map((s) => s.path);
+  }
+  if (!paths.length) throw new MnemoError('The project has no sources to generate from.', 'Add a PDF, .txt or .md file to sources/ ("Mnemo: Add Source…"), then generate again.', project.sourcesDir);
+  const out: SourceChunks[] = [];
+  for (const path of paths) {
+    const src = await chunkSource(project, path, { signal: opts.signal });
+    let chunks = src.chunks;
+    if (opts.chunks?.length) {
+      const missing = opts.chunks.filter((n) => !chunks.some((c) => c.n === n));
+      if (missing.length) throw new MnemoError(`${src.path} has ${chunks.length} chunks; there is no chunk ${missing.join(', ')}.`, 'Chunks are numbered from 1; expand the source in the Sources view to see them.', src.path);
+      chunks = chunks.filter((c) => opts.chunks!.includes(c.n));
+    }
+    out.push({ source: src.path, sourceHash: src.hash, chunks });
+  }
+  return out;
+}
+
+export interface SweepOptions extends Endpoint {
+  variants?: string[];
+  temperatures?: number[];
+  concurrency: number;
+  budgetUsd?: number;
+  /** Makes every key new (a deliberate regeneration); the journal keeps the earlier answers. */
+  salt?: string;
+  /** Seconds a request usually takes, for the time estimate. */
+  secondsPerRequest?: number;
+}
+
+export interface PreparedSweep {
+  project: Project;
+  endpoint: Endpoint;
+  plan: PlannedRequest[];
+  summary: PlanSummary;
+  price?: Price;
+  budgetUsd?: number;
+  concurrency: number;
+  journalFile: string;
+  allSources: string[];
+  countTokens: (text: string) => number;
+}
+
+/** Builds the plan and its summary; sends nothing. */
+export async function prepareSweep(project: Project, sources: SourceChunks[], opts: SweepOptions): Promise<PreparedSweep> {
+  const g = project.config.generation;
+  const variants = opts.variants?.length ? opts.variants : g.variants;
+  const temperatures = opts.temperatures?.length ? opts.temperatures : g.temperatures;
+  for (const t of temperatures) if (!(t >= 0 && t <= 2)) throw new MnemoError(`Temperature ${t} is out of range.`, 'Temperatures go from 0 to 2.');
+  const templates = loadPromptTemplates(project.promptsDir, variants);
+  let countTokens = charsOver4;
+  try {
+    const tok = await getTokenizer(project.config.tokenizer);
+    countTokens = (t: string) => tok.count(t);
+  } catch {
+    // The estimate falls back to characters / 4.
+  }
+  const plan = buildPlan(sources, { context: project.config.context, model: opts.model, variants: templates, temperatures, tokensPerQuestion: g.tokensPerQuestion, maxOutputTokens: g.maxOutputTokens, countTokens, salt: opts.salt });
+  const price = priceFor(opts.model, g.prices, opts.baseUrl);
+  const journalFile = journalPath(project.cacheDir);
+  const journal = Journal.open(journalFile);
+  const budgetUsd = opts.budgetUsd ?? g.budgetUsd;
+  const summary = summarizePlan(plan, { done: new Set(journal.done.keys()), price, concurrency: opts.concurrency, secondsPerRequest: opts.secondsPerRequest, budgetUsd });
+  journal.close();
+  const allSources = (await listSources(project).catch(() => [])).filter((s) => s.kind).map((s) => s.path);
+  return { project, endpoint: { baseUrl: opts.baseUrl, model: opts.model }, plan, summary, price, budgetUsd, concurrency: opts.concurrency, journalFile, allSources: allSources.length ? allSources : sources.map((s) => s.source), countTokens };
+}
+
+export interface RunSweepOptions {
+  /** The endpoint client; by default the openai SDK client for the prepared endpoint. */
+  client?: ChatClient;
+  apiKey?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onProgress?: (p: RunProgress) => void;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface SweepOutcome {
+  result: RunResult;
+  files: WrittenFile[];
+}
+
+/** Runs a prepared sweep to the end (or cancel, budget, fatal error) and writes the .qa files of what finished. */
+export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOptions): Promise<SweepOutcome> {
+  const journal = Journal.open(prep.journalFile);
+  if (journal.badLines) opts.log?.('warn', `${journal.badLines} unreadable line(s) in ${prep.journalFile} were skipped (a line cut by a crash is normal).`);
+  const fresh = new Set<string>();
+  try {
+    const result = await runSweep(prep.plan, {
+      client: opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey }),
+      journal,
+      concurrency: prep.concurrency,
+      timeoutMs: opts.timeoutMs,
+      price: prep.price,
+      budgetUsd: prep.budgetUsd,
+      signal: opts.signal,
+      retry: opts.retry,
+      onProgress: opts.onProgress,
+      log: opts.log,
+      countTokens: prep.countTokens,
+      onEntry: (e) => {
+        if (e.status === 'done') fresh.add(e.key);
+      },
+    });
+    const files = writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests: prep.plan, journal, freshKeys: fresh, allSources: prep.allSources });
+    return { result, files };
+  } finally {
+    journal.close();
+  }
+}
+
+export interface PreviewResult {
+  request: PlannedRequest;
+  text: string;
+  parsed: ParsedResponse;
+  usage?: { inputTokens: number; outputTokens: number };
+  finishReason?: string;
+}
+
+/** Sends the first request of a plan alone and returns the prompt and raw answer; writes nothing (not even the journal). */
+export async function previewFirst(prep: PreparedSweep, opts: { client?: ChatClient; apiKey?: string; timeoutMs: number; signal?: AbortSignal }): Promise<PreviewResult> {
+  const request = prep.plan[0];
+  if (!request) throw new MnemoError('There is nothing to preview: the plan is empty.', 'Add a source, and check generation.variants and temperatures in mnemo.json.');
+  const client = opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey });
+  const res = await client.complete({ model: request.model, prompt: request.prompt, temperature: request.temperature, maxTokens: request.maxTokens }, { signal: opts.signal ?? new AbortController().signal, timeoutMs: opts.timeoutMs });
+  return { request, text: res.text, parsed: parseModelPairs(res.text, { truncated: res.finishReason === 'length' }), usage: res.usage, finishReason: res.finishReason };
+}
+
+/** The preview as a readable document: the full prompt, then the raw response, then what parsing made of it. */
+export function formatPreview(p: PreviewResult): string {
+  const r = p.request;
+  return [
+    `# Preview: ${r.source} chunk ${r.chunk}, variant ${r.variant}, temperature ${r.temperature}, model ${r.model}`,
+    '',
+    '## Prompt (the whole user message)',
+    '',
+    r.prompt,
+    '',
+    `## Raw response${p.finishReason ? ` (finish_reason: ${p.finishReason})` : ''}${p.usage ? `, ${p.usage.inputTokens} input + ${p.usage.outputTokens} output tokens` : ''}`,
+    '',
+    p.text,
+    '',
+    `## Parsed: ${p.parsed.pairs.length} pair(s), ${p.parsed.dropped.length} dropped fragment(s)`,
+    '',
+    ...p.parsed.pairs.flatMap((x) => [`Q: ${x.question}`, `A: ${x.answer}`, '']),
+    ...p.parsed.dropped.map((d) => `dropped (${d.reason}): ${d.text}`),
+    '',
+  ].join('\n');
+}
+
+export interface ChunkRegeneration extends SweepOutcome {
+  plan: PlannedRequest[];
+  /** The new pairs, by request: what the caller may show or place itself. */
+  pairs: { source: string; chunk: number; variant: string; temperature: number; pairs: GeneratedPair[] }[];
+}
+
+/**
+ * Regenerates some chunks of one source: fresh requests (a salt makes their keys new, so the
+ * journal's earlier answers do not stop them) over the given variants and temperatures (default:
+ * the project's). Pristine .qa files get the new pairs in place of the chunk's old ones; edited
+ * files get the new pairs appended under their @chunk (nothing the user wrote changes).
+ */
+export async function generateForChunks(
+  project: Project,
+  source: string,
+  chunkNs: number[],
+  options: Omit<SweepOptions, 'salt'> & Omit<RunSweepOptions, 'onProgress'> & { onProgress?: (p: RunProgress) => void },
+): Promise<ChunkRegeneration> {
+  const sources = await loadSourceChunks(project, { sources: [source], chunks: chunkNs, signal: options.signal });
+  const prep = await prepareSweep(project, sources, { ...options, salt: `regenerate ${new Date().toISOString()}` });
+  const outcome = await runPreparedSweep(prep, options);
+  const journal = Journal.open(prep.journalFile);
+  const pairs = prep.plan.flatMap((r) => {
+    const e = journal.done.get(r.key);
+    return e ? [{ source: r.source, chunk: r.chunk, variant: r.variant, temperature: r.temperature, pairs: (e.pairs ?? []).map((p) => ({ question: p.question, answer: p.answer })) }] : [];
+  });
+  journal.close();
+  return { ...outcome, plan: prep.plan, pairs };
+}
+
+/** Writes the offline generator's pairs: qa/<source>/offline.qa per source. No model, no key, no network. */
+export function generateOffline(project: Project, sources: SourceChunks[], allSources: string[] = sources.map((s) => s.source)): WrittenFile[] {
+  const out: WrittenFile[] = [];
+  for (const src of sources) {
+    const blocks = new Map<number, GeneratedPair[]>();
+    for (const c of src.chunks) blocks.set(c.n, offlinePairs(c, project.config.context, project.config.keywords));
+    const path = join(project.qaDir, sourceStem(src.source, allSources), qaFileName('offline'));
+    const written = writeQaFile(path, { source: src.source, variant: 'offline', model: 'none', generator: OFFLINE_GENERATOR }, blocks, blocks);
+    out.push({ ...written, path: written.path.slice(project.root.length + 1).replace(/\\/g, '/') });
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+/** Types shared by the sweep planner, runner, journal and writer. */
+import type { Chunk } from '../sources/types';
+
+/** The chunks of one source, as the planner takes them (chunking is the sources stage's job). */
+export interface SourceChunks {
+  /** Path relative to the project root, e.g. "sources/rulebook.pdf". */
+  source: string;
+  /** sha256 of the source file, when known: part of each request's key. */
+  sourceHash?: string;
+  chunks: Chunk[];
+}
+
+/** One chat-completions request of a sweep: one chunk, one prompt variant, one temperature. */
+export interface PlannedRequest {
+  /** Stable key: a hash of source, chunk id, variant, temperature, prompt text and model. */
+  key: string;
+  source: string;
+  chunk: number;
+  chunkId: string;
+  variant: string;
+  temperature: number;
+  model: string;
+  /** The whole user message sent to the model. */
+  prompt: string;
+  questions: number;
+  maxTokens: number;
+  estInputTokens: number;
+  estOutputTokens: number;
+}
+
+export interface Price {
+  /** US dollars per million input tokens. */
+  input: number;
+  /** US dollars per million output tokens. */
+  output: number;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** One pair as parsed from a model's answer. */
+export interface GeneratedPair {
+  question: string;
+  answer: string;
+}
+
+/** A fragment of a model's answer that did not become a pair, and why. */
+export interface DroppedFragment {
+  reason: DropReason;
+  text: string;
+}
+
+export type DropReason = 'missing-answer' | 'missing-question' | 'truncated' | 'refusal' | 'stray-text' | 'bad-json' | 'empty';
+
+/** A line of the journal (.mnemo/generation/journal.jsonl). */
+export interface JournalEntry {
+  key: string;
+  status: 'done' | 'failed';
+  source: string;
+  chunk: number;
+  chunkId: string;
+  variant: string;
+  temperature: number;
+  model: string;
+  /** ISO time the entry was written. */
+  at: string;
+  attempts: number;
+  usage?: Usage;
+  /** True when the server reported no usage and `usage` is Mnemo's own count. */
+  usageEstimated?: boolean;
+  costUsd?: number;
+  /** The model's raw text (kept so a parser fix can re-read old answers). */
+  raw?: string;
+  pairs?: (GeneratedPair & { fact?: number })[];
+  /** Atomic facts the model listed ("FACT n: ..."), when the variant asks for them. */
+  facts?: string[];
+  dropped?: DroppedFragment[];
+  finishReason?: string;
+  error?: string;
+}
