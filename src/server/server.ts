@@ -1,2 +1,224 @@
-// The .qa language server (issue 4) starts here.
-export {};
+/**
+ * The .qa language server (language id `mnemo-qa`), run in its own process by the extension's
+ * language client (Node IPC) or by anything speaking LSP over stdio (`--stdio`).
+ *
+ * It keeps every .qa file under qa/ parsed and checked, with a workspace index of questions for
+ * duplicates across files, and publishes diagnostics for all of them (open or not). Edits are
+ * re-checked at once; per-pair work is cached by the pair's text, so a one-line edit in a large
+ * file re-analyses one pair.
+ */
+import { fileURLToPath } from 'node:url';
+import {
+  createConnection,
+  DidChangeWatchedFilesNotification,
+  FileChangeType,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type InitializeParams,
+  type InitializeResult,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { printQa } from '../core/qa';
+import { QaIndexChangedNotification, QaSummaryRequest, type QaFileSummary } from '../shared/lsp-protocol';
+import { codeActions, codeLenses, definition, folding, format, hover, symbols, toDiagnostic } from './features';
+import { QaWorkspace } from './workspace';
+
+const connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+let ws = new QaWorkspace(undefined);
+let ready = false;
+let watchRegistration = false;
+
+const log = (message: string) => connection.console.log(message);
+
+connection.onInitialize((params: InitializeParams): InitializeResult => {
+  const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;
+  const root = folder?.startsWith('file:') ? fileURLToPath(folder) : undefined;
+  ws = new QaWorkspace(root, log);
+  ws.onChunksLoaded = (source) => recheck(ws.filesUsing(source));
+  watchRegistration = !!params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration;
+  return {
+    capabilities: {
+      textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+      hoverProvider: true,
+      definitionProvider: true,
+      documentSymbolProvider: true,
+      foldingRangeProvider: true,
+      documentFormattingProvider: true,
+      codeActionProvider: { codeActionKinds: ['quickfix'] },
+      codeLensProvider: { resolveProvider: false },
+    },
+    serverInfo: { name: 'mnemo-qa' },
+  };
+});
+
+connection.onInitialized(async () => {
+  if (watchRegistration) {
+    await connection.client.register(DidChangeWatchedFilesNotification.type, {
+      watchers: [{ globPattern: '**/qa/**/*.qa' }, { globPattern: '**/mnemo.json' }, { globPattern: '**/sources/**' }],
+    });
+  }
+  await loadWorkspace();
+});
+
+/** Reads mnemo.json, the sources' chunks and every .qa file under qa/, and publishes all diagnostics. */
+async function loadWorkspace(): Promise<void> {
+  const started = performance.now();
+  ready = false;
+  await ws.loadProject();
+  const uris = await ws.listQaFiles();
+  const texts = new Map<string, string>();
+  await Promise.all(
+    uris.map(async (uri) => {
+      const open = documents.get(uri);
+      const text = open ? open.getText() : await ws.readFromDisk(uri);
+      if (text !== undefined) texts.set(uri, text);
+    }),
+  );
+  for (const d of documents.all()) if (!texts.has(d.uri)) texts.set(d.uri, d.getText());
+  // Chunks first, so the first pass already checks answers against their source.
+  await Promise.all(ws.sourcesOf([...texts.values()]).map((s) => ws.chunks.load(s)));
+  for (const [uri, text] of texts) ws.update(uri, text, !!documents.get(uri));
+  for (const uri of texts.keys()) publish(uri);
+  ready = true;
+  log(`Checked ${texts.size} .qa files (${ws.index.questionCount} questions) in ${(performance.now() - started).toFixed(0)} ms`);
+  announce(texts.keys());
+}
+
+function publish(uri: string): void {
+  const diagnostics = ws.problems(uri).map((p) => toDiagnostic(p, ws));
+  void connection.sendDiagnostics({ uri, version: documents.get(uri)?.version, diagnostics });
+}
+
+// The Q&A view refreshes on this; bursts of edits are batched.
+let pendingAnnounce = new Set<string>();
+let announceTimer: NodeJS.Timeout | undefined;
+function announce(uris: Iterable<string>): void {
+  for (const u of uris) pendingAnnounce.add(u);
+  announceTimer ??= setTimeout(() => {
+    announceTimer = undefined;
+    const batch = [...pendingAnnounce];
+    pendingAnnounce = new Set();
+    void connection.sendNotification(QaIndexChangedNotification, { uris: batch, ready });
+  }, 100);
+}
+
+// Edits are checked on the next turn of the event loop, so a burst of changes costs one check.
+const queued = new Set<string>();
+let flushScheduled = false;
+function schedule(uri: string): void {
+  queued.add(uri);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
+}
+function flush(): void {
+  flushScheduled = false;
+  const touched = new Set<string>();
+  for (const uri of [...queued]) {
+    queued.delete(uri);
+    const doc = documents.get(uri);
+    if (!doc) continue;
+    for (const t of ws.update(uri, doc.getText(), true)) touched.add(t);
+    publish(uri);
+    touched.delete(uri);
+    announce([uri]);
+  }
+  for (const t of touched) publish(t);
+  announce(touched);
+}
+
+/** Re-checks files with their current text (after chunks arrive or settings change). */
+function recheck(uris: string[]): void {
+  const touched = new Set<string>();
+  for (const uri of uris) {
+    const state = ws.files.get(uri);
+    if (!state) continue;
+    const text = documents.get(uri)?.getText() ?? printQa(state.file);
+    for (const t of ws.update(uri, text, state.open)) touched.add(t);
+    touched.add(uri);
+  }
+  for (const t of touched) publish(t);
+  announce(touched);
+}
+
+documents.onDidChangeContent((e) => {
+  if (ready) schedule(e.document.uri);
+});
+documents.onDidOpen((e) => {
+  if (!ready) return;
+  // Opening a file under qa/ that is already indexed with the same text costs nothing new.
+  schedule(e.document.uri);
+  const source = ws.sourcesOf([e.document.getText()])[0];
+  if (source) void ws.chunks.load(source);
+});
+documents.onDidClose(async (e) => {
+  const uri = e.document.uri;
+  if (ws.isIndexed(uri)) {
+    // A closed file under qa/ is still checked: from its saved text.
+    const text = await ws.readFromDisk(uri);
+    const touched = text === undefined ? ws.remove(uri) : ws.update(uri, text, false);
+    if (text === undefined) void connection.sendDiagnostics({ uri, diagnostics: [] });
+    else publish(uri);
+    for (const t of touched) publish(t);
+    announce([uri, ...touched]);
+  } else {
+    ws.remove(uri);
+    void connection.sendDiagnostics({ uri, diagnostics: [] });
+    announce([uri]);
+  }
+});
+
+connection.onDidChangeWatchedFiles(async ({ changes }) => {
+  if (!ready) return;
+  if (changes.some((c) => c.uri.endsWith('/mnemo.json'))) {
+    await loadWorkspace();
+    return;
+  }
+  const touched = new Set<string>();
+  for (const c of changes) {
+    const path = ws.pathOf(c.uri);
+    if (path.startsWith('sources/')) {
+      ws.chunks.forget(path);
+      ws.checker.forgetSource(path);
+      void ws.chunks.load(path);
+      continue;
+    }
+    if (!ws.isIndexed(c.uri) || documents.get(c.uri)) continue; // Open files follow the editor, not the disk.
+    if (c.type === FileChangeType.Deleted) {
+      for (const t of ws.remove(c.uri)) touched.add(t);
+      void connection.sendDiagnostics({ uri: c.uri, diagnostics: [] });
+    } else {
+      const text = await ws.readFromDisk(c.uri);
+      if (text === undefined) continue;
+      for (const t of ws.update(c.uri, text, false)) touched.add(t);
+      touched.add(c.uri);
+    }
+  }
+  for (const t of touched) if (ws.files.has(t)) publish(t);
+  announce([...touched, ...changes.map((c) => c.uri)]);
+});
+
+connection.onRequest(QaSummaryRequest, (params) => {
+  const uris = params.uris ?? [...ws.files.keys()];
+  const files = uris.map((u) => ws.summary(u)).filter((s): s is QaFileSummary => !!s);
+  return { files, ready };
+});
+
+/** Requests see the document's latest text: a change still queued is checked first. */
+function fresh(uri: string): string {
+  if (queued.has(uri)) flush();
+  return uri;
+}
+
+connection.onHover((p) => hover(ws, fresh(p.textDocument.uri), p.position.line));
+connection.onDefinition((p) => definition(ws, fresh(p.textDocument.uri), p.position.line));
+connection.onDocumentSymbol((p) => symbols(ws, fresh(p.textDocument.uri)));
+connection.onFoldingRanges((p) => folding(ws, fresh(p.textDocument.uri)));
+connection.onDocumentFormatting((p) => format(ws, fresh(p.textDocument.uri)));
+connection.onCodeAction((p) => codeActions(ws, { ...p, textDocument: { uri: fresh(p.textDocument.uri) } }));
+connection.onCodeLens((p) => codeLenses(ws, fresh(p.textDocument.uri)));
+
+documents.listen(connection);
+connection.listen();

@@ -7,7 +7,7 @@
  * a one-line edit only re-analyses the pairs that changed.
  */
 import { QaIndex } from './index-store';
-import { bandKeys, exactKey, longestCopiedRun, minhash, shingles, windowHashes, words } from './similarity';
+import { bandKeys, longestCopiedRun, minhash, shingles, windowHashes, words } from './similarity';
 import type { QaFile, QaPair, QaProblem, QaProblemCode, Severity, Span } from './types';
 
 export interface CheckOptions {
@@ -23,12 +23,12 @@ export interface CheckOptions {
   chunkText?: (source: string, chunk: string) => string | undefined;
   /** An answer that repeats this many consecutive words of its chunk is flagged (default 12). */
   verbatimWords?: number;
-  /** Files longer than this (characters) get structure checks only (default 5,000,000). */
+  /** Files longer than this (characters) get structure checks only (default 16,000,000). */
   largeFileChars?: number;
 }
 
 export const DEFAULT_VERBATIM_WORDS = 12;
-export const DEFAULT_LARGE_FILE_CHARS = 5_000_000;
+export const DEFAULT_LARGE_FILE_CHARS = 16_000_000;
 
 /** Where on a pair a finding is shown. */
 type Anchor = 'question' | 'answer' | 'pair';
@@ -46,7 +46,7 @@ export interface PairAnalysis {
   /** The question's duplicate key (words only). */
   exact: string;
   shingles: Set<number>;
-  bands: string[];
+  bands: number[];
   findings: PairFinding[];
 }
 
@@ -77,6 +77,10 @@ export class PairCache {
   clear(): void {
     this.current.clear();
     this.previous.clear();
+  }
+  /** Forgets the analyses of pairs whose key matches. */
+  deleteWhere(test: (key: string) => boolean): void {
+    for (const m of [this.current, this.previous]) for (const k of m.keys()) if (test(k)) m.delete(k);
   }
   get size(): number {
     return this.current.size + this.previous.size;
@@ -118,6 +122,12 @@ export class Checker {
     this.cache.clear();
   }
 
+  /** Drops what was derived from one source's chunks (its chunks arrived or changed). */
+  forgetSource(source: string): void {
+    for (const k of this.chunkWindows.keys()) if (k.startsWith(source + '\u0000')) this.chunkWindows.delete(k);
+    this.cache.deleteWhere((k) => k.startsWith(source + '\u0000') || k.startsWith('#' + source + '\u0000'));
+  }
+
   private windowsOf(source: string, chunk: string): Set<number> | undefined {
     const key = source + '\u0000' + chunk;
     let w = this.chunkWindows.get(key);
@@ -138,8 +148,9 @@ export class Checker {
     const key = `${pair.commented ? '#' : ''}${source}\u0000${chunk}\u0000${pair.question}\u0000${pair.answer}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const sh = shingles(pair.question, this.keywordWords);
-    const a: PairAnalysis = { exact: exactKey(pair.question), shingles: sh, bands: sh.size ? bandKeys(minhash(sh)) : [], findings: [] };
+    const qw = words(pair.question);
+    const sh = shingles(qw, this.keywordWords);
+    const a: PairAnalysis = { exact: qw.join(' '), shingles: sh, bands: sh.size ? bandKeys(minhash(sh)) : [], findings: [] };
     if (!pair.commented && pair.question !== '') this.findings(pair, source, chunk, a.findings);
     this.cache.set(key, a);
     return a;
@@ -152,7 +163,8 @@ export class Checker {
       out.push({ code: 'not-standalone', severity: 'warning', anchor: 'question', message: `This question does not stand alone: it does not name ${names}. A model trained on it cannot tell which document it is about; start it with "In ${context}, …".` });
     }
     if (pair.answer !== '') {
-      const tokens = countTokens(pair.question) + countTokens(pair.answer);
+      // A token is at least one UTF-8 byte, so a pair of no more bytes than the budget needs no counting.
+      const tokens = utf8Length(pair.question) + utf8Length(pair.answer) <= rowTokenBudget ? 0 : countTokens(pair.question) + countTokens(pair.answer);
       if (tokens > rowTokenBudget) {
         out.push({ code: 'over-budget', severity: 'warning', anchor: 'pair', message: `This pair is ${tokens} tokens, more than a dataset row holds (dataset.rowTokenBudget = ${rowTokenBudget}); it will be left out of the dataset. Shorten it or split it into two pairs.` });
       }
@@ -239,4 +251,14 @@ export function withContext(question: string, context: string): string {
   const common = /^(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|may|must|should|would|will|under|if|in|on|at|for|after|before|during|according|name|list|describe|explain|give|state)$/i;
   const body = m && common.test(m[1] + m[2]) ? m[1].toLowerCase() + q.slice(1) : q;
   return `In ${context}, ${body}`;
+}
+
+/** UTF-8 length of a string without encoding it. */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+  }
+  return n;
 }

@@ -52,8 +52,8 @@ export interface DuplicateOf {
 
 export class QaIndex {
   private readonly files = new Map<string, FileEntry>();
-  private readonly byExact = new Map<string, Set<Ref>>();
-  private readonly byBand = new Map<string, Set<Ref>>();
+  private readonly byExact = new Map<string, Ref[]>();
+  private readonly byBand = new Map<number, Ref[]>();
 
   get fileCount(): number {
     return this.files.size;
@@ -93,7 +93,7 @@ export class QaIndex {
     let maxOrd = -1;
     for (let i = 0; i < file.pairs.length; i++) {
       const p = file.pairs[i];
-      if (p.commented || p.question === '') continue;
+      if (p.commented || p.question === '' || p.answerLine === undefined) continue;
       const a = analyses[i];
       const reuse = old.get(a)?.shift();
       const s = p.questionSpan;
@@ -156,7 +156,7 @@ export class QaIndex {
       for (const r of this.byExact.get(c.a.exact) ?? []) mark(r);
       for (const b of c.a.bands) {
         const bucket = this.byBand.get(b);
-        if (bucket && bucket.size <= MAX_BUCKET) for (const r of bucket) mark(r);
+        if (bucket && bucket.length <= MAX_BUCKET) for (const r of bucket) mark(r);
       }
     }
     return touched;
@@ -201,7 +201,7 @@ export class QaIndex {
     const seen = new Set<Ref>();
     for (const b of r.a.bands) {
       const bucket = this.byBand.get(b);
-      if (!bucket || bucket.size > MAX_BUCKET) continue;
+      if (!bucket || bucket.length > MAX_BUCKET) continue;
       for (const o of bucket) {
         if (o === r || seen.has(o) || !before(o, r) || o.a.exact === r.a.exact) continue;
         seen.add(o);
@@ -240,14 +240,16 @@ function before(a: Ref, b: Ref): boolean {
   return a.file.path < b.file.path;
 }
 
-function add<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+// Buckets are small arrays: most hold one question, and arrays are far cheaper than sets to create.
+function add<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const s = m.get(k);
-  if (s) s.add(v);
-  else m.set(k, new Set([v]));
+  if (s) s.push(v);
+  else m.set(k, [v]);
 }
-function del<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+function del<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const s = m.get(k);
   if (!s) return;
-  s.delete(v);
-  if (s.size === 0) m.delete(k);
+  const i = s.indexOf(v);
+  if (i >= 0) s.splice(i, 1);
+  if (s.length === 0) m.delete(k);
 }

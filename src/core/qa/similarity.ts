@@ -51,8 +51,8 @@ function mix(x: number, seed: number): number {
  * the same words ("how many points is a Crown worth" / "a Crown is worth how many points") is
  * still the same question.
  */
-export function shingles(text: string, ignore: ReadonlySet<string> = new Set()): Set<number> {
-  const content = words(text).filter((w) => !STOPWORDS.has(w) && !ignore.has(w));
+export function shingles(text: string | readonly string[], ignore: ReadonlySet<string> = new Set()): Set<number> {
+  const content = (typeof text === 'string' ? words(text) : text).filter((w) => !STOPWORDS.has(w) && !ignore.has(w));
   const out = new Set<number>();
   for (const w of content) out.add(fnv1a(w));
   return out;
@@ -83,13 +83,13 @@ export function minhash(set: ReadonlySet<number>): Uint32Array {
   return sig;
 }
 
-/** One string key per band of a signature: two sets that share any key are near-duplicate candidates. */
-export function bandKeys(sig: Uint32Array): string[] {
-  const keys: string[] = [];
+/** One number per band of a signature (the band's hashes folded together): two sets that share one are near-duplicate candidates. */
+export function bandKeys(sig: Uint32Array): number[] {
+  const keys: number[] = [];
   for (let b = 0; b < BANDS; b++) {
-    let k = `${b}`;
-    for (let r = 0; r < ROWS; r++) k += ':' + sig[b * ROWS + r].toString(36);
-    keys.push(k);
+    let h = Math.imul(b + 1, 0x9e3779b1);
+    for (let r = 0; r < ROWS; r++) h = mix(sig[b * ROWS + r], h);
+    keys.push(h);
   }
   return keys;
 }

@@ -1,0 +1,213 @@
+/**
+ * The language server's model of the project: every .qa file under qa/ (read from disk, or from
+ * the editor when open), their problems, and the workspace index of questions for duplicates.
+ * Editor-protocol free: server.ts adapts it to LSP, tests can drive it directly.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describeError } from '../core/errors';
+import { Project } from '../core/project';
+import { activePairs, Checker, parseQa, QaIndex, type PairAnalysis, type QaFile, type QaProblem } from '../core/qa';
+import { getTokenizer, loadedTokenizer } from '../core/tokens';
+import type { QaFileSummary } from '../shared/lsp-protocol';
+import { ChunkStore } from './chunks';
+
+/** Files above this size are not parsed at all: one information problem says so. */
+export const MAX_PARSE_CHARS = 64 * 1024 * 1024;
+
+export interface FileState {
+  uri: string;
+  /** Project-relative path ('/'-separated) when inside the project, else the file system path. */
+  path: string;
+  /** True while the editor has it open (its text comes from the editor, not the disk). */
+  open: boolean;
+  /** Indexed for duplicates across files: the file is under qa/. */
+  indexed: boolean;
+  textLength: number;
+  file: QaFile;
+  /** Problems of the file itself: structure and per-pair checks (duplicates come from the index). */
+  local: QaProblem[];
+  analyses?: PairAnalysis[];
+}
+
+export class QaWorkspace {
+  project: Project | undefined;
+  projectError: string | undefined;
+  checker: Checker;
+  readonly index = new QaIndex();
+  readonly files = new Map<string, FileState>();
+  readonly chunks: ChunkStore;
+  /** Sources whose chunks arrived: the files that use them are re-checked by whoever listens. */
+  onChunksLoaded: (source: string) => void = () => {};
+
+  constructor(
+    readonly root: string | undefined,
+    private readonly log: (message: string) => void = () => {},
+  ) {
+    this.chunks = new ChunkStore(undefined, (source) => {
+      this.checker.forgetSource(source);
+      this.onChunksLoaded(source);
+    }, log);
+    this.checker = this.makeChecker();
+  }
+
+  /** (Re)loads mnemo.json and the tokenizer. A missing or broken mnemo.json leaves checks that need it off. */
+  async loadProject(): Promise<void> {
+    this.project = undefined;
+    this.projectError = undefined;
+    if (this.root) {
+      try {
+        this.project = Project.load(this.root);
+      } catch (err) {
+        this.projectError = describeError(err);
+        this.log(`Project not loaded: ${this.projectError}`);
+      }
+    }
+    await getTokenizer(this.project?.config.tokenizer ?? 'o200k_base');
+    this.chunks.setProject(this.project);
+    this.checker = this.makeChecker();
+  }
+
+  private makeChecker(): Checker {
+    const config = this.project?.config;
+    const tokenizer = config?.tokenizer ?? 'o200k_base';
+    return new Checker({
+      context: config?.context ?? '',
+      // Without a project there is no context to name, so the standalone check is off.
+      keywords: config ? config.keywords : [],
+      rowTokenBudget: config?.dataset.rowTokenBudget ?? 512,
+      countTokens: (text) => loadedTokenizer(tokenizer)?.count(text) ?? Math.ceil(text.length / 4),
+      chunkText: (source, chunk) => this.chunks.text(source, chunk),
+    });
+  }
+
+  /** True when a URI names a file under the project's qa/ folder. */
+  isIndexed(uri: string): boolean {
+    const path = this.pathOf(uri);
+    return !!this.root && path.startsWith('qa/') && path.endsWith('.qa');
+  }
+
+  pathOf(uri: string): string {
+    if (!uri.startsWith('file:')) return uri;
+    const abs = fileURLToPath(uri);
+    if (!this.root) return abs;
+    const rel = relative(this.root, abs);
+    return rel.startsWith('..') ? abs : rel.split(sep).join('/');
+  }
+
+  uriOf(path: string): string {
+    return this.root && !path.startsWith('/') && !/^[a-z][\w+.-]*:/i.test(path) ? pathToFileURL(join(this.root, path)).toString() : path.startsWith('/') ? pathToFileURL(path).toString() : path;
+  }
+
+  /** Every .qa file under qa/ on disk (URIs). */
+  async listQaFiles(): Promise<string[]> {
+    if (!this.root) return [];
+    const out: string[] = [];
+    const walk = async (dir: string) => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory() && !e.name.startsWith('.')) await walk(p);
+        else if (e.isFile() && e.name.endsWith('.qa')) out.push(pathToFileURL(p).toString());
+      }
+    };
+    await walk(join(this.root, 'qa'));
+    return out.sort();
+  }
+
+  /** Reads a closed file from disk; undefined when it no longer exists. */
+  async readFromDisk(uri: string): Promise<string | undefined> {
+    try {
+      const abs = fileURLToPath(uri);
+      const s = await stat(abs);
+      if (s.size > MAX_PARSE_CHARS) return '\u0000too-large:' + s.size;
+      return await readFile(abs, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The sources named by `@source` in a set of texts' headers, to load their chunks before checking. */
+  sourcesOf(texts: string[]): string[] {
+    const out = new Set<string>();
+    for (const t of texts) {
+      const m = /^@source[ \t]*:[ \t]*(.+?)[ \t]*$/m.exec(t.slice(0, 4096));
+      if (m) out.add(m[1]);
+    }
+    return [...out];
+  }
+
+  /**
+   * Checks a file's new text and updates the index. Returns the URIs of other files whose
+   * duplicate problems changed as a result.
+   */
+  update(uri: string, text: string, open: boolean): string[] {
+    const path = this.pathOf(uri);
+    const indexed = this.isIndexed(uri);
+    let state: FileState;
+    if (text.startsWith('\u0000too-large:') || text.length > MAX_PARSE_CHARS) {
+      const size = text.startsWith('\u0000too-large:') ? Number(text.slice(11)) : text.length;
+      const file = parseQa('');
+      const local: QaProblem[] = [{ code: 'large-file', severity: 'information', message: `This file is too large to check (${(size / 1e6).toFixed(0)} MB; the limit is ${MAX_PARSE_CHARS / 1024 / 1024} MB). Split it into smaller files.`, startLine: 0, startCol: 0, endLine: 0, endCol: 0 }];
+      state = { uri, path, open, indexed, textLength: size, file, local };
+    } else {
+      const file = parseQa(text);
+      const { problems, analyses } = this.checker.checkPairs(file, text.length);
+      state = { uri, path, open, indexed, textLength: text.length, file, local: problems, analyses };
+    }
+    this.files.set(uri, state);
+    if (!indexed) return [];
+    if (!state.analyses) return [...this.index.remove(path)].map((p) => this.uriOf(p));
+    return [...this.index.update(path, state.file, state.analyses)].map((p) => this.uriOf(p));
+  }
+
+  /** Forgets a file (deleted, or closed outside qa/). Returns the URIs of files whose problems changed. */
+  remove(uri: string): string[] {
+    const state = this.files.get(uri);
+    this.files.delete(uri);
+    if (!state?.indexed) return [];
+    return [...this.index.remove(state.path)].map((p) => this.uriOf(p));
+  }
+
+  /** Every problem of a file: its own, and duplicates (across qa/ for indexed files, within the file otherwise). */
+  problems(uri: string): QaProblem[] {
+    const state = this.files.get(uri);
+    if (!state) return [];
+    if (!state.analyses) return state.local;
+    if (state.indexed) return [...state.local, ...this.index.problemsFor(state.path)];
+    const local = new QaIndex();
+    local.update(state.path, state.file, state.analyses);
+    return [...state.local, ...local.problemsFor(state.path)];
+  }
+
+  summary(uri: string): QaFileSummary | undefined {
+    const state = this.files.get(uri);
+    if (!state) return undefined;
+    const problems = { error: 0, warning: 0, information: 0 };
+    const problemPairs = new Set<number>();
+    for (const p of this.problems(uri)) {
+      if (p.severity === 'hint') continue;
+      problems[p.severity]++;
+      if (p.pair !== undefined) problemPairs.add(p.pair);
+    }
+    const f = state.file;
+    return {
+      uri,
+      path: state.path,
+      header: f.header,
+      pairs: f.pairs.length,
+      active: activePairs(f).length,
+      reviewed: f.pairs.filter((p) => p.reviewed && !p.commented).length,
+      problems,
+      problemPairs: [...problemPairs].sort((a, b) => a - b),
+    };
+  }
+
+  /** URIs of the files that use a source (to re-check when its chunks arrive). */
+  filesUsing(source: string): string[] {
+    const out: string[] = [];
+    for (const s of this.files.values()) if (s.file.pairs.some((p) => p.meta.source === source)) out.push(s.uri);
+    return out;
+  }
+}
