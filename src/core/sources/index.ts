@@ -3,6 +3,7 @@
  * other stages (generation, curation, dataset) read chunks through.
  */
 export * from './types';
+export { PROBLEM_LABELS, SourceError, type SourceProblem } from './errors';
 export { hashBytes, hashFile, listSources, resolveSourcePath, SOURCE_KINDS, sourceKind, toRel, unsupportedNote, type SourceEntry } from './files';
 export { ExtractionCancelled, extractPdfPages, loadPdfParse, normalizePageText, type PdfOptions, type PdfProgress } from './pdf';
 export { decodeUtf8Text, guessEncoding } from './text';

@@ -6,6 +6,7 @@
  * it is defined before pdf-parse loads so no native binary is needed.
  */
 import { MnemoError } from '../errors';
+import { SourceError } from './errors';
 import type { ExtractedPage } from './types';
 
 export interface PdfProgress {
@@ -23,9 +24,9 @@ export interface PdfOptions {
 }
 
 /** Thrown when an AbortSignal stops an extraction. */
-export class ExtractionCancelled extends MnemoError {
+export class ExtractionCancelled extends SourceError {
   constructor(file: string) {
-    super(`Extraction of ${file} was cancelled.`, 'Run it again when you are ready; pages are not cached until a file is complete.', file);
+    super('cancelled', `Extraction of ${file} was cancelled.`, 'Run it again when you are ready; pages are not cached until a file is complete.', file);
     this.name = 'ExtractionCancelled';
   }
 }
@@ -130,7 +131,7 @@ export async function extractPdfPages(bytes: Uint8Array, file: string, options: 
 }
 
 export function emptyFile(file: string): MnemoError {
-  return new MnemoError(`${file} is empty (0 bytes).`, 'Replace it with the complete document, or remove it from sources/.', file);
+  return new SourceError('empty', `${file} is empty (0 bytes).`, 'Replace it with the complete document, or remove it from sources/.', file);
 }
 
 function pdfError(err: unknown, file: string): Error {
@@ -138,11 +139,11 @@ function pdfError(err: unknown, file: string): Error {
   const name = err instanceof Error ? err.name : '';
   const message = (err instanceof Error ? err.message : String(err)).replace(/\.$/, '');
   if (name === 'PasswordException' || /password/i.test(message)) {
-    return new MnemoError(`${file} is encrypted (password-protected), so its text cannot be read.`, 'Remove the password and add the file again, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`.', file);
+    return new SourceError('encrypted', `${file} is encrypted (password-protected), so its text cannot be read.`, 'Remove the password and add the file again, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`.', file);
   }
   if (name === 'InvalidPDFException' || name === 'FormatError' || /invalid pdf|bad xref|xref|startxref|pdf header/i.test(message)) {
-    return new MnemoError(`${file} is not a readable PDF (damaged or truncated: ${message}).`, 'Download or export the document again; `qpdf --check` tells what is wrong with it.', file);
+    return new SourceError('damaged', `${file} is not a readable PDF (damaged or truncated: ${message}).`, 'Download or export the document again; `qpdf --check` tells what is wrong with it.', file);
   }
   if (name === 'AbortException') return new ExtractionCancelled(file);
-  return new MnemoError(`Could not read ${file}: ${message}.`, 'Check that it opens in a PDF viewer; if it does, report this with the file.', file);
+  return new SourceError('unreadable', `Could not read ${file}: ${message}.`, 'Check that it opens in a PDF viewer; if it does, report this with the file.', file);
 }

@@ -14,6 +14,7 @@ import { MnemoError } from '../errors';
 import type { Project } from '../project';
 import { getTokenizer, type EncodingName } from '../tokens';
 import { hashBytes, hashFile, resolveSourcePath, sourceKind, unsupportedNote } from './files';
+import { SourceError } from './errors';
 import { emptyFile, extractPdfPages } from './pdf';
 import { decodeUtf8Text } from './text';
 import type { Chunk, ChunkedSource, ExtractedPage, ExtractedSource, SourceKind } from './types';
@@ -113,7 +114,7 @@ export function pageStarts(source: ExtractedSource): number[] {
 }
 
 function missing(rel: string): MnemoError {
-  return new MnemoError(`${rel} does not exist (it was removed or renamed).`, 'Refresh the Sources view, or add the file again.', rel);
+  return new SourceError('missing', `${rel} does not exist (it was removed or renamed).`, 'Refresh the Sources view, or add the file again.', rel);
 }
 
 async function readSourceBytes(rel: string, abs: string): Promise<Buffer> {
@@ -122,14 +123,14 @@ async function readSourceBytes(rel: string, abs: string): Promise<Buffer> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw missing(rel);
-    if (code === 'EISDIR') throw new MnemoError(`${rel} is a folder, not a file.`, undefined, rel);
-    throw new MnemoError(`Could not read ${rel}: ${(err as Error).message}.`, 'Check the file\'s permissions.', rel);
+    if (code === 'EISDIR') throw new SourceError('unreadable', `${rel} is a folder, not a file.`, undefined, rel);
+    throw new SourceError('unreadable', `Could not read ${rel}: ${(err as Error).message}.`, 'Check the file\'s permissions.', rel);
   }
 }
 
 function kindOf(rel: string): SourceKind {
   const kind = sourceKind(rel);
-  if (!kind) throw new MnemoError(`${rel} is not a source Mnemo can read. ${unsupportedNote(rel)}`, undefined, rel);
+  if (!kind) throw new SourceError('unsupported', `${rel} is not a source Mnemo can read: ${unsupportedNote(rel)}`, undefined, rel);
   return kind;
 }
 
@@ -171,16 +172,17 @@ async function extractUncached(project: Project, rel: string, abs: string, kind:
   const source = assembleSource(rel, kind, hash, pages);
   if (source.emptyPages.length === pages.length) {
     if (kind === 'pdf') {
-      throw new MnemoError(
+      throw new SourceError(
+        'no-text',
         `${rel} has no text layer: none of its ${pages.length} page${pages.length === 1 ? '' : 's'} has text (a scanned document?).`,
         'Run OCR on it and add the result instead, e.g. `ocrmypdf in.pdf out.pdf`.',
         rel,
       );
     }
-    throw new MnemoError(`${rel} has no text (only whitespace).`, 'Replace it with the complete document, or remove it.', rel);
+    throw new SourceError('no-text', `${rel} has no text (only whitespace).`, 'Replace it with the complete document, or remove it.', rel);
   }
   if (!existsSync(abs)) {
-    throw new MnemoError(`${rel} was removed while it was being extracted.`, 'Add it again if you still need it.', rel);
+    throw new SourceError('missing', `${rel} was removed while it was being extracted.`, 'Add it again if you still need it.', rel);
   }
   await writeJsonAtomic(extractCachePath(project, hash), { version: EXTRACT_VERSION, kind, hash, pages } satisfies ExtractCacheFile);
   return source;

@@ -1,4 +1,4 @@
-import { MnemoError } from '../errors';
+import { SourceError } from './errors';
 
 /**
  * Decodes a .txt/.md file as UTF-8 (a UTF-8 BOM is dropped, CRLF becomes LF). Anything else is
@@ -11,7 +11,8 @@ export function decodeUtf8Text(bytes: Uint8Array, file: string): string {
   } catch {
     const guess = guessEncoding(bytes);
     const offset = firstInvalidUtf8(bytes);
-    throw new MnemoError(
+    throw new SourceError(
+      'encoding',
       `${file} is not UTF-8 text (invalid byte 0x${bytes[offset]?.toString(16).padStart(2, '0') ?? '??'} at offset ${offset})${guess ? `; it looks like ${guess.name}` : ''}.`,
       `Convert it to UTF-8 and add it again, e.g. \`iconv -f ${guess?.iconv ?? 'ENCODING'} -t UTF-8 "${baseName(file)}" > converted.txt\`.`,
       file,
