@@ -81,7 +81,7 @@ void test('incremental edits re-check the file and the files that share its ques
   server.change(uriA(), 2, [{ range: { start: { line: 14, character: 29 }, end: { line: 14, character: 29 } }, text: '\nA: A single bounce.' }]);
   await server.waitDiagnostics(uriA(), (d) => !codes(d).includes('question-without-answer'));
   const b = await server.waitDiagnostics(uriB(), (d) => codes(d).includes('duplicate-across-files'));
-  assert.match(b[0].message, /qa\/a\.qa:15/);
+  assert.match(b[0].message as string, /qa\/a\.qa:15/);
   // Fix the standalone problem by editing one line.
   server.change(uriA(), 3, [{ range: { start: { line: 8, character: 3 }, end: { line: 8, character: 3 } }, text: 'In Cairnrun, h' }, { range: { start: { line: 8, character: 17 }, end: { line: 8, character: 18 } }, text: '' }]);
   const a = await server.waitDiagnostics(uriA(), (d) => !codes(d).includes('not-standalone'));
@@ -166,7 +166,7 @@ void test('bad input: binary content and a pair over the row budget; the server 
   server.open(long, `Q: In Cairnrun, what is everything?\nA: ${'The stone is round and heavy. '.repeat(60)}\n`, 1);
   const ds2 = await server.waitDiagnostics(long, (d) => d.length > 0);
   assert.deepEqual(codes(ds2), ['over-budget']);
-  assert.match(ds2[0].message, /more than a dataset row holds \(dataset.rowTokenBudget = 200\)/);
+  assert.match(ds2[0].message as string, /more than a dataset row holds \(dataset.rowTokenBudget = 200\)/);
   server.close(uri);
   server.close(long);
   const res = await server.conn.sendRequest(QaSummaryRequest, {});
