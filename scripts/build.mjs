@@ -19,6 +19,8 @@ const node = {
   minify: production,
   // ssh2 runs in pure JS without its optional native helpers; vscode is provided by the host.
   external: ['vscode', 'cpu-features', '*.node'],
+  // Prefer ES module builds: some packages' UMD "main" (jsonc-parser) hides its requires from the bundler.
+  mainFields: ['module', 'main'],
   logLevel: 'warning',
   absWorkingDir: root,
 };
