@@ -3,6 +3,7 @@
  * process and talks JSON-RPC to it over stdio, the way an editor would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
@@ -24,6 +25,14 @@ export interface ServerHandle {
   change(uri: string, version: number, changes: TextDocumentContentChangeEvent[]): void;
   close(uri: string): void;
   stop(): Promise<void>;
+}
+
+/** The example project's rulebook (a Markdown source): from examples/, else from the shared data it is made from. */
+export function rulebookPath(): string {
+  const candidates = [join(REPO, 'examples/cairnrun/sources/rulebook.md'), '/work/shared/data/cairnrun/rulebook.md'];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`rulebook.md not found in ${candidates.join(' or ')}`);
+  return found;
 }
 
 export function fileUri(path: string): string {

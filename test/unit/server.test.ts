@@ -14,7 +14,7 @@ import { parseQa } from '../../src/core/qa';
 import { words } from '../../src/core/qa/similarity';
 import { chunkSource } from '../../src/core/sources';
 import { QaSummaryRequest } from '../../src/shared/lsp-protocol';
-import { fileUri, startServer, type ServerHandle } from './server-client';
+import { fileUri, rulebookPath, startServer, type ServerHandle } from './server-client';
 
 let root: string;
 let server: ServerHandle;
@@ -46,7 +46,7 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'mnemo-lsp-'));
   mkdirSync(join(root, 'sources'));
   mkdirSync(join(root, 'qa'));
-  copyFileSync('/work/shared/data/cairnrun/rulebook.md', join(root, 'sources/rulebook.md'));
+  copyFileSync(rulebookPath(), join(root, 'sources/rulebook.md'));
   writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', keywords: ['Cairnrun'], dataset: { rowTokenBudget: 200 } }));
   writeFileSync(join(root, 'qa/a.qa'), A);
   writeFileSync(join(root, 'qa/b.qa'), B);

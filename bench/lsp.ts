@@ -1,0 +1,98 @@
+/**
+ * Language server benchmark, through the real server process (dist/server.js over stdio):
+ *   - folder: start on a project whose qa/ holds 200 files, until every file's diagnostics are published;
+ *   - full: open a 20,000-pair file (in qa/, so it joins the duplicate index), until its diagnostics arrive;
+ *   - edit: a one-line edit in that file, until its new diagnostics arrive (median of 15 edits).
+ * Prints the server's resident memory. Run: npm run bench:lsp
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileUri, REPO, rulebookPath, startServer } from '../test/unit/server-client';
+
+const VOCAB = 'stone cairn gate warden herald carrier clasp tap moor hearth still narrows watch arbiter pennant bench cast mark crown knock kettle drop jumper helm sash ring pillar line zone field team player whistle horn restart possession score'.split(' ');
+let seed = 7;
+function rnd(): number {
+  seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+  return seed;
+}
+function phrase(n: number): string {
+  return Array.from({ length: n }, () => VOCAB[rnd() % VOCAB.length] + (rnd() % 50)).join(' ');
+}
+
+/** A generated .qa file: realistic shape, a few problems (2% not standalone, some duplicates). */
+function qaFile(pairs: number, temperature: string): string {
+  const out = ['@source: sources/rulebook.md', '@variant: nuanced', `@temperature: ${temperature}`, '@model: bench', ''];
+  let last = '';
+  for (let i = 0; i < pairs; i++) {
+    if (i % 8 === 0) out.push(`@chunk: ${(i / 8 + 1) % 60 || 60}`);
+    const q = i % 97 === 5 ? last : `${i % 50 === 3 ? '' : 'In Cairnrun, '}what about the ${phrase(8)}?`;
+    last = q;
+    out.push(`Q: ${q}`, `A: The ${phrase(18)}.`, '');
+  }
+  return out.join('\n');
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(REPO, 'dist/server.js'))) throw new Error('dist/server.js is missing: run `npm run build` first.');
+  const root = mkdtempSync(join(tmpdir(), 'mnemo-bench-lsp-'));
+  try {
+    mkdirSync(join(root, 'sources'));
+    mkdirSync(join(root, 'qa'));
+    copyFileSync(rulebookPath(), join(root, 'sources/rulebook.md'));
+    writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', keywords: ['Cairnrun'] }));
+    for (let f = 0; f < 200; f++) writeFileSync(join(root, `qa/rulebook-v${f % 4}-t${String(f).padStart(3, '0')}.qa`), qaFile(100, (0.01 + (f % 9) * 0.149).toFixed(2)));
+
+    let t0 = performance.now();
+    const server = await startServer(root, { bundle: true });
+    await server.ready;
+    const folderMs = performance.now() - t0;
+    const published = [...server.diagnostics.keys()].length;
+    console.log(`folder: 200 files x 100 pairs checked and published in ${folderMs.toFixed(0)} ms (${published} files published)`);
+
+    const big = qaFile(20_000, '0.45');
+    const uri = fileUri(join(root, 'qa/big.qa'));
+    t0 = performance.now();
+    server.open(uri, big, 1);
+    const first = await server.waitDiagnostics(uri);
+    const fullMs = performance.now() - t0;
+    console.log(`full: 20,000-pair file (${(big.length / 1e6).toFixed(1)} MB) -> ${first.length} diagnostics in ${fullMs.toFixed(0)} ms`);
+
+    const lines = big.split('\n');
+    const edits: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      const line = 5 + 3 * (1000 + k * 1200) + 1; // a Q: line in the middle of the file
+      const old = lines[line];
+      const next = `Q: In Cairnrun, what about the edited ${phrase(6)}?`;
+      lines[line] = next;
+      server.diagnostics.delete(uri);
+      t0 = performance.now();
+      server.change(uri, k + 2, [{ range: { start: { line, character: 0 }, end: { line, character: old.length } }, text: next }]);
+      await server.waitDiagnostics(uri);
+      edits.push(performance.now() - t0);
+    }
+    const editMs = median(edits);
+    console.log(`edit: one-line edit -> diagnostics, median ${editMs.toFixed(1)} ms (min ${Math.min(...edits).toFixed(1)}, max ${Math.max(...edits).toFixed(1)})`);
+    const rss = rssMb(server.child.pid!);
+    console.log(`server RSS: ${rss.toFixed(0)} MB`);
+    await server.stop();
+    console.log(JSON.stringify({ full_ms: Math.round(fullMs), edit_ms: Math.round(editMs * 10) / 10, server_rss_mb: Math.round(rss), folder_full_ms: Math.round(folderMs) }));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
