@@ -1,7 +1,10 @@
+import { build } from './build';
 import { chunks } from './chunks';
 import { extract } from './extract';
+import { generate } from './generate';
 import { init } from './init';
+import { push } from './push';
 import type { CliCommand } from './types';
 
 /** Every CLI command, one per stage. Each stage's command lives in its own file. */
-export const COMMANDS: CliCommand[] = [init, extract, chunks];
+export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push];

@@ -221,3 +221,17 @@ export async function buildProjectDataset(project: Project): Promise<{ build: Da
   const build = await buildDataset(project, { countTokens: (t) => tokenizer.count(t), loadChunks: () => loadProjectChunks(project) });
   return { build, written: writeDataset(project, build) };
 }
+
+/** The files of the last build, as they go to the Hub (path in the repository -> content). */
+export function builtFiles(project: Project): { path: string; content: Uint8Array }[] {
+  const names: string[] = [DATA_FILES.train, DATA_FILES.test, DATA_FILES.card];
+  if (project.config.dataset.csv) names.push(DATA_FILES.trainCsv, DATA_FILES.testCsv);
+  return names.map((name) => {
+    const file = join(project.dataDir, name);
+    try {
+      return { path: name, content: readFileSync(file) };
+    } catch {
+      throw new MnemoError(`There is no built dataset to push: data/${name} is missing.`, 'Build it first: "Mnemo: Build Dataset" (or `npm run mnemo -- build`).', file);
+    }
+  });
+}

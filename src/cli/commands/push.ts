@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { builtFiles } from '../../core/dataset';
+import { MnemoError } from '../../core/errors';
+import { DEFAULT_HUB_URL, pushDataset } from '../../core/hub';
+import { Project } from '../../core/project';
+import type { CliCommand } from './types';
+
+export const push: CliCommand = {
+  name: 'push',
+  summary: 'Push the built dataset (splits and card) to the Hugging Face Hub in one commit.',
+  help: [
+    'HF_TOKEN=hf_... npm run mnemo -- push --project DIR [--repo ns/name] [--hub-url URL] [--public]',
+    '',
+    'The token comes from the HF_TOKEN environment variable (never a flag, so it stays out of shell history).',
+    '  --repo     dataset repository, namespace/name (default: "hub.repo" in mnemo.json)',
+    `  --hub-url  Hub URL (default ${DEFAULT_HUB_URL})`,
+    '  --public   create the repository public (default: private, or "hub.private" in mnemo.json)',
+  ].join('\n'),
+  options: { repo: { type: 'string' }, 'hub-url': { type: 'string' }, public: { type: 'boolean' } },
+  async run(values) {
+    const project = Project.load(resolve(String(values.project)));
+    const repo = typeof values.repo === 'string' ? values.repo : project.config.hub.repo;
+    if (!repo) throw new MnemoError('No repository to push to.', 'Pass --repo namespace/name, or set "hub.repo" in mnemo.json.');
+    const files = builtFiles(project);
+    const result = await pushDataset({
+      repo,
+      token: process.env.HF_TOKEN ?? '',
+      hubUrl: typeof values['hub-url'] === 'string' ? values['hub-url'] : DEFAULT_HUB_URL,
+      private: values.public ? false : project.config.hub.private,
+      files,
+      log: (line) => console.error(line),
+    });
+    console.log(`${result.created ? 'Created and pushed' : 'Pushed'} ${result.files.join(', ')}: ${result.url}`);
+  },
+};

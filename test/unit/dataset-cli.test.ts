@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { main } from '../../src/cli/main';
+import { HubServer } from '../servers/hub-server';
+
+const TOKEN = 'hf_cli_token_0123456789';
+
+function project(qa?: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'mnemo-cli-ds-'));
+  mkdirSync(join(root, 'qa'));
+  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', hub: { repo: 'me/from-config' } }));
+  if (qa) writeFileSync(join(root, 'qa', 'a.qa'), qa);
+  return root;
+}
+
+const qa = Array.from({ length: 30 }, (_, i) => `Q: In Cairnrun, what is rule ${i} about item${i}?\nA: Rule ${i} says item${i} is ${i} m long.\n`).join('\n');
+
+/** Runs the CLI in-process, capturing what it prints. */
+async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const [log, error] = [console.log, console.error];
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+  console.log = (...a: unknown[]) => out.push(a.join(' '));
+  console.error = (...a: unknown[]) => err.push(a.join(' '));
+  try {
+    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    [console.log, console.error] = [log, error];
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+let hub: HubServer;
+after(() => hub?.stop());
+
+void test('mnemo build writes the splits, card and report; twice gives the same bytes', async () => {
+  const root = project(qa);
+  const first = await cli(['build', '--project', root]);
+  assert.equal(first.code, 0, first.err);
+  assert.match(first.out, /^\d+ train \+ \d+ test rows from 30 pairs\.$/m);
+  assert.match(first.out, /wrote data\/train\.jsonl/);
+  const bytes = readFileSync(join(root, 'data', 'train.jsonl'));
+  assert.equal((await cli(['build', '--project', root])).code, 0);
+  assert.deepEqual(readFileSync(join(root, 'data', 'train.jsonl')), bytes);
+});
+
+void test('mnemo build with no pairs: exit 1, a clear message, nothing written', async () => {
+  const root = project();
+  const r = await cli(['build', '--project', root]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: No Q&A pairs to build a dataset from/);
+  assert.equal(existsSync(join(root, 'data')), false);
+});
+
+void test('mnemo push takes the token from HF_TOKEN, the repo from mnemo.json or --repo, and prints the dataset page', async () => {
+  hub = await HubServer.start([{ name: 'me', token: TOKEN, write: ['me'] }]);
+  const root = project(qa);
+  const notBuilt = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: TOKEN });
+  assert.equal(notBuilt.code, 1);
+  assert.match(notBuilt.err, /no built dataset to push/);
+  await cli(['build', '--project', root]);
+  const noToken = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: undefined });
+  assert.equal(noToken.code, 1);
+  assert.match(noToken.err, /No Hugging Face token is set.*HF_TOKEN/);
+  const r = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: TOKEN });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, new RegExp(`Created and pushed train\\.jsonl, test\\.jsonl, README\\.md: ${hub.url}/datasets/me/from-config`));
+  assert.equal(hub.repos.get('datasets/me/from-config')?.private, true);
+  const pub = await cli(['push', '--project', root, '--hub-url', hub.url, '--repo', 'me/open', '--public'], { HF_TOKEN: TOKEN });
+  assert.equal(pub.code, 0, pub.err);
+  assert.equal(hub.repos.get('datasets/me/open')?.private, false);
+  assert.equal(hub.commits[1].files['train.jsonl'], readFileSync(join(root, 'data', 'train.jsonl'), 'utf8'));
+  assert.ok(![notBuilt, noToken, r, pub].some((x) => (x.out + x.err).includes(TOKEN)));
+  const bad = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: 'hf_nope_nope_nope' });
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /refused the token \(401\)/);
+  assert.ok(!(bad.out + bad.err).includes('hf_nope_nope_nope'));
+});
