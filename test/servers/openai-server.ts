@@ -78,7 +78,8 @@ export function approxTokens(text: string): number {
 
 /** The deterministic answer for a prompt: one pair per sentence of the chunk, as many as asked for. */
 export function answerFor(prompt: string): string {
-  const chunk = /<chunk>\s*([\s\S]*?)\s*<\/chunk>/.exec(prompt)?.[1] ?? '';
+  // The last <chunk>...</chunk>: instructions may mention the tags before the text itself.
+  const chunk = [...prompt.matchAll(/<chunk>\s*([\s\S]*?)\s*<\/chunk>/g)].pop()?.[1] ?? '';
   const context = /document is about ([^.\n]+)\./.exec(prompt)?.[1]?.trim() ?? 'the document';
   const wanted = Number(/write (\d+)/i.exec(prompt)?.[1] ?? /about (\d+) pairs/i.exec(prompt)?.[1] ?? 3);
   const sentences = chunk

@@ -11,12 +11,25 @@ const STOP = new Set(
   'the a an and or but if then than that this these those there their they them it its is are was were be been being of to in on at by for with from as into onto over under after before when while which who whom whose what where why how not no nor only also may must shall should can could will would each every any all some such other both either neither'.split(' '),
 );
 
-/** Sentences of a chunk, whitespace collapsed, long enough to ask about. */
+/** Sentences of a chunk, markdown and whitespace removed, long enough to ask about. */
 export function sentences(text: string): string[] {
-  return text
-    .replace(/\s+/g, ' ')
-    .split(/(?<=[.!?])\s+(?=[A-Z0-9"“(])/)
-    .map((s) => s.trim().replace(/^[#>*\-\d.)\s]+(?=[A-Z])/, ''))
+  const prose = text
+    .split(/\n\s*\n/)
+    .map((para) =>
+      para
+        .split('\n')
+        // Headings, table rows and rules are not sentences.
+        .filter((l) => !/^\s*(#|\||[-=*_]{3,}\s*$)/.test(l))
+        .map((l) => l.replace(/^\s*(?:[-*+•]|\d{1,3}[.)])\s+/, ''))
+        .join(' '),
+    )
+    .join('\n')
+    .replace(/\*\*|__|`/g, '')
+    .replace(/(^|\s)[*_](\S[^*_]*\S)[*_](?=\s|[.,;:!?]|$)/g, '$1$2');
+  return prose
+    .split('\n')
+    .flatMap((para) => para.replace(/\s+/g, ' ').split(/(?<=[.!?])\s+(?=[A-Z0-9"“(])/))
+    .map((s) => s.trim())
     .filter((s) => s.split(' ').length >= 6 && /[.!?]$/.test(s));
 }
 

@@ -3,6 +3,7 @@
  * (honouring Retry-After), a per-request timeout, cancellation, a budget cap, and the journal that
  * makes a crash or cancel resumable without sending a finished request twice.
  */
+import { setMaxListeners } from 'node:events';
 import { MnemoError } from '../errors';
 import { classifyError, RequestFailure, type ChatClient } from './client';
 import type { Journal } from './journal';
@@ -95,6 +96,8 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   }
   const started = Date.now();
   const stopper = new AbortController();
+  // Every request in flight and every backoff listens for cancel.
+  setMaxListeners(Math.max(10, opts.concurrency * 4 + 10), stopper.signal);
   const onAbort = () => stopper.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) stopper.abort();
