@@ -6,7 +6,7 @@
  * log lines, retries) goes through `scrub`, so the token cannot show up in a notification or a log
  * even if a server echoed it back.
  */
-import { commit, createRepo, HubApiError, repoExists, whoAmI } from '@huggingface/hub';
+import type { HubApiError } from '@huggingface/hub';
 import { MnemoError } from '../errors';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
@@ -70,14 +70,21 @@ export function networkReason(err: unknown): string | undefined {
   return undefined;
 }
 
+/** An HTTP error answered by the Hub (duck-typed: the library is loaded lazily, on the first push). */
+function isHubApiError(err: unknown): err is HubApiError {
+  return err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number';
+}
+
 function retryable(err: unknown): string | undefined {
-  if (err instanceof HubApiError && (err.statusCode === 429 || err.statusCode >= 500)) return `HTTP ${err.statusCode}`;
+  if (isHubApiError(err) && (err.statusCode === 429 || err.statusCode >= 500)) return `HTTP ${err.statusCode}`;
   return networkReason(err);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function pushDataset(options: PushOptions): Promise<PushResult> {
+  // Loaded on the first push, not at extension activation.
+  const { commit, createRepo, repoExists, whoAmI } = await import('@huggingface/hub');
   const token = options.token.trim();
   const hubUrl = (options.hubUrl || DEFAULT_HUB_URL).replace(/\/+$/, '');
   const attempts = Math.max(1, options.attempts ?? 4);
@@ -109,7 +116,7 @@ export async function pushDataset(options: PushOptions): Promise<PushResult> {
         if (reason && networkReason(err)) {
           throw new MnemoError(`Could not reach the Hugging Face Hub at ${hubUrl} (${reason}) while trying to ${what}, after ${attempt} tr${attempt > 1 ? 'ies' : 'y'}.`, 'Check the network connection and the mnemo.hub.url setting (--hub-url on the command line), then push again. Nothing was changed on the Hub unless it says so.');
         }
-        if (err instanceof HubApiError) {
+        if (isHubApiError(err)) {
           const known = explain(err);
           if (known) throw known;
           if (err.statusCode === 401) throw new MnemoError('The Hugging Face Hub refused the token (401): it is invalid, expired or revoked.', tokenHint);
@@ -143,7 +150,7 @@ export async function pushDataset(options: PushOptions): Promise<PushResult> {
           await createRepo({ repo: designation, accessToken: token, hubUrl, visibility: options.private ? 'private' : 'public', fetch: options.fetch });
           return false;
         } catch (err) {
-          if (err instanceof HubApiError && err.statusCode === 409) return true;
+          if (isHubApiError(err) && err.statusCode === 409) return true;
           throw err;
         }
       },
