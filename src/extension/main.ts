@@ -5,7 +5,7 @@ import { datasetFeature } from './dataset';
 import { generationFeature } from './generation';
 import { projectFeature } from './project';
 import { qaFeature } from './qa';
-import { sourcesFeature } from './sources';
+import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
 
 /** Every feature of the extension, in the order they are set up. */
 export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, qaFeature, datasetFeature];
@@ -14,6 +14,8 @@ export interface MnemoApi {
   ctx: Ctx;
   /** Milliseconds activate() took, for the activation benchmark. */
   activationMs: number;
+  /** The Sources view's model and tree provider (tests read the tree through it). */
+  sources?: SourcesView;
 }
 
 export function activate(context: vscode.ExtensionContext): MnemoApi | undefined {
@@ -31,7 +33,7 @@ export function activate(context: vscode.ExtensionContext): MnemoApi | undefined
   }
   const activationMs = performance.now() - started;
   ctx.log.info(`Mnemo activated in ${activationMs.toFixed(1)} ms`);
-  return { ctx, activationMs };
+  return { ctx, activationMs, sources: getSourcesView() };
 }
 
 export function deactivate(): void {

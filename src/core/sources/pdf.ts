@@ -39,9 +39,34 @@ export function loadPdfParse(): Promise<PdfParseModule> {
   if (!pdfParse) {
     const g = globalThis as { DOMMatrix?: unknown };
     if (typeof g.DOMMatrix === 'undefined') g.DOMMatrix = MinimalDOMMatrix;
-    pdfParse = import('pdf-parse');
+    pdfParse = withoutCanvasWarnings(() => import('pdf-parse'));
   }
   return pdfParse;
+}
+
+let workerLoaded = false;
+
+/**
+ * pdf.js (and its worker, loaded with the first document) looks for @napi-rs/canvas and prints
+ * "Warning: Cannot ..." lines for what is missing. Only rendering needs it, so those lines are
+ * dropped while the two load; any other output passes through.
+ */
+async function withoutCanvasWarnings<T>(load: () => Promise<T>): Promise<T> {
+  const { log, warn } = console;
+  const quiet =
+    (write: (...args: unknown[]) => void) =>
+    (...args: unknown[]): void => {
+      if (typeof args[0] === 'string' && /^Warning: Cannot (access the `require` function|load "@napi-rs\/canvas"|polyfill)/.test(args[0])) return;
+      write(...args);
+    };
+  console.log = quiet(log);
+  console.warn = quiet(warn);
+  try {
+    return await load();
+  } finally {
+    console.log = log;
+    console.warn = warn;
+  }
 }
 
 /** Just enough of DOMMatrix for pdf.js to load and lay out text (never used for rendering). */
@@ -117,7 +142,8 @@ export async function extractPdfPages(bytes: Uint8Array, file: string, options: 
     for (let first = 1; first <= total; first += batch) {
       if (signal?.aborted) throw new ExtractionCancelled(file);
       const last = Math.min(first + batch - 1, total === Infinity ? first + batch - 1 : total);
-      const result = await parser.getText({ first, last });
+      const result = workerLoaded ? await parser.getText({ first, last }) : await withoutCanvasWarnings(() => parser.getText({ first, last }));
+      workerLoaded = true;
       total = result.total;
       for (const p of result.pages) pages.push({ num: p.num, text: normalizePageText(p.text) });
       onProgress?.({ done: Math.min(last, total), total });
@@ -145,5 +171,8 @@ function pdfError(err: unknown, file: string): Error {
     return new SourceError('damaged', `${file} is not a readable PDF (damaged or truncated: ${message}).`, 'Download or export the document again; `qpdf --check` tells what is wrong with it.', file);
   }
   if (name === 'AbortException') return new ExtractionCancelled(file);
+  if (/fake worker/i.test(message)) {
+    return new SourceError('unreadable', `Mnemo's PDF reader could not start (${message}).`, 'pdf.worker.mjs must sit next to the bundled extension or CLI; reinstall the extension or rebuild with `npm run build`.', file);
+  }
   return new SourceError('unreadable', `Could not read ${file}: ${message}.`, 'Check that it opens in a PDF viewer; if it does, report this with the file.', file);
 }
