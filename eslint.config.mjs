@@ -1,5 +1,6 @@
 // @ts-check
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -14,6 +15,11 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // Scripts, the test harness and benchmarks run on Node.
+    files: ['**/*.mjs', '**/*.cjs'],
+    languageOptions: { globals: globals.node },
   },
   {
     // The core is editor-free: it is shared by the extension, the language server and the CLI.

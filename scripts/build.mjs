@@ -30,9 +30,17 @@ const webviewEntries = existsSync(webviewDir)
   ? readdirSync(webviewDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => join('src/webview', f))
   : [];
 
+// Integration tests: the mocha runner (index) and one bundle per suite file, all in out/test/suite/,
+// where index.js finds them. mocha stays external: the runner loads it from node_modules.
+const suiteDir = join(root, 'test/integration/suite');
+const suiteEntries = { 'test/suite/index': 'test/integration/suite/index.ts' };
+if (existsSync(suiteDir)) {
+  for (const f of readdirSync(suiteDir)) if (f.endsWith('.test.ts')) suiteEntries[`test/suite/${f.slice(0, -3)}`] = join('test/integration/suite', f);
+}
+
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts', server: 'src/server/server.ts', cli: 'src/cli/main.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { 'test/suite/index': 'test/integration/suite/index.ts' }, outdir: 'out', sourcemap: true, minify: false },
+  { ...node, entryPoints: suiteEntries, outdir: 'out', sourcemap: true, minify: false, external: [...node.external, 'mocha'] },
 ];
 if (webviewEntries.length) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, entryPoints: webviewEntries, outdir: 'dist/webview', absWorkingDir: root, logLevel: 'warning' });

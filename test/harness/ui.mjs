@@ -1,0 +1,65 @@
+// UI checks: what a person sees in the real VS Code, driven by Playwright. Run by
+// test/harness/run.mjs after the suites; each counts as one test in its closing line.
+//
+// To add a check, append to `checks`:
+//   {
+//     name: 'qa view shows pairs',          // shown as "ui: <name>"; --grep matches it
+//     workspace: 'project',                 // 'project' (copy of examples/cairnrun, default) or 'empty'
+//     timeoutMs: 120_000,                   // optional
+//     async run({ page, workspace, screenshot }) { ... throw (or fail an expect) to fail ... },
+//   }
+// Each check gets a fresh VS Code (server, user data, workspace copy) with the extension under
+// development loaded, its workbench already navigated to in `page` (Playwright Page).
+// `screenshot(name, locator?)` saves test-results/screenshots/<name>.png (the page, or one element).
+// A failing check also leaves test-results/screenshots/FAILED-ui-<name>.png.
+// Helpers below: workbench(page), openView(page, containerLabel), runCommand(page, title).
+// Wait on the UI with Playwright's auto-waiting locators, never fixed sleeps.
+
+/** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
+export async function workbench(page) {
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  await page.locator('.activitybar').waitFor({ state: 'visible', timeout: 60_000 });
+}
+
+/** Clicks an activity-bar container by its title (aria-label) and returns the side bar. */
+export async function openView(page, containerLabel) {
+  const item = page.locator(`.activitybar .action-item a[aria-label^="${containerLabel}"], .activitybar .action-item[aria-label^="${containerLabel}"]`).first();
+  await item.waitFor({ state: 'visible', timeout: 60_000 });
+  await item.click();
+  const sidebar = page.locator('#workbench\\.parts\\.sidebar');
+  await sidebar.waitFor({ state: 'visible' });
+  return sidebar;
+}
+
+/** Runs a command through the command palette by its title as shown there, e.g. "Mnemo: Refresh Sources". */
+export async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible' });
+  await input.press('Enter');
+}
+
+export const checks = [
+  {
+    name: 'sources view',
+    async run({ page, screenshot }) {
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      // The Sources view lists the example's PDF with its page, token and chunk counts.
+      const item = sidebar.locator('.monaco-list-row', { hasText: 'rulebook.pdf' }).first();
+      await item.waitFor({ state: 'visible', timeout: 90_000 });
+      const description = item.locator('.label-description');
+      await description.filter({ hasText: /\d+ pages? · [\d,]+ tokens · \d+ chunks?/ }).waitFor({ state: 'visible', timeout: 90_000 });
+      const text = (await description.textContent())?.trim();
+      const m = /(\d+) pages? · ([\d,]+) tokens · (\d+) chunks?/.exec(text ?? '');
+      if (!m) throw new Error(`rulebook.pdf's description is "${text}", expected "N pages · N tokens · N chunks"`);
+      const [pages, tokens, chunks] = [Number(m[1]), Number(m[2].replace(/,/g, '')), Number(m[3])];
+      if (!(pages > 0 && tokens > 0 && chunks > 0)) throw new Error(`counts should be positive: "${text}"`);
+      // ~500-token chunks: the count must agree with the token total.
+      if (chunks < Math.floor(tokens / 600) || chunks > Math.ceil(tokens / 200)) throw new Error(`${chunks} chunks for ${tokens} tokens is not ~500-token chunking: "${text}"`);
+      await screenshot('sources-view');
+    },
+  },
+];
