@@ -22,7 +22,7 @@ import {
   TextEdit,
   type CodeActionParams,
 } from 'vscode-languageserver/node';
-import { deletePairEdit, formatEdits, formatQa, toggleCommentEdit, withContext, type LineEdit, type QaFile, type QaPair, type QaProblem } from '../core/qa';
+import { deletePairEdit, formatEdits, formatQa, lineEditToTextEdit, toggleCommentEdit, withContext, type LineEdit, type QaFile, type QaPair, type QaProblem } from '../core/qa';
 import { QA_COMMANDS, type ChunkRef, type QaDiagnosticData } from '../shared/lsp-protocol';
 import type { QaWorkspace } from './workspace';
 
@@ -200,13 +200,8 @@ export function folding(ws: QaWorkspace, uri: string): FoldingRange[] {
 
 /** A line edit as an LSP text edit on the same document. */
 export function toTextEdit(file: QaFile, e: LineEdit): TextEdit {
-  const { lines } = file;
-  if (e.lines.length === 0) {
-    if (e.endLine + 1 < lines.length || file.finalEol) return TextEdit.del(Range.create(e.startLine, 0, e.endLine + 1, 0));
-    if (e.startLine > 0) return TextEdit.del(Range.create(e.startLine - 1, lines[e.startLine - 1].length, e.endLine, lines[e.endLine].length));
-    return TextEdit.del(Range.create(0, 0, e.endLine, lines[e.endLine].length));
-  }
-  return TextEdit.replace(Range.create(e.startLine, 0, e.endLine, lines[e.endLine].length), e.lines.join(file.eol));
+  const t = lineEditToTextEdit(file, e);
+  return { range: { start: t.start, end: t.end }, newText: t.newText };
 }
 
 export function format(ws: QaWorkspace, uri: string): TextEdit[] {

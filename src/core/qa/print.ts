@@ -101,3 +101,25 @@ export function setReviewedEdit(file: QaFile, pair: QaPair, reviewed: boolean): 
   const rest = file.lines.slice(pair.questionLine, pair.lastLine + 1);
   return { startLine: pair.firstLine, endLine: pair.lastLine, lines: [...metaLines, ...(reviewed ? ['@reviewed'] : []), ...rest] };
 }
+
+/** A position in a document: 0-based line and UTF-16 column. */
+export interface TextPosition {
+  line: number;
+  character: number;
+}
+
+/**
+ * A line edit as a text replacement on the document the file was parsed from (what an editor
+ * applies): the range to replace and the new text, line ends as in the file.
+ */
+export function lineEditToTextEdit(file: QaFile, e: LineEdit): { start: TextPosition; end: TextPosition; newText: string } {
+  const { lines } = file;
+  const at = (line: number, character: number) => ({ line, character });
+  if (e.lines.length === 0) {
+    if (e.endLine + 1 < lines.length || file.finalEol) return { start: at(e.startLine, 0), end: at(e.endLine + 1, 0), newText: '' };
+    // The last line of a file without a final line end: take the line end before it instead.
+    if (e.startLine > 0) return { start: at(e.startLine - 1, lines[e.startLine - 1].length), end: at(e.endLine, lines[e.endLine].length), newText: '' };
+    return { start: at(0, 0), end: at(e.endLine, lines[e.endLine].length), newText: '' };
+  }
+  return { start: at(e.startLine, 0), end: at(e.endLine, lines[e.endLine].length), newText: e.lines.join(file.eol) };
+}

@@ -1,6 +1,157 @@
-import type { Feature } from '../commands';
+import * as vscode from 'vscode';
+import { MnemoError } from '../../core/errors';
+import { coverage, coverageMarkdown, deletePairEdit, parseQa, replacePairEdit, setReviewedEdit, toggleCommentEdit } from '../../core/qa';
+import { chunkSource } from '../../core/sources';
+import type { ChunkRef } from '../../shared/lsp-protocol';
+import type { CommandSpec, Feature } from '../commands';
+import type { Ctx } from '../ctx';
+import { QaClient } from './client';
+import { editPair, locatePair, pairTarget } from './edits';
+import { COMMANDS, FILTER_CONTEXT_KEY, VIEW_ID, type QaFilter } from './ids';
+import { QaModel } from './model';
+import { QaTreeProvider } from './provider';
+
+/** The Q&A feature's objects, created at activation (the view, its model and the language client). */
+export interface QaServices {
+  client: QaClient;
+  model: QaModel;
+  tree: QaTreeProvider;
+  view: vscode.TreeView<unknown>;
+}
+
+let services: QaServices | undefined;
+
+/** For tests: the live Q&A services. */
+export function qaServices(): QaServices | undefined {
+  return services;
+}
+
+function need(): QaServices {
+  if (!services) throw new MnemoError('The Q&A view is not ready yet.', 'Open a Mnemo project folder.');
+  return services;
+}
+
+async function setFilter(filter: QaFilter): Promise<QaFilter> {
+  need().model.setFilter(filter);
+  await vscode.commands.executeCommand('setContext', FILTER_CONTEXT_KEY, filter);
+  return filter;
+}
+
+/** Asks for new text, prefilled; `text` in the arguments (from tests and scripts) skips the prompt. */
+async function askText(what: 'question' | 'answer', current: string, given: unknown): Promise<string | undefined> {
+  if (typeof given === 'string') return given;
+  return vscode.window.showInputBox({
+    title: `Edit ${what}`,
+    value: current.replace(/\s*\n\s*/g, ' '),
+    prompt: `The new ${what}. The pair's metadata and state are kept.`,
+    validateInput: (v) => (v.trim() ? undefined : `The ${what} cannot be empty (delete the pair instead).`),
+  });
+}
+
+function editText(what: 'question' | 'answer') {
+  return async (ctx: Ctx, arg: unknown, text?: unknown) => {
+    const target = pairTarget(arg, ctx.project?.root ?? ctx.workspaceRoot);
+    const file = await need().model.parse(target.uri);
+    const pair = locatePair(file, target);
+    const value = await askText(what, what === 'question' ? pair.question : pair.answer, text);
+    if (value === undefined) return undefined;
+    await editPair({ ...target, pair: pair.index, question: pair.question }, (f, p) => replacePairEdit(f, p, { [what]: value }));
+    need().model.refresh();
+    return value;
+  };
+}
+
+function chunkRef(arg: unknown): ChunkRef {
+  const a = arg as Partial<ChunkRef> | undefined;
+  if (!a || typeof a.source !== 'string' || !Number.isInteger(Number(a.chunk))) throw new MnemoError('This command needs a source and a chunk.', 'Run it from the code lens above an "@chunk" line.');
+  return { uri: a.uri, source: a.source, chunk: Number(a.chunk) };
+}
+
+const commands: CommandSpec[] = [
+  { id: COMMANDS.refresh, run: () => need().model.refresh() },
+  { id: COMMANDS.editQuestion, run: editText('question') },
+  { id: COMMANDS.editAnswer, run: editText('answer') },
+  {
+    id: COMMANDS.deletePair,
+    run: async (ctx, arg) => {
+      await editPair(pairTarget(arg, ctx.project?.root ?? ctx.workspaceRoot), deletePairEdit);
+      need().model.refresh();
+    },
+  },
+  {
+    id: COMMANDS.rejectPair,
+    run: async (ctx, arg) => {
+      await editPair(pairTarget(arg, ctx.project?.root ?? ctx.workspaceRoot), toggleCommentEdit);
+      need().model.refresh();
+    },
+  },
+  {
+    id: COMMANDS.markReviewed,
+    run: async (ctx, arg) => {
+      await editPair(pairTarget(arg, ctx.project?.root ?? ctx.workspaceRoot), (f, p) => setReviewedEdit(f, p, true));
+      need().model.refresh();
+    },
+  },
+  { id: COMMANDS.filterProblems, run: () => setFilter('problems') },
+  { id: COMMANDS.filterUnreviewed, run: () => setFilter('unreviewed') },
+  { id: COMMANDS.clearFilter, run: () => setFilter('all') },
+  { id: COMMANDS.showCoverage, run: (ctx) => showCoverage(ctx) },
+  {
+    // Regenerating is the generation stage's job: it is asked for this one source and chunk.
+    id: COMMANDS.regenerateChunk,
+    run: async (_ctx, arg) => {
+      const ref = chunkRef(arg);
+      return vscode.commands.executeCommand('mnemo.generate', { source: ref.source, chunks: [ref.chunk] });
+    },
+  },
+  {
+    id: COMMANDS.openSourceChunk,
+    run: async (_ctx, arg) => {
+      const ref = chunkRef(arg);
+      // The Sources feature serves chunks as read-only documents (mnemo-source:/<path> (chunk n)).
+      const uri = vscode.Uri.from({ scheme: 'mnemo-source', path: `/${ref.source} (chunk ${ref.chunk})` });
+      const doc = await vscode.workspace.openTextDocument(uri);
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
+      return uri.toString();
+    },
+  },
+];
+
+/** Coverage of sources by pairs, as a Markdown document: chunks with no pairs, pairs per chunk and temperature. */
+async function showCoverage(ctx: Ctx): Promise<string> {
+  const project = ctx.requireProject();
+  const files = await need().model.files();
+  const parsed = await Promise.all(files.map(async (f) => ({ path: f.path, file: parseQa(await need().model.text(vscode.Uri.parse(f.uri))) })));
+  const sources = new Set(files.map((f) => f.header.source).filter((s): s is string => !!s));
+  const chunkCounts = new Map<string, number>();
+  await Promise.all(
+    [...sources].map(async (s) => {
+      try {
+        chunkCounts.set(s, (await chunkSource(project, s)).chunks.length);
+      } catch (err) {
+        ctx.log.warn(`Coverage: the chunks of ${s} are unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
+  const markdown = coverageMarkdown(coverage(parsed, chunkCounts));
+  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: markdown });
+  await vscode.window.showTextDocument(doc, { preview: true });
+  return markdown;
+}
 
 export const qaFeature: Feature = {
   name: 'qa',
-  commands: [],
+  commands,
+  activate(ctx) {
+    const client = ctx.own(new QaClient(ctx));
+    const model = ctx.own(new QaModel(client));
+    const tree = ctx.own(new QaTreeProvider(model));
+    const view = ctx.own(vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }));
+    services = { client, model, tree, view: view as vscode.TreeView<unknown> };
+    void vscode.commands.executeCommand('setContext', FILTER_CONTEXT_KEY, 'all');
+    ctx.own(ctx.onDidChangeProject(() => model.refresh()));
+    ctx.own({ dispose: () => (services = undefined) });
+    // The server checks every .qa file of the project: start it with the project, not only when a .qa file opens.
+    if (ctx.project || vscode.workspace.textDocuments.some((d) => d.languageId === 'mnemo-qa')) void client.start();
+  },
 };

@@ -1,0 +1,127 @@
+import * as vscode from 'vscode';
+import type { QaPair } from '../../core/qa';
+import type { QaFileSummary } from '../../shared/lsp-protocol';
+import { CONTEXT_VALUES, type QaFilter } from './ids';
+
+export type QaNode = GroupNode | FileNode | PairNode;
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function problemCount(s: QaFileSummary): number {
+  return s.problems.error + s.problems.warning + s.problems.information;
+}
+
+/** A source, or a prompt variant within a source: files grouped for the view. */
+export class GroupNode {
+  readonly children: (GroupNode | FileNode)[] = [];
+  constructor(
+    readonly id: string,
+    readonly label: string,
+    readonly kind: 'source' | 'variant',
+    readonly parent?: GroupNode,
+  ) {}
+
+  get files(): FileNode[] {
+    return this.children.flatMap((c) => (c instanceof GroupNode ? c.files : [c]));
+  }
+
+  toTreeItem(): vscode.TreeItem {
+    const item = new vscode.TreeItem(this.label, vscode.TreeItemCollapsibleState.Expanded);
+    item.id = this.id;
+    item.contextValue = CONTEXT_VALUES.group;
+    const files = this.files;
+    const pairs = files.reduce((n, f) => n + f.summary.active, 0);
+    const problems = files.reduce((n, f) => n + problemCount(f.summary), 0);
+    item.description = `${plural(files.length, 'file')} · ${plural(pairs, 'pair')}${problems ? ` · ${plural(problems, 'problem')}` : ''}`;
+    item.iconPath = new vscode.ThemeIcon(this.kind === 'source' ? 'file-pdf' : 'symbol-enum');
+    return item;
+  }
+}
+
+/** One .qa file: its temperature, pair and problem counts. */
+export class FileNode {
+  constructor(
+    readonly summary: QaFileSummary,
+    readonly parent: GroupNode | undefined,
+  ) {}
+
+  get uri(): vscode.Uri {
+    return vscode.Uri.parse(this.summary.uri);
+  }
+
+  toTreeItem(): vscode.TreeItem {
+    const s = this.summary;
+    const name = s.path.split('/').pop() ?? s.path;
+    const t = s.header.temperature;
+    const item = new vscode.TreeItem(t !== undefined ? `t=${t}` : name, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = `file:${s.uri}`;
+    item.resourceUri = this.uri;
+    item.contextValue = CONTEXT_VALUES.file;
+    const problems = problemCount(s);
+    item.description = `${t !== undefined ? name + ' · ' : ''}${plural(s.active, 'pair')}${problems ? ` · ${plural(problems, 'problem')}` : ''}`;
+    item.iconPath = new vscode.ThemeIcon(s.problems.error ? 'error' : problems ? 'warning' : 'file', s.problems.error ? new vscode.ThemeColor('problemsErrorIcon.foreground') : problems ? new vscode.ThemeColor('problemsWarningIcon.foreground') : undefined);
+    item.tooltip = new vscode.MarkdownString(
+      [`**${s.path}**`, '', ...Object.entries(s.header).map(([k, v]) => `- ${k}: ${v}`), '', `${s.active} active of ${s.pairs} pairs, ${s.reviewed} reviewed`, `${s.problems.error} errors, ${s.problems.warning} warnings, ${s.problems.information} notes`].join('\n'),
+    );
+    return item;
+  }
+
+  /** True when the file has something to show under the filter. */
+  matches(filter: QaFilter): boolean {
+    if (filter === 'problems') return this.summary.problemPairs.length > 0;
+    if (filter === 'unreviewed') return this.summary.active > this.summary.reviewed;
+    return true;
+  }
+}
+
+/** One pair: question as label, answer as description; selecting it reveals it in the editor. */
+export class PairNode {
+  constructor(
+    readonly parent: FileNode,
+    readonly pair: QaPair,
+    readonly hasProblem: boolean,
+  ) {}
+
+  get uri(): vscode.Uri {
+    return this.parent.uri;
+  }
+
+  get contextValue(): string {
+    if (this.pair.commented) return CONTEXT_VALUES.pairRejected;
+    return this.pair.reviewed ? CONTEXT_VALUES.pairReviewed : CONTEXT_VALUES.pair;
+  }
+
+  toTreeItem(): vscode.TreeItem {
+    const p = this.pair;
+    const item = new vscode.TreeItem(p.question.replace(/\s+/g, ' ') || '(no question)', vscode.TreeItemCollapsibleState.None);
+    item.id = `pair:${this.parent.summary.uri}#${p.index}:${p.questionLine}`;
+    item.description = p.answer.replace(/\s+/g, ' ');
+    item.contextValue = this.contextValue;
+    item.iconPath = p.commented
+      ? new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground'))
+      : this.hasProblem
+        ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+        : p.reviewed
+          ? new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed'))
+          : new vscode.ThemeIcon('comment-discussion');
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**Q:** `).appendText(p.question).appendMarkdown('\n\n**A:** ').appendText(p.answer);
+    md.appendMarkdown(`\n\n_${[p.chunk ? `chunk ${p.chunk}` : '', p.reviewed ? 'reviewed' : '', p.commented ? 'rejected (commented out)' : '', this.hasProblem ? 'has problems' : ''].filter(Boolean).join(' · ')}_`);
+    item.tooltip = md;
+    const end = p.answerSpan ?? p.questionSpan;
+    item.command = {
+      command: 'vscode.open',
+      title: 'Show Pair',
+      arguments: [this.uri, { selection: new vscode.Range(p.questionLine, 0, end.endLine, end.endCol), preserveFocus: true } satisfies vscode.TextDocumentShowOptions],
+    };
+    return item;
+  }
+
+  matches(filter: QaFilter): boolean {
+    if (filter === 'problems') return this.hasProblem;
+    if (filter === 'unreviewed') return !this.pair.commented && !this.pair.reviewed;
+    return true;
+  }
+}
