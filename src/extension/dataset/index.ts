@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { buildProjectDataset, builtFiles, DATA_FILES, summary, type DatasetReport } from '../../core/dataset';
-import { MnemoError } from '../../core/errors';
+import { describeError, MnemoError } from '../../core/errors';
 import { pushDataset, REPO_PATTERN, type PushResult } from '../../core/hub';
 import { slug } from '../../core/project';
 import type { Feature } from '../commands';
@@ -103,19 +103,28 @@ async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise
     if (!repo) return undefined;
   }
   const hubUrl = args.hubUrl ?? ctx.settings.hubUrl;
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: pushing the dataset to ${repo}` }, (progress) =>
-    pushDataset({
-      repo: repo!,
-      token: token!,
-      hubUrl,
-      private: args.private ?? project.config.hub.private,
-      files,
-      log: (line) => {
-        ctx.log.info(line);
-        progress.report({ message: line });
-      },
-    }),
-  );
+  const target = repo;
+  const hfToken = token;
+  let result: PushResult;
+  try {
+    result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: pushing the dataset to ${target}` }, (progress) =>
+      pushDataset({
+        repo: target,
+        token: hfToken,
+        hubUrl,
+        private: args.private ?? project.config.hub.private,
+        files,
+        log: (line) => {
+          ctx.log.info(line);
+          progress.report({ message: line });
+        },
+      }),
+    );
+  } catch (err) {
+    // Logged as well as shown, so a failed push can be read later; core messages never hold the token.
+    ctx.log.error(`Push to ${target} failed: ${describeError(err)}`);
+    throw err;
+  }
   void vscode.window.showInformationMessage(`Mnemo: ${result.created ? 'created and pushed' : 'pushed'} ${result.repo}.`, 'Open Dataset Page').then((choice) => {
     if (choice) void vscode.env.openExternal(vscode.Uri.parse(result.url));
   });
