@@ -20,12 +20,14 @@
 //                      which downloads desktop VS Code: for machines with internet. No UI checks there.
 //   --timeout <s>      time limit per session (default 300, or MNEMO_TEST_SESSION_TIMEOUT_S)
 //   --keep             keep the temporary workspaces and data folders
+// MNEMO_TEST_RESULTS_DIR: where logs and screenshots go (default test-results/).
 // Logs of every session: test-results/logs/. Screenshots: test-results/screenshots/.
 // The run fails (exit 1) on any failed test, failed session, time-out, or when no test ran.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CODE_SERVER_VERSION, ensureVSCode } from '../../scripts/install-vscode.mjs';
 import { exampleProject, launchBrowser, makeWorkspace, repoRoot, startServer, stopAllServers } from './vscode.mjs';
 
 const { values: opts } = parseArgs({
@@ -41,10 +43,10 @@ const { values: opts } = parseArgs({
 });
 const sessionTimeoutMs = Number(opts.timeout) * 1000;
 const grep = opts.grep ? new RegExp(opts.grep) : undefined;
-const resultsDir = join(repoRoot, 'test-results');
+// Several people may run subsets at once: only this run's own files are replaced, never the folders.
+const resultsDir = process.env.MNEMO_TEST_RESULTS_DIR ?? join(repoRoot, 'test-results');
 const logsDir = join(resultsDir, 'logs');
 const screenshotsDir = join(resultsDir, 'screenshots');
-rmSync(logsDir, { recursive: true, force: true });
 mkdirSync(logsDir, { recursive: true });
 mkdirSync(screenshotsDir, { recursive: true });
 const tmpRoot = mkdtempSync(join(tmpdir(), 'mnemo-it-'));
@@ -238,6 +240,7 @@ async function runUiChecks(browser) {
     const kind = check.workspace ?? 'project';
     const workspace = makeWorkspace(join(dir, 'workspace', kind === 'project' ? 'cairnrun' : 'project'), kind);
     const serverLog = join(logsDir, `${id}.server.log`);
+    rmSync(join(screenshotsDir, `FAILED-${id}.png`), { force: true });
     const title = `ui: ${check.name}`;
     console.log(`\n${title} ${c.d(`(workspace: ${kind === 'project' ? 'copy of examples/cairnrun' : 'empty folder'})`)}`);
     let server;
@@ -254,13 +257,13 @@ async function runUiChecks(browser) {
         return path;
       };
       await page.goto(server.url({ folder: workspace }));
-      await Promise.race([
+      const note = await Promise.race([
         check.run({ page, workspace, screenshot, server }),
         sleep(check.timeoutMs ?? 120_000).then(() => {
           throw new Error(`timed out after ${(check.timeoutMs ?? 120_000) / 1000} s`);
         }),
       ]);
-      report({ group: 'ui', title, state: 'passed', ms: performance.now() - started });
+      report({ group: 'ui', title: typeof note === 'string' && note ? `${title}: ${note}` : title, state: 'passed', ms: performance.now() - started });
     } catch (err) {
       let shot = '';
       try {
@@ -285,6 +288,10 @@ async function main() {
   if (missing.length) throw new Error(`Not built: ${missing.map((s) => s.bundle).join(', ')}. Run \`npm run test:integration\` (it builds first) or \`node scripts/build.mjs\`.`);
   if (!existsSync(join(repoRoot, 'dist/extension.js'))) throw new Error('dist/extension.js is missing: run `node scripts/build.mjs` first.');
 
+  if (opts.launcher !== 'electron') {
+    const vscode = ensureVSCode();
+    console.log(`VS Code ${vscode.version} (code-server ${CODE_SERVER_VERSION}) from ${vscode.vscodeDir}`);
+  }
   const browser = opts.launcher === 'electron' ? undefined : await launchBrowser();
   try {
     for (const suite of suites) await runSuite(browser, suite);

@@ -6,13 +6,13 @@
 //     name: 'qa view shows pairs',          // shown as "ui: <name>"; --grep matches it
 //     workspace: 'project',                 // 'project' (copy of examples/cairnrun, default) or 'empty'
 //     timeoutMs: 120_000,                   // optional
-//     async run({ page, workspace, screenshot }) { ... throw (or fail an expect) to fail ... },
+//     async run({ page, workspace, screenshot }) { ... throw to fail; may return a short note to print ... },
 //   }
 // Each check gets a fresh VS Code (server, user data, workspace copy) with the extension under
 // development loaded, its workbench already navigated to in `page` (Playwright Page).
 // `screenshot(name, locator?)` saves test-results/screenshots/<name>.png (the page, or one element).
 // A failing check also leaves test-results/screenshots/FAILED-ui-<name>.png.
-// Helpers below: workbench(page), openView(page, containerLabel), runCommand(page, title).
+// Helpers below: workbench(page), openView(page, containerLabel), widenSidebar(page, px), runCommand(page, title).
 // Wait on the UI with Playwright's auto-waiting locators, never fixed sleeps.
 
 /** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
@@ -29,6 +29,18 @@ export async function openView(page, containerLabel) {
   const sidebar = page.locator('#workbench\\.parts\\.sidebar');
   await sidebar.waitFor({ state: 'visible' });
   return sidebar;
+}
+
+/** Drags the side bar's edge so that it is `width` pixels wide. */
+export async function widenSidebar(page, width) {
+  const box = await page.locator('#workbench\\.parts\\.sidebar').boundingBox();
+  if (!box) return;
+  const x = box.x + box.width;
+  const y = box.y + box.height / 2;
+  await page.mouse.move(x - 1, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + width, y, { steps: 5 });
+  await page.mouse.up();
 }
 
 /** Runs a command through the command palette by its title as shown there, e.g. "Mnemo: Refresh Sources". */
@@ -59,7 +71,14 @@ export const checks = [
       if (!(pages > 0 && tokens > 0 && chunks > 0)) throw new Error(`counts should be positive: "${text}"`);
       // ~500-token chunks: the count must agree with the token total.
       if (chunks < Math.floor(tokens / 600) || chunks > Math.ceil(tokens / 200)) throw new Error(`${chunks} chunks for ${tokens} tokens is not ~500-token chunking: "${text}"`);
+      // A wider side bar and the source expanded, for a screenshot a person can read.
+      await widenSidebar(page, 560);
+      await item.locator('.monaco-tl-twistie').click();
+      await sidebar.locator('.monaco-list-row[aria-expanded="true"]', { hasText: 'rulebook.pdf' }).waitFor({ state: 'visible' });
+      await sidebar.locator('.monaco-list-row[aria-level="2"]').first().waitFor({ state: 'visible' });
+      await page.mouse.move(1000, 700);
       await screenshot('sources-view');
+      return text;
     },
   },
 ];

@@ -3,7 +3,7 @@
 // opens its web workbench. The extension under development runs in the server's node extension
 // host, as on desktop. See /work/shared/notes/real-vscode-offline.md for the facts this rests on.
 import { spawn } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,17 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const exampleProject = join(repoRoot, 'examples/cairnrun');
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** User settings of every session: no welcome page or tips in the way of tests and screenshots. */
+export const DEFAULT_SETTINGS = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'workbench.enableExperiments': false,
+};
 
 /** A free TCP port on 127.0.0.1 (asked of the OS, then released). */
 export function freePort() {
@@ -47,10 +58,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * folders under `dataDir`. `env` reaches the extension host. Output goes to `logFile`.
  * Returns { port, host, url(folder, payload), stop(), exited, pid, version }.
  */
-export async function startServer({ dataDir, logFile, env = {}, port, host = '127.0.0.1', readyTimeoutMs = 90_000 }) {
+export async function startServer({ dataDir, logFile, env = {}, port, host = '127.0.0.1', readyTimeoutMs = 90_000, settings = {} }) {
   const vscode = ensureVSCode();
   port ??= await freePort();
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(join(dataDir, 'user/User'), { recursive: true });
+  // code-server's VS Code keeps the browser's user settings on the server, in the user data folder.
+  writeFileSync(join(dataDir, 'user/User/settings.json'), JSON.stringify({ ...DEFAULT_SETTINGS, ...settings }, null, 2));
   if (logFile) mkdirSync(dirname(logFile), { recursive: true });
   const args = [
     vscode.serverMain,
