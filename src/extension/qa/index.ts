@@ -68,7 +68,14 @@ function chunkRef(arg: unknown): ChunkRef {
 }
 
 const commands: CommandSpec[] = [
-  { id: COMMANDS.refresh, run: () => need().model.refresh() },
+  {
+    // `{ snapshot: true }` (for tests and scripts) returns what the view then shows, expanded.
+    id: COMMANDS.refresh,
+    run: async (_ctx, arg?: { snapshot?: boolean }) => {
+      need().model.refresh();
+      return arg?.snapshot ? need().tree.snapshot() : undefined;
+    },
+  },
   { id: COMMANDS.editQuestion, run: editText('question') },
   { id: COMMANDS.editAnswer, run: editText('answer') },
   {

@@ -1,0 +1,155 @@
+// Curation in the real VS Code: the .qa language server's diagnostics, quick fixes and code lenses,
+// and the Q&A view's commands editing files through the editor (unsaved changes kept).
+import * as assert from 'node:assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { activateMnemo, harness, waitFor } from './helpers';
+
+interface Snap {
+  label: string;
+  description?: string;
+  contextValue?: string;
+  children?: Snap[];
+}
+
+const FILE_A = [
+  '@source: sources/rulebook.pdf',
+  '@variant: nuanced',
+  '@temperature: 0.45',
+  '',
+  '@chunk: 1',
+  'Q: In Cairnrun, how many players are in a team?',
+  'A: Nine.',
+  '',
+  'Q: How heavy is the cairnstone?',
+  'A: Between 620 and 650 grams.',
+  '',
+  'Q: In Cairnrun, how many players are in a team?',
+  'A: Nine players.',
+  '',
+].join('\n');
+
+const FILE_B = ['@source: sources/rulebook.pdf', '@variant: nuanced', '@temperature: 1.2', '', '@chunk: 2', 'Q: In Cairnrun, what is a Tap?', 'A: A single deliberate bounce of the stone.', '', 'Q: In Cairnrun, what is a Clasp?', 'A: A two-handed touch on the torso.', ''].join('\n');
+
+const onDiagnostics = vscode.languages.onDidChangeDiagnostics as vscode.Event<unknown>;
+
+function mnemoDiagnostics(uri: vscode.Uri): vscode.Diagnostic[] {
+  return vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'mnemo');
+}
+
+function codeOf(d: vscode.Diagnostic): string {
+  return String(typeof d.code === 'object' ? d.code.value : d.code);
+}
+
+suite('Q&A curation', () => {
+  const pathA = join(harness.workspace, 'qa/rulebook-nuanced-0.45.qa');
+  const pathB = join(harness.workspace, 'qa/rulebook-nuanced-1.2.qa');
+  const uriA = vscode.Uri.file(pathA);
+
+  suiteSetup(async () => {
+    writeFileSync(pathA, FILE_A);
+    writeFileSync(pathB, FILE_B);
+    await activateMnemo();
+  });
+
+  teardown(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  test('a .qa file with problems shows them, without being opened (the server checks all of qa/)', async () => {
+    const ds = await waitFor('diagnostics on the .qa file', () => {
+      const d = mnemoDiagnostics(uriA);
+      return d.some((x) => codeOf(x) === 'duplicate') && d.some((x) => codeOf(x) === 'not-standalone') ? d : undefined;
+    }, { events: [onDiagnostics], timeoutMs: 60_000 });
+    const dup = ds.find((d) => codeOf(d) === 'duplicate')!;
+    assert.strictEqual(dup.range.start.line, 11);
+    assert.strictEqual(dup.severity, vscode.DiagnosticSeverity.Warning);
+    assert.strictEqual(ds.find((d) => codeOf(d) === 'not-standalone')!.range.start.line, 8);
+  });
+
+  test('a quick fix adds the context to a question that does not stand alone', async () => {
+    const doc = await vscode.workspace.openTextDocument(uriA);
+    await vscode.window.showTextDocument(doc);
+    assert.strictEqual(doc.languageId, 'mnemo-qa');
+    const diag = await waitFor('the not-standalone diagnostic', () => mnemoDiagnostics(uriA).find((d) => codeOf(d) === 'not-standalone'), { events: [onDiagnostics], timeoutMs: 60_000 });
+    const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uriA, diag.range, vscode.CodeActionKind.QuickFix.value);
+    const fix = actions.find((a) => a.title.startsWith('Add the context'));
+    assert.ok(fix?.edit, `quick fixes offered: ${actions.map((a) => a.title).join(', ')}`);
+    assert.ok(await vscode.workspace.applyEdit(fix.edit));
+    assert.strictEqual(doc.lineAt(8).text, 'Q: In Cairnrun rules, how heavy is the cairnstone?');
+    await waitFor('the problem to clear after the fix', () => !mnemoDiagnostics(uriA).some((d) => codeOf(d) === 'not-standalone'), { events: [onDiagnostics] });
+    await doc.save();
+  });
+
+  test('code lenses on @chunk: regenerate and open source', async () => {
+    const lenses = await waitFor('code lenses', async () => {
+      const l = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uriA);
+      return l.length ? l : undefined;
+    });
+    assert.deepStrictEqual(lenses.map((l) => l.command?.command), ['mnemo.qa.regenerateChunk', 'mnemo.qa.openSourceChunk']);
+    assert.deepStrictEqual(lenses[0].command?.arguments?.[0], { uri: uriA.toString(), source: 'sources/rulebook.pdf', chunk: 1 });
+  });
+
+  test('the Q&A view groups files by source and variant, with pairs and problem counts', async () => {
+    const tree = await waitFor('the Q&A view to list both files', async () => {
+      const t = (await vscode.commands.executeCommand<Snap[]>('mnemo.refreshQa', { snapshot: true })) ?? [];
+      return t[0]?.children?.[0]?.children?.length === 2 ? t : undefined;
+    }, { timeoutMs: 60_000 });
+    assert.strictEqual(tree[0].label, 'sources/rulebook.pdf');
+    assert.strictEqual(tree[0].contextValue, 'group');
+    const variant = tree[0].children![0];
+    assert.strictEqual(variant.label, 'nuanced');
+    assert.deepStrictEqual(variant.children!.map((f) => f.label), ['t=0.45', 't=1.2']);
+    assert.match(variant.children![0].description ?? '', /3 pairs · 1 problem/);
+    assert.deepStrictEqual(variant.children![1].children!.map((p) => p.contextValue), ['pair', 'pair']);
+  });
+
+  test('editing an answer from the view changes the file', async () => {
+    const answer = await vscode.commands.executeCommand('mnemo.qa.editAnswer', { file: pathB, pair: 1, question: 'In Cairnrun, what is a Clasp?' }, 'Two hands on the Carrier between shoulders and hips.');
+    assert.strictEqual(answer, 'Two hands on the Carrier between shoulders and hips.');
+    await waitFor('the answer on disk', () => readFileSync(pathB, 'utf8').includes('A: Two hands on the Carrier between shoulders and hips.'));
+    assert.ok(readFileSync(pathB, 'utf8').includes('Q: In Cairnrun, what is a Clasp?'));
+  });
+
+  test('a tree edit on a file with unsaved changes joins them and writes nothing behind the editor', async () => {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(pathB));
+    const editor = await vscode.window.showTextDocument(doc);
+    await editor.edit((e) => e.insert(new vscode.Position(0, 0), '# my unsaved note\n'));
+    assert.ok(doc.isDirty);
+    const onDisk = readFileSync(pathB, 'utf8');
+    await vscode.commands.executeCommand('mnemo.qa.markReviewed', { file: pathB, pair: 0 });
+    await vscode.commands.executeCommand('mnemo.qa.rejectPair', { file: pathB, pair: 1 });
+    assert.strictEqual(readFileSync(pathB, 'utf8'), onDisk, 'the file on disk is untouched');
+    const text = doc.getText();
+    assert.ok(text.startsWith('# my unsaved note\n'), 'the unsaved edit is kept');
+    assert.match(text, /@reviewed\nQ: In Cairnrun, what is a Tap\?/);
+    assert.match(text, /# Q: In Cairnrun, what is a Clasp\?/);
+    assert.ok(doc.isDirty);
+    await doc.save();
+  });
+
+  test('filters: only pairs with problems, then all again', async () => {
+    assert.strictEqual(await vscode.commands.executeCommand('mnemo.qa.filterProblems'), 'problems');
+    const tree = await waitFor('the filtered view', async () => {
+      const t = (await vscode.commands.executeCommand<Snap[]>('mnemo.refreshQa', { snapshot: true })) ?? [];
+      const files = t.flatMap((s) => s.children ?? []).flatMap((v) => v.children ?? []);
+      return files.length === 1 ? files : undefined;
+    }, { events: [onDiagnostics] });
+    assert.strictEqual(tree[0].label, 't=0.45');
+    assert.deepStrictEqual(tree[0].children!.map((p) => p.label), ['In Cairnrun, how many players are in a team?']);
+    assert.strictEqual(await vscode.commands.executeCommand('mnemo.qa.clearFilter'), 'all');
+  });
+
+  test('deleting the duplicate from the view clears its diagnostic', async () => {
+    await vscode.commands.executeCommand('mnemo.qa.deletePair', { file: pathA, pair: 2, question: 'In Cairnrun, how many players are in a team?' });
+    assert.ok(!readFileSync(pathA, 'utf8').includes('A: Nine players.'));
+    await waitFor('the duplicate diagnostic to clear', () => !mnemoDiagnostics(uriA).some((d) => codeOf(d) === 'duplicate'), { events: [onDiagnostics], timeoutMs: 30_000 });
+  });
+
+  test('coverage lists chunks with no pairs', async () => {
+    const md = await vscode.commands.executeCommand<string>('mnemo.qa.showCoverage');
+    assert.match(md, /## sources\/rulebook\.pdf/);
+    assert.match(md, /Chunks with no pairs \(\d+\):\*\* 3, 4/);
+  });
+});
