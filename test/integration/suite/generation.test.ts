@@ -1,0 +1,132 @@
+// Generation in a real VS Code: a local chat-completions server started inside the test (the
+// extension host is Node), mnemo.json pointed at it, the key set through the command, and a sweep
+// of 9 temperatures x 3 variants over the example project run through "Mnemo: Generate Q&A".
+import * as assert from 'node:assert';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { ConnectionReport, SweepOutcome, WrittenFile } from '../../../src/core/generation';
+import { startOpenAiServer, type FakeServer } from '../../servers/openai-server';
+import { activateMnemo, harness, waitFor } from './helpers';
+
+interface Api {
+  ctx: { project?: { config: { generation: { baseUrl?: string } } }; onDidChangeProject: vscode.Event<unknown> };
+}
+
+suite('Generation', () => {
+  let server: FakeServer;
+  const root = harness.workspace;
+  const configPath = join(root, 'mnemo.json');
+  const original = readFileSync(configPath, 'utf8');
+
+  suiteSetup(async () => {
+    server = await startOpenAiServer({ apiKey: 'test-key-123', models: ['mock-model'] });
+    const api = (await activateMnemo()) as unknown as Api;
+    const config = JSON.parse(original) as Record<string, unknown>;
+    config.generation = { baseUrl: server.url, model: 'mock-model', concurrency: 8 };
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
+    await waitFor('the project to reload with the local endpoint', () => api.ctx.project?.config.generation.baseUrl === server.url, { events: [api.ctx.onDidChangeProject], timeoutMs: 20_000 });
+    assert.strictEqual(await vscode.commands.executeCommand('mnemo.setApiKey', 'test-key-123'), true);
+  });
+
+  suiteTeardown(async () => {
+    await server?.close();
+    writeFileSync(configPath, original);
+  });
+
+  test('Test Connection lists the models', async () => {
+    const report = (await vscode.commands.executeCommand('mnemo.testConnection')) as ConnectionReport;
+    assert.strictEqual(report.ok, true, report.message);
+    assert.deepStrictEqual(report.models, ['mock-model']);
+  });
+
+  test('Generate Q&A sweeps 9 temperatures x 3 variants over every chunk and writes .qa files', async () => {
+    // Test Connection sent one request of its own.
+    const earlier = server.stats.completed.size;
+    const usage = { ...server.stats.usage };
+    const outcome = (await vscode.commands.executeCommand('mnemo.generate', { yes: true, variants: ['nuanced', 'simple', 'reversed'] })) as SweepOutcome | undefined;
+    assert.ok(outcome, 'the command returned its outcome (see the Mnemo log if not)');
+    const r = outcome.result;
+    assert.strictEqual(r.stopped, 'completed', r.message);
+    assert.strictEqual(r.failed, 0);
+    assert.ok(r.total >= 27, `${r.total} requests`);
+    assert.strictEqual(r.total % 27, 0);
+    assert.strictEqual(server.stats.completed.size - earlier, r.total);
+    assert.ok([...server.stats.completed.values()].every((n) => n === 1), 'each request answered once');
+    assert.strictEqual(r.inputTokens, server.stats.usage.promptTokens - usage.promptTokens);
+    assert.strictEqual(r.outputTokens, server.stats.usage.completionTokens - usage.completionTokens);
+    const dir = join(root, 'qa', 'rulebook');
+    const files = readdirSync(dir).filter((f) => /^(nuanced|simple|reversed)-t\d\.\d{3}\.qa$/.test(f));
+    assert.strictEqual(files.length, 27, files.join(', '));
+    assert.ok(files.includes('nuanced-t0.010.qa') && files.includes('reversed-t1.200.qa'));
+    const text = readFileSync(join(dir, 'simple-t0.605.qa'), 'utf8');
+    assert.match(text, /^@source: sources\/rulebook\.pdf$/m);
+    assert.match(text, /^@variant: simple$/m);
+    assert.match(text, /^@temperature: 0\.605$/m);
+    assert.match(text, /^@model: mock-model$/m);
+    assert.match(text, /^@digest: [0-9a-f]{16}$/m);
+    assert.match(text, /^@chunk: 1$/m);
+    assert.match(text, /^Q: In Cairnrun rules, /m);
+    // The key never reaches a file.
+    assert.ok(!readFileSync(join(root, '.mnemo', 'generation', 'journal.jsonl'), 'utf8').includes('test-key-123'));
+  });
+
+  test('running it again sends nothing and leaves edited files as they are', async () => {
+    const path = join(root, 'qa', 'rulebook', 'nuanced-t0.010.qa');
+    const edited = readFileSync(path, 'utf8').replace(/^A: .*$/m, 'A: My own better answer.');
+    writeFileSync(path, edited);
+    const before = server.stats.requests;
+    const outcome = (await vscode.commands.executeCommand('mnemo.generate', { yes: true, variants: ['nuanced', 'simple', 'reversed'] })) as SweepOutcome;
+    assert.strictEqual(server.stats.requests, before);
+    assert.strictEqual(outcome.result.resumed, outcome.result.total);
+    assert.strictEqual(readFileSync(path, 'utf8'), edited);
+  });
+
+  test('Cancel Generation stops a running sweep within a second and keeps what finished', async () => {
+    server.options.latencyMs = 1500;
+    try {
+      const before = server.stats.requests;
+      const running = vscode.commands.executeCommand('mnemo.generate', { yes: true, variants: ['atomic'], temperatures: [0.3] }) as Thenable<SweepOutcome>;
+      await waitFor('requests of the new sweep to reach the server', () => server.stats.requests > before, { timeoutMs: 30_000 });
+      const t0 = Date.now();
+      assert.strictEqual(await vscode.commands.executeCommand('mnemo.cancelGeneration'), true);
+      const outcome = await running;
+      assert.ok(Date.now() - t0 < 1000, `stopped ${Date.now() - t0} ms after cancel`);
+      assert.strictEqual(outcome.result.stopped, 'cancelled');
+      assert.ok(outcome.result.done < outcome.result.total);
+    } finally {
+      server.options.latencyMs = 0;
+    }
+  });
+
+  test('Generate Offline writes qa/rulebook/offline.qa, labelled as the low-quality fallback', async () => {
+    const files = (await vscode.commands.executeCommand('mnemo.generateOffline')) as WrittenFile[];
+    assert.deepStrictEqual(files.map((f) => f.path), ['qa/rulebook/offline.qa']);
+    const text = readFileSync(join(root, 'qa', 'rulebook', 'offline.qa'), 'utf8');
+    assert.match(text, /^@generator: offline \(low-quality fallback\)$/m);
+    assert.match(text, /^Q: In Cairnrun rules, fill in the blank: /m);
+  });
+
+  test('Edit Prompt Variants writes the built-ins into prompts/ and never overwrites one', async () => {
+    const mine = join(root, 'prompts', 'simple.md');
+    writeFileSync(mine, 'My own prompt about {{context}}.\n<chunk>\n{{chunk}}\n</chunk>\n');
+    const written = (await vscode.commands.executeCommand('mnemo.editPrompts')) as string[];
+    assert.ok(written.some((f) => f.endsWith('nuanced.md')));
+    assert.ok(!written.some((f) => f.endsWith('simple.md')));
+    assert.ok(existsSync(join(root, 'prompts', 'atomic.md')));
+    assert.strictEqual(readFileSync(mine, 'utf8').startsWith('My own prompt'), true);
+    await waitFor('prompts/nuanced.md to open', () => vscode.window.activeTextEditor?.document.uri.fsPath.endsWith('nuanced.md'));
+  });
+
+  test('a wrong key is reported as a bad key, without the key', async () => {
+    await vscode.commands.executeCommand('mnemo.setApiKey', 'sk-wrong-secret');
+    try {
+      const report = (await vscode.commands.executeCommand('mnemo.testConnection')) as ConnectionReport;
+      assert.strictEqual(report.ok, false);
+      assert.match(report.message, /refused the API key \(401\)/);
+      assert.ok(!report.message.includes('sk-wrong-secret'));
+    } finally {
+      await vscode.commands.executeCommand('mnemo.setApiKey', 'test-key-123');
+    }
+  });
+});
