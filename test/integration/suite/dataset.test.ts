@@ -101,10 +101,11 @@ suite('Dataset', () => {
   test('a refused token: nothing lands, the failure is logged, the token appears in no log', async () => {
     const bad = 'hf_refused_token_abcdef0123';
     const before = hub.commits.length;
-    const result = await vscode.commands.executeCommand('mnemo.pushDataset', { repo: 'me/cairnrun', hubUrl: hub.url, token: bad });
-    assert.strictEqual(result, undefined);
-    assert.strictEqual(hub.commits.length, before);
+    // Not awaited: a failed command's promise waits on its error notification (ctx.showError) until someone closes it.
+    void vscode.commands.executeCommand('mnemo.pushDataset', { repo: 'me/cairnrun', hubUrl: hub.url, token: bad });
     await waitFor('the failed push in the Mnemo log', () => /Push to me\/cairnrun failed: The Hugging Face Hub refused the token \(401\)/.test(readAll(logDir)));
+    assert.strictEqual(hub.commits.length, before);
+    assert.ok(hub.requests.some((q) => q.path === '/api/whoami-v2' && q.status === 401), 'the Hub was asked with the refused token');
     const logs = readAll(logDir);
     assert.ok(!logs.includes(bad) && !logs.includes(TOKEN), 'a token is in the Mnemo log');
   });
