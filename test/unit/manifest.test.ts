@@ -37,7 +37,7 @@ function commandLinks(text: string): string[] {
   return [...text.matchAll(/\(command:([\w.-]+)(?:\?[^)]*)?\)/g)].map((m) => m[1]);
 }
 
-test('every command has the Mnemo category, a title and an icon', () => {
+void test('every command has the Mnemo category, a title and an icon', () => {
   assert.ok(commands.length > 0);
   for (const cmd of commands) {
     assert.match(cmd.command, /^mnemo\.[a-zA-Z]+(\.[a-zA-Z]+)*$/, `command id ${cmd.command}`);
@@ -54,7 +54,7 @@ test('every command has the Mnemo category, a title and an icon', () => {
   }
 });
 
-test('command ids and palette titles are unique', () => {
+void test('command ids and palette titles are unique', () => {
   const ids = commands.map((x) => x.command);
   assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'duplicate command ids');
   const hidden = new Set((c.menus?.commandPalette ?? []).filter((m: MenuItem) => m.when === 'false').map((m: MenuItem) => m.command));
@@ -62,7 +62,7 @@ test('command ids and palette titles are unique', () => {
   assert.deepEqual(titles.filter((t, i) => titles.indexOf(t) !== i), [], 'two palette entries would read the same');
 });
 
-test('every command in menus exists, and every view in a `when` clause too', () => {
+void test('every command in menus exists, and every view in a `when` clause too', () => {
   for (const [menu, items] of Object.entries(c.menus as Record<string, MenuItem[]>)) {
     for (const item of items) {
       if (item.command) assert.ok(commandIds.has(item.command), `menu ${menu} names unknown command ${item.command}`);
@@ -71,7 +71,7 @@ test('every command in menus exists, and every view in a `when` clause too', () 
   }
 });
 
-test('every view has welcome content, and welcome links name real commands', () => {
+void test('every view has welcome content, and welcome links name real commands', () => {
   const welcomed = new Set((c.viewsWelcome as { view: string }[]).map((w) => w.view));
   for (const id of viewIds) assert.ok(welcomed.has(id), `view ${id} has no viewsWelcome entry (an empty view says nothing)`);
   for (const w of c.viewsWelcome as { view: string; contents: string }[]) {
@@ -80,7 +80,7 @@ test('every view has welcome content, and welcome links name real commands', () 
   }
 });
 
-test('walkthrough steps: media files exist, links and completion events name real commands and views', () => {
+void test('walkthrough steps: media files exist, links and completion events name real commands and views', () => {
   assert.ok(c.walkthroughs.length > 0);
   for (const wt of c.walkthroughs) {
     for (const step of wt.steps) {
@@ -98,7 +98,7 @@ test('walkthrough steps: media files exist, links and completion events name rea
   }
 });
 
-test('files the manifest points at exist: schema, grammar, language configuration, icons, main', () => {
+void test('files the manifest points at exist: schema, grammar, language configuration, icons, main', () => {
   for (const v of c.jsonValidation) {
     assert.ok(existsSync(join(root, v.url)), `jsonValidation schema ${v.url}`);
     JSON.parse(readFileSync(join(root, v.url), 'utf8'));
@@ -112,7 +112,7 @@ test('files the manifest points at exist: schema, grammar, language configuratio
   assert.ok(existsSync(join(root, 'src/extension/main.ts')));
 });
 
-test('every file the manifest points at is packaged by .vscodeignore', () => {
+void test('every file the manifest points at is packaged by .vscodeignore', () => {
   const ignore = readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   assert.equal(ignore[0], '**', '.vscodeignore is an allow-list: it starts by excluding everything');
   const allowed = ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/\*\*$/, '/'));
@@ -131,7 +131,7 @@ test('every file the manifest points at is packaged by .vscodeignore', () => {
   for (const p of referenced) assert.ok(packaged(p), `${p} would be left out of the .vsix by .vscodeignore`);
 });
 
-test('settings are namespaced and described', () => {
+void test('settings are namespaced and described', () => {
   for (const [key, spec] of Object.entries(c.configuration.properties as Record<string, { description?: string; markdownDescription?: string; type?: string }>)) {
     assert.match(key, /^mnemo\./, key);
     assert.ok(spec.description || spec.markdownDescription, `${key} has a description`);
@@ -139,7 +139,7 @@ test('settings are namespaced and described', () => {
   }
 });
 
-test('activation: on a project folder and on .qa files; commands activate through their contributions', () => {
+void test('activation: on a project folder and on .qa files; commands activate through their contributions', () => {
   assert.ok(manifest.activationEvents.includes('workspaceContains:mnemo.json'));
   // VS Code derives onCommand/onView events from contributions; listing them again is noise.
   assert.deepEqual(manifest.activationEvents.filter((e: string) => /^on(Command|View):/.test(e)), []);
