@@ -59,11 +59,16 @@ export async function removeSource(ctx: Ctx, model: SourcesModel, arg: SourceArg
   const uri = vscode.Uri.file(resolveSourcePath(project, path).abs);
   try {
     await vscode.workspace.fs.delete(uri, { useTrash: true });
+    ctx.log.info(`Moved ${path} to the trash`);
   } catch (err) {
-    // Some file systems (e.g. a remote without a trash) refuse useTrash: say so rather than delete for good.
-    throw new MnemoError(`Could not move ${path} to the trash: ${err instanceof Error ? err.message : String(err)}.`, 'Delete the file from the Explorer if you want it gone for good.', path);
+    // Some file systems (a remote server, for one) have no trash: keep the file under .mnemo/trash/ rather than delete it for good.
+    const kept = vscode.Uri.joinPath(vscode.Uri.file(project.cacheDir), 'trash', `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(path)}`);
+    await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(kept, '..'));
+    await vscode.workspace.fs.rename(uri, kept, { overwrite: false });
+    const where = vscode.workspace.asRelativePath(kept);
+    ctx.log.info(`No trash here (${err instanceof Error ? err.message : String(err)}): moved ${path} to ${where}`);
+    void vscode.window.showInformationMessage(`Mnemo: removed ${path} from sources/. There is no trash here, so it was moved to ${where}.`);
   }
-  ctx.log.info(`Moved ${path} to the trash`);
   await model.refresh();
   return true;
 }
