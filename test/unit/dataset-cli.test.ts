@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -80,6 +80,13 @@ void test('mnemo push takes the token from HF_TOKEN, the repo from mnemo.json or
   assert.equal(hub.repos.get('datasets/me/open')?.private, false);
   assert.equal(hub.commits[1].files['train.jsonl'], readFileSync(join(root, 'data', 'train.jsonl'), 'utf8'));
   assert.ok(![notBuilt, noToken, r, pub].some((x) => (x.out + x.err).includes(TOKEN)));
+  // Edited pairs after the build: the push warns that it sends the last build.
+  const later = new Date(Date.now() + 5000);
+  utimesSync(join(root, 'qa', 'a.qa'), later, later);
+  const stale = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: TOKEN });
+  assert.equal(stale.code, 0, stale.err);
+  assert.match(stale.err, /warning: \.qa files changed since the dataset was built/);
+  assert.doesNotMatch(r.err, /warning/);
   const bad = await cli(['push', '--project', root, '--hub-url', hub.url], { HF_TOKEN: 'hf_nope_nope_nope' });
   assert.equal(bad.code, 1);
   assert.match(bad.err, /refused the token \(401\)/);

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { builtFiles } from '../../core/dataset';
+import { builtFiles, datasetIsStale } from '../../core/dataset';
 import { MnemoError } from '../../core/errors';
 import { DEFAULT_HUB_URL, pushDataset } from '../../core/hub';
 import { Project } from '../../core/project';
@@ -22,6 +22,7 @@ export const push: CliCommand = {
     const repo = typeof values.repo === 'string' ? values.repo : project.config.hub.repo;
     if (!repo) throw new MnemoError('No repository to push to.', 'Pass --repo namespace/name, or set "hub.repo" in mnemo.json.');
     const files = builtFiles(project);
+    if (datasetIsStale(project)) console.error('warning: .qa files changed since the dataset was built; pushing the last build (run `mnemo build` first to include the changes).');
     const result = await pushDataset({
       repo,
       token: process.env.HF_TOKEN ?? '',

@@ -235,3 +235,21 @@ export function builtFiles(project: Project): { path: string; content: Uint8Arra
     }
   });
 }
+
+/** True when a .qa file changed after the last build (data/train.jsonl), so a push would send stale rows. */
+export function datasetIsStale(project: Project): boolean {
+  let built: number;
+  try {
+    built = statSync(join(project.dataDir, DATA_FILES.train)).mtimeMs;
+  } catch {
+    return false;
+  }
+  const skipped: SkippedFile[] = [];
+  return qaFiles(project.root, project.qaDir, skipped).some((f) => {
+    try {
+      return statSync(join(project.root, f)).mtimeMs > built;
+    } catch {
+      return false;
+    }
+  });
+}

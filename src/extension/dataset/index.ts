@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { buildProjectDataset, builtFiles, DATA_FILES, summary, type DatasetReport } from '../../core/dataset';
+import { buildProjectDataset, builtFiles, DATA_FILES, datasetIsStale, summary, type DatasetReport } from '../../core/dataset';
 import { describeError, MnemoError } from '../../core/errors';
 import { pushDataset, REPO_PATTERN, type PushResult } from '../../core/hub';
 import { slug } from '../../core/project';
@@ -81,6 +81,12 @@ async function setHfToken(ctx: Ctx, value?: unknown): Promise<boolean> {
 
 async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise<PushResult | undefined> {
   const project = ctx.requireProject();
+  const interactive = args.repo === undefined;
+  if (interactive && datasetIsStale(project)) {
+    const choice = await vscode.window.showWarningMessage('Mnemo: Q&A files changed since the dataset was built.', 'Build, Then Push', 'Push As Is');
+    if (!choice) return undefined;
+    if (choice === 'Build, Then Push') await buildDataset(ctx, { quiet: true });
+  }
   const files = builtFiles(project);
   let token = args.token ?? (await ctx.secrets.get('hfToken'));
   if (!token) {
@@ -90,7 +96,7 @@ async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise
     if (!token) return undefined;
   }
   let repo = args.repo;
-  if (repo === undefined) {
+  if (interactive) {
     repo = (
       await vscode.window.showInputBox({
         title: 'Push dataset to the Hugging Face Hub',
@@ -100,8 +106,8 @@ async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise
         validateInput: (v) => (REPO_PATTERN.test(v.trim()) ? undefined : 'Use namespace/name: letters, digits, "-", "_" and ".".'),
       })
     )?.trim();
-    if (!repo) return undefined;
   }
+  if (!repo) return undefined;
   const hubUrl = args.hubUrl ?? ctx.settings.hubUrl;
   const target = repo;
   const hfToken = token;
