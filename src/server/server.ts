@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
+  CodeLensRefreshRequest,
   createConnection,
   DidChangeWatchedFilesNotification,
   FileChangeType,
@@ -29,6 +30,7 @@ const documents = new TextDocuments(TextDocument);
 let ws = new QaWorkspace(undefined);
 let ready = false;
 let watchRegistration = false;
+let codeLensRefresh = false;
 
 const log = (message: string) => connection.console.log(message);
 
@@ -38,6 +40,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
   ws = new QaWorkspace(root, log);
   ws.onChunksLoaded = (source) => recheck(ws.filesUsing(source));
   watchRegistration = !!params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration;
+  codeLensRefresh = !!params.capabilities.workspace?.codeLens?.refreshSupport;
   return {
     capabilities: {
       textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
@@ -84,6 +87,8 @@ async function loadWorkspace(): Promise<void> {
   ready = true;
   log(`Checked ${texts.size} .qa files (${ws.index.questionCount} questions) in ${(performance.now() - started).toFixed(0)} ms`);
   announce(texts.keys());
+  // Lenses asked for before the first pass were empty.
+  if (codeLensRefresh) void connection.sendRequest(CodeLensRefreshRequest.type);
 }
 
 function publish(uri: string): void {
@@ -206,9 +211,11 @@ connection.onRequest(QaSummaryRequest, (params) => {
   return { files, ready };
 });
 
-/** Requests see the document's latest text: a change still queued is checked first. */
+/** Requests see the document's latest text: a change still queued (or a file not read yet) is checked first. */
 function fresh(uri: string): string {
   if (queued.has(uri)) flush();
+  const doc = documents.get(uri);
+  if (doc && !ws.files.has(uri)) ws.update(uri, doc.getText(), true);
   return uri;
 }
 

@@ -15,6 +15,8 @@
 // Helpers below: workbench(page), openView(page, containerLabel), widenSidebar(page, px), runCommand(page, title).
 // Wait on the UI with Playwright's auto-waiting locators, never fixed sleeps.
 
+import { qaChecks } from './ui-qa.mjs';
+
 /** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
 export async function workbench(page) {
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
@@ -81,4 +83,6 @@ export const checks = [
       return text;
     },
   },
+  // Curation checks live in their own file.
+  ...qaChecks,
 ];

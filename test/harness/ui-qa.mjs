@@ -1,0 +1,85 @@
+// UI checks of curation (.qa files): the editor with the language server's diagnostics and code
+// lenses, and the Q&A view. Included in the list of test/harness/ui.mjs.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openView, widenSidebar, workbench } from './ui.mjs';
+
+const FILE_A = [
+  '# Pairs for the first chunks of the rulebook (a UI check writes this file).',
+  '@source: sources/rulebook.pdf',
+  '@variant: nuanced',
+  '@temperature: 0.45',
+  '@model: gpt-4o-mini',
+  '',
+  '@chunk: 1',
+  'Q: In Cairnrun, how many players does each team field?',
+  'A: Nine.',
+  '',
+  '@reviewed',
+  'Q: In Cairnrun, what is the Still?',
+  'A: The zone formed by the circle of 1.8 m radius around each cairn.',
+  '',
+  'Q: How heavy is the cairnstone?',
+  'A: Between 620 and 650 grams.',
+  '',
+  'Q: In Cairnrun, how many players does each team field?',
+  'A: Nine players.',
+  '',
+  '# Q: In Cairnrun, is the stone round?',
+  '# A: Rejected: the rulebook does not say.',
+  '',
+  '@chunk: 2',
+  'Q: In Cairnrun, what is a Tap?',
+  '',
+  'Q: In Cairnrun, what is a Clasp?',
+  'A: A two-handed touch by an opponent',
+  'on the Carrier\'s torso or back.',
+  '',
+].join('\n');
+
+const FILE_B = ['@source: sources/rulebook.pdf', '@variant: nuanced', '@temperature: 1.2', '', '@chunk: 1', 'Q: In Cairnrun, what does the Herald wear?', 'A: A white sash 8 cm wide.', ''].join('\n');
+const FILE_C = ['@source: sources/rulebook.pdf', '@variant: reversed', '@temperature: 0.6', '', '@chunk: 1', 'Q: In Cairnrun, which player wears a white sash?', 'A: The Herald.', ''].join('\n');
+
+export const qaChecks = [
+  {
+    name: 'qa editor and view',
+    timeoutMs: 180_000,
+    async run({ page, workspace, screenshot }) {
+      writeFileSync(join(workspace, 'qa/rulebook-nuanced-0.45.qa'), FILE_A);
+      writeFileSync(join(workspace, 'qa/rulebook-nuanced-1.2.qa'), FILE_B);
+      writeFileSync(join(workspace, 'qa/rulebook-reversed-0.6.qa'), FILE_C);
+      await workbench(page);
+
+      // The file in the editor: colours from the grammar, squiggles from the server, lenses on @chunk.
+      await page.keyboard.press('Control+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('rulebook-nuanced-0.45.qa');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'rulebook-nuanced-0.45.qa' }).first().waitFor({ state: 'visible' });
+      await input.press('Enter');
+      const editor = page.locator('.editor-instance .monaco-editor').first();
+      await editor.locator('.squiggly-warning').first().waitFor({ state: 'visible', timeout: 90_000 });
+      await editor.locator('.squiggly-error').first().waitFor({ state: 'visible', timeout: 30_000 });
+      await editor.locator('.codelens-decoration', { hasText: 'Regenerate this chunk' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      // The question with no answer gets its message in the Problems panel.
+      await page.keyboard.press('Control+Shift+M');
+      await page.locator('.markers-panel .monaco-list-row', { hasText: 'has no answer' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await screenshot('qa-editor-diagnostics');
+
+      // The Q&A view: source > variant > file per temperature, with pair and problem counts.
+      const sidebar = await openView(page, 'Mnemo');
+      await widenSidebar(page, 620);
+      // Close the Problems panel: the view is the subject now.
+      await page.keyboard.press('Control+Shift+M');
+      const file = sidebar.locator('.monaco-list-row', { hasText: 't=0.45' }).first();
+      await file.waitFor({ state: 'visible', timeout: 60_000 });
+      const description = (await file.locator('.label-description').textContent())?.trim() ?? '';
+      if (!/5 pairs · \d+ problems?/.test(description)) throw new Error(`the file's description is "${description}", expected "... 5 pairs · N problems"`);
+      await sidebar.locator('.monaco-list-row', { hasText: 'reversed' }).first().waitFor({ state: 'visible' });
+      await file.click();
+      await sidebar.locator('.monaco-list-row', { hasText: 'what is the Still?' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await screenshot('qa-view');
+      return description;
+    },
+  },
+];
