@@ -2,7 +2,7 @@
 // and the integration-test suite that runs inside VS Code.
 // Usage: node scripts/build.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,6 +61,8 @@ if (watch) {
   copyAssets();
   console.log('watching…');
 } else {
+  // A release build starts from an empty dist/, so that no stale file (a source map) is packaged.
+  if (production) rmSync(join(root, 'dist'), { recursive: true, force: true });
   await Promise.all(builds.map((b) => esbuild.build(b)));
   copyAssets();
 }

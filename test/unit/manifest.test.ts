@@ -112,13 +112,21 @@ void test('files the manifest points at exist: schema, grammar, language configu
   assert.ok(existsSync(join(root, 'src/extension/main.ts')));
 });
 
-void test('every file the manifest points at is packaged by .vscodeignore', () => {
+void test('every file the manifest (or the extension at run time) points at is packaged by .vscodeignore', () => {
   const ignore = readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   assert.equal(ignore[0], '**', '.vscodeignore is an allow-list: it starts by excluding everything');
-  const allowed = ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/\*\*$/, '/'));
-  const packaged = (p: string) => allowed.some((a) => (a.endsWith('/') ? p.replace(/^\.\//, '').startsWith(a) : p.replace(/^\.\//, '') === a));
+  // As vsce reads it: a file is left out when an exclude matches it and no "!" include does.
+  const excludes = ignore.filter((l) => !l.startsWith('!')).map(globToRegExp);
+  const includes = ignore.filter((l) => l.startsWith('!')).map((l) => globToRegExp(l.slice(1)));
+  const packaged = (p: string) => {
+    const path = p.replace(/^\.\//, '');
+    return !excludes.some((re) => re.test(path)) || includes.some((re) => re.test(path));
+  };
+  assert.ok(!packaged('src/extension/main.ts') && !packaged('node_modules/x/index.js') && !packaged('dist/extension.js.map') && !packaged('dist/cli.js'), 'sources, node_modules, source maps and the CLI stay out');
   const referenced = [
     manifest.main,
+    'dist/server.js', // the .qa language server, started by the extension
+    'dist/pdf.worker.mjs', // pdf.js loads its worker from beside the bundle
     ...c.jsonValidation.map((v: { url: string }) => v.url),
     ...c.grammars.map((g: { path: string }) => g.path),
     ...c.languages.map((l: { configuration?: string }) => l.configuration).filter(Boolean),
@@ -130,6 +138,21 @@ void test('every file the manifest points at is packaged by .vscodeignore', () =
   ];
   for (const p of referenced) assert.ok(packaged(p), `${p} would be left out of the .vsix by .vscodeignore`);
 });
+
+/** A .gitignore-style glob (`**`, `*`, `?`) as a regular expression over /-separated paths. */
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i];
+    if (ch === '*' && glob[i + 1] === '*') {
+      re += glob[i + 2] === '/' ? '(?:.*/)?' : '.*';
+      i += glob[i + 2] === '/' ? 2 : 1;
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
 
 void test('settings are namespaced and described', () => {
   for (const [key, spec] of Object.entries(c.configuration.properties as Record<string, { description?: string; markdownDescription?: string; type?: string }>)) {
