@@ -46,23 +46,28 @@ export function nearDuplicateGroups(texts: readonly string[], options: { keyword
   const ignore = new Set((options.keywords ?? []).flatMap((k) => exactKey(k).split(' ')).filter(Boolean));
   const uf = new UnionFind(texts.length);
 
-  // The same words (case and punctuation aside) are the same question, even when no shingle is left.
+  // The same words (case and punctuation aside) are the same question, even when no shingle is left;
+  // only one text per key goes through the similarity search.
   const byKey = new Map<string, number>();
+  const reps: number[] = [];
   texts.forEach((text, i) => {
     const key = exactKey(text);
     const first = byKey.get(key);
-    if (first === undefined) byKey.set(key, i);
-    else uf.union(first, i);
+    if (first === undefined) {
+      byKey.set(key, i);
+      reps.push(i);
+    } else uf.union(first, i);
   });
 
-  const sets = texts.map((text) => shingles(text, ignore));
+  const sets = new Map<number, Set<number>>(reps.map((i) => [i, shingles(texts[i], ignore)]));
   const freq = new Map<number, number>();
-  for (const s of sets) for (const x of s) freq.set(x, (freq.get(x) ?? 0) + 1);
+  for (const s of sets.values()) for (const x of s) freq.set(x, (freq.get(x) ?? 0) + 1);
   const order = (a: number, b: number) => freq.get(a)! - freq.get(b)! || a - b;
 
   const index = new Map<number, number[]>();
-  sets.forEach((set, i) => {
-    if (set.size === 0) return;
+  for (const i of reps) {
+    const set = sets.get(i)!;
+    if (set.size === 0) continue;
     const sorted = [...set].sort(order);
     const prefix = sorted.length - Math.ceil(t * sorted.length - 1e-9) + 1;
     const seen = new Set<number>();
@@ -72,12 +77,15 @@ export function nearDuplicateGroups(texts: readonly string[], options: { keyword
         for (const j of postings) {
           if (seen.has(j)) continue;
           seen.add(j);
-          if (uf.find(i) !== uf.find(j) && jaccard(set, sets[j]) >= t) uf.union(i, j);
+          const other = sets.get(j)!;
+          // Size filter: Jaccard >= t needs t|A| <= |B| <= |A|/t.
+          if (other.size < t * set.size - 1e-9 || set.size < t * other.size - 1e-9) continue;
+          if (uf.find(i) !== uf.find(j) && jaccard(set, other) >= t) uf.union(i, j);
         }
         postings.push(i);
       } else index.set(sorted[k], [i]);
     }
-  });
+  }
 
   const groups = new Map<number, number[]>();
   for (let i = 0; i < texts.length; i++) {
