@@ -16,8 +16,10 @@ import {
   pageStarts,
   peekChunkedSource,
   readChunk,
+  SourceError,
   sourceStats,
   type ExtractProgress,
+  type SourceProblem,
 } from '../../src/core/sources';
 import { getTokenizer } from '../../src/core/tokens';
 import { largePdfLine, makeEncryptedPdf, makeGarbagePdf, makeLargePdf, makeScannedPdf, makeTextPdf, truncate } from '../fixtures/pdf';
@@ -41,9 +43,10 @@ function put(project: Project, name: string, bytes: Buffer | string): string {
 }
 
 /** Asserts a MnemoError whose message names the file and matches, and whose hint matches. */
-async function rejectsWith(p: Promise<unknown>, file: string, message: RegExp, hint?: RegExp): Promise<void> {
+async function rejectsWith(p: Promise<unknown>, file: string, message: RegExp, hint?: RegExp, problem?: SourceProblem): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
     assert.ok(err instanceof MnemoError, `expected a MnemoError, got ${String(err)}`);
+    if (problem) assert.equal((err as SourceError).problem, problem);
     assert.ok(err.message.includes(file), `message does not name ${file}: ${err.message}`);
     assert.match(err.message, message);
     if (hint) assert.match(err.hint ?? '', hint);
@@ -138,14 +141,14 @@ void test('.txt and .md are read as UTF-8: BOM dropped, CRLF to LF', async () =>
 void test('a non-UTF-8 .txt is refused with the likely encoding and how to convert it', async () => {
   const project = tempProject();
   const rel = put(project, 'latin1.txt', Buffer.from('Règles du Cairnrun: la pierre pèse 1,2 kg.', 'latin1'));
-  await rejectsWith(extractSource(project, rel), rel, /is not UTF-8 text \(invalid byte 0xe8 at offset 1\); it looks like Latin-1/, /iconv -f LATIN1 -t UTF-8 "latin1\.txt"/);
+  await rejectsWith(extractSource(project, rel), rel, /is not UTF-8 text \(invalid byte 0xe8 at offset 1\); it looks like Latin-1/, /iconv -f LATIN1 -t UTF-8 "latin1\.txt"/, 'encoding');
   const rel16 = put(project, 'utf16.txt', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Cairnrun rules', 'utf16le')]));
   await rejectsWith(extractSource(project, rel16), rel16, /looks like UTF-16/);
 });
 
 void test('an empty file, a whitespace-only file and a missing file get clear messages', async () => {
   const project = tempProject();
-  await rejectsWith(extractSource(project, put(project, 'empty.pdf', '')), 'sources/empty.pdf', /is empty \(0 bytes\)/, /Replace it/);
+  await rejectsWith(extractSource(project, put(project, 'empty.pdf', '')), 'sources/empty.pdf', /is empty \(0 bytes\)/, /Replace it/, 'empty');
   await rejectsWith(extractSource(project, put(project, 'empty.txt', '')), 'sources/empty.txt', /is empty \(0 bytes\)/);
   await rejectsWith(extractSource(project, put(project, 'blank.md', ' \n\n ')), 'sources/blank.md', /has no text/);
   await rejectsWith(extractSource(project, 'sources/gone.pdf'), 'sources/gone.pdf', /does not exist/);
@@ -154,13 +157,13 @@ void test('an empty file, a whitespace-only file and a missing file get clear me
 void test('an encrypted PDF says so and how to remove the password', async () => {
   const project = tempProject();
   const rel = put(project, 'locked.pdf', makeEncryptedPdf(['The Warden may not cross the halfway line.']));
-  await rejectsWith(extractSource(project, rel), rel, /is encrypted \(password-protected\)/, /qpdf --decrypt/);
+  await rejectsWith(extractSource(project, rel), rel, /is encrypted \(password-protected\)/, /qpdf --decrypt/, 'encrypted');
 });
 
 void test('a scanned PDF with no text layer says how many pages lack text and suggests OCR', async () => {
   const project = tempProject();
   const rel = put(project, 'scan.pdf', makeScannedPdf(3));
-  await rejectsWith(extractSource(project, rel), rel, /has no text layer: none of its 3 pages has text/, /ocrmypdf/);
+  await rejectsWith(extractSource(project, rel), rel, /has no text layer: none of its 3 pages has text/, /ocrmypdf/, 'no-text');
   // Partly scanned: extracted, with the pages that need OCR listed.
   const part = await extractSource(project, put(project, 'part.pdf', makeScannedPdf(3, [2])));
   assert.deepEqual(part.emptyPages, [1, 3]);
@@ -170,7 +173,7 @@ void test('a scanned PDF with no text layer says how many pages lack text and su
 void test('corrupt and truncated PDFs are reported as damaged', async () => {
   const project = tempProject();
   const cut = put(project, 'cut.pdf', truncate(readFileSync(RULEBOOK)));
-  await rejectsWith(extractSource(project, cut), cut, /is not a readable PDF \(damaged or truncated/, /qpdf --check/);
+  await rejectsWith(extractSource(project, cut), cut, /is not a readable PDF \(damaged or truncated/, /qpdf --check/, 'damaged');
   const junk = put(project, 'junk.pdf', makeGarbagePdf());
   await rejectsWith(extractSource(project, junk), junk, /is not a readable PDF/);
   // Nothing else broke: a good file in the same project still extracts.
@@ -223,6 +226,8 @@ void test('a file removed while it is being extracted gets a clear message', asy
     }),
     rel,
     /was removed while it was being extracted/,
+    undefined,
+    'missing',
   );
 });
 

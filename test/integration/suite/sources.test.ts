@@ -118,6 +118,16 @@ suite('Sources', () => {
     assert.deepStrictEqual(await vscode.commands.executeCommand('mnemo.addSource', file), ['sources/notes (2).txt']);
     assert.strictEqual(readFileSync(join(harness.workspace, 'sources/notes.txt'), 'utf8'), 'Cairnrun notes.\n\nThe Moor is 84 m long and 52 m wide.\n');
 
+    // Dropping a file on the view adds it the same way.
+    const dropped = join(harness.tmp, 'dropped.md');
+    writeFileSync(dropped, '# Dropped\n\nA Kettle Drop starts each watch.\n');
+    const data = new vscode.DataTransfer();
+    data.set('text/uri-list', new vscode.DataTransferItem(vscode.Uri.file(dropped).toString()));
+    await view.provider.handleDrop(undefined, data, new vscode.CancellationTokenSource().token);
+    const md = await itemFor(view, 'dropped.md', (t) => /chunk/.test(t.description ?? ''), 'the dropped .md to be extracted');
+    assert.match(md.description ?? '', /^1 page · \d+ tokens · 1 chunk$/);
+    unlinkSync(join(harness.workspace, 'sources/dropped.md'));
+
     const summary = (await vscode.commands.executeCommand('mnemo.reextractSource', 'sources/notes.txt')) as string;
     assert.match(summary, /^sources\/notes\.txt: 1 page · \d+ tokens · 1 chunk$/);
 
