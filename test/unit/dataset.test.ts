@@ -285,3 +285,33 @@ void test('the card names English only when the pairs read as English', () => {
   assert.equal(guessLanguage(['In Cairnrun, how many points is a Crown worth? 5 points (Rule 9.1).', 'What is the inner diameter of the Gate ring and how high is it above the ground? It is 1.2 m wide and 3.5 m up.']), 'en');
   assert.equal(guessLanguage(['Wie viele Punkte ist eine Krone beim Cairnrun wert? Fünf Punkte, nach Regel neun Punkt eins, immer und überall gültig.', 'Wie breit ist das Moor? Zweiundfünfzig Meter zwischen den Seitenlinien gemessen.']), undefined);
 });
+
+void test('property: for any pairs and settings, rows fit, nothing is lost or doubled, no twin straddles the split', async () => {
+  const fc = await import('fast-check');
+  const word = fc.constantFrom('stone', 'gate', 'moor', 'keeper', 'far', 'how', 'the', 'of', 'what', 'Cairnrun', 'metres', '9', 'é', 'line');
+  const text = fc.array(word, { minLength: 1, maxLength: 6 }).map((ws) => ws.join(' '));
+  const pairArb = fc.record({ question: text, answer: fc.oneof(text, fc.array(word, { minLength: 30, maxLength: 120 }).map((ws) => ws.join(' '))), chunk: fc.constantFrom(undefined, '1', '2', '3') });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(pairArb, { minLength: 1, maxLength: 60 }),
+      fc.record({ turnsPerRow: fc.integer({ min: 1, max: 6 }), rowTokenBudget: fc.integer({ min: 40, max: 400 }), testFraction: fc.double({ min: 0.05, max: 0.5, noNaN: true }), seed: fc.integer({ min: 0, max: 1000 }) }),
+      async (raw, dataset) => {
+        const { buildRows } = await import('../../src/core/dataset/build');
+        const pairs = raw.map((p, i) => ({ ...p, file: 'qa/x.qa', line: i * 3, source: 'sources/rulebook.md' }));
+        const settings = { name: 'p', context: 'Cairnrun rules', keywords: ['Cairnrun'], systemPrompt: undefined, csv: false, sourceTextRatio: 0, license: 'other', tokenizer: 'o200k_base', ...dataset };
+        const b = buildRows({ pairs, filesRead: 1, skipped: [], sources: [] }, settings, count);
+        for (const row of [...b.train, ...b.test]) {
+          assert.ok(rowTokens(row.messages, count) <= dataset.rowTokenBudget);
+          assert.ok(row.messages.length / 2 <= dataset.turnsPerRow);
+        }
+        const dropped = new Set(b.report.dropped.map((d) => d.pair.line));
+        assert.deepEqual([...b.trainPairs, ...b.testPairs].map((p) => p.line).sort((x, y) => x - y), pairs.map((p) => p.line).filter((l) => !dropped.has(l)));
+        const ignore = new Set(['cairnrun']);
+        for (const t of b.testPairs) {
+          for (const r of b.trainPairs) assert.ok(jaccard(shingles(t.question, ignore), shingles(r.question, ignore)) < SPLIT_NEAR_DUPLICATE_THRESHOLD && exactKey(t.question) !== exactKey(r.question));
+        }
+      },
+    ),
+    { numRuns: 150, seed: 20261127 },
+  );
+});

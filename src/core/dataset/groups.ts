@@ -65,9 +65,15 @@ export function nearDuplicateGroups(texts: readonly string[], options: { keyword
   const order = (a: number, b: number) => freq.get(a)! - freq.get(b)! || a - b;
 
   const index = new Map<number, number[]>();
+  let firstEmpty: number | undefined;
   for (const i of reps) {
     const set = sets.get(i)!;
-    if (set.size === 0) continue;
+    if (set.size === 0) {
+      // No content word at all: such questions count as alike (Jaccard of two empty sets is 1).
+      if (firstEmpty === undefined) firstEmpty = i;
+      else uf.union(firstEmpty, i);
+      continue;
+    }
     const sorted = [...set].sort(order);
     const prefix = sorted.length - Math.ceil(t * sorted.length - 1e-9) + 1;
     const seen = new Set<number>();
