@@ -246,16 +246,30 @@ void test('source-text rows: at the ratio, within the budget, passages in order 
   const chunks: SourceChunks[] = [{ path: 'sources/rulebook.md', chunks: [{ n: 1, text: chunkText(0) }, { n: 2, text: chunkText(100) }, { n: 3, text: 'Short chunk.' }] }];
   const p = project(standard(), { sourceTextRatio: 0.5, rowTokenBudget: 256 });
   const b = await build(p, chunks);
-  const qaRows = b.train.filter((r) => !r.messages[0].content.startsWith('Recite'));
-  const sourceRows = b.train.filter((r) => r.messages[0].content.startsWith('Recite'));
+  const isSource = (r: { messages: { content: string }[] }) => /^(Recite chunk|In the Cairnrun rules document rulebook\.md, what comes after ")/.test(r.messages[0].content);
+  const qaRows = b.train.filter((r) => !isSource(r));
+  const sourceRows = b.train.filter(isSource);
   assert.equal(sourceRows.length, Math.round(0.5 * qaRows.length));
   assert.equal(b.report.sourceRows, sourceRows.length);
   for (const r of b.train) assert.ok(rowTokens(r.messages, count) <= 256);
-  // Every passage is a piece of its chunk; the test split holds no source text.
-  const texts = chunks[0].chunks.map((c) => c.text);
-  for (const r of sourceRows) assert.ok(texts.some((t) => t.includes(r.messages[1].content)), r.messages[0].content);
-  assert.ok(b.test.every((r) => !r.messages[0].content.startsWith('Recite')));
-  assert.match(sourceRows.map((r) => r.messages[0].content).join('\n'), /Recite chunk 1, part 1 of \d of the Cairnrun rules document rulebook\.md\./);
+  // Every answer is a piece of its chunk; a continuation starts right after its cue; the test split holds no source text.
+  const flat = (t: string) => t.replace(/\s+/g, ' ').trim();
+  const texts = chunks[0].chunks.map((c) => flat(c.text));
+  const recites = sourceRows.filter((r) => r.messages[0].content.startsWith('Recite'));
+  const continuations = sourceRows.filter((r) => !r.messages[0].content.startsWith('Recite'));
+  assert.ok(recites.length > 0 && continuations.length > 0, `${recites.length} recites, ${continuations.length} continuations`);
+  for (const r of recites) assert.ok(texts.some((t) => t.includes(flat(r.messages[1].content))), r.messages[0].content);
+  for (const r of continuations) {
+    const cue = /what comes after "(.*)"\?$/s.exec(r.messages[0].content)![1];
+    assert.ok(texts.some((t) => t.includes(`${flat(cue)} ${flat(r.messages[1].content)}`)), r.messages[0].content);
+  }
+  assert.ok(b.test.every((r) => !isSource(r)));
+  assert.match(recites.map((r) => r.messages[0].content).join('\n'), /Recite chunk 1, part 1 of \d of the Cairnrun rules document rulebook\.md\./);
+  // Parts of a chunk rebuild it.
+  const parts = recites.filter((r) => r.messages[0].content.startsWith('Recite chunk 2, part')).sort((x, y) => x.messages[0].content.localeCompare(y.messages[0].content, 'en', { numeric: true }));
+  assert.ok(parts.length > 1);
+  assert.equal(parts.length, Number(/of (\d+)/.exec(parts[0].messages[0].content)![1]));
+  assert.equal(flat(parts.map((r) => r.messages[1].content).join(' ')), texts[1]);
   // Coverage knows the chunk count now: chunks 1..6 hold pairs, and the source has 3 chunks, all covered.
   const cov = b.report.coverage.find((c) => c.source === 'sources/rulebook.md')!;
   assert.equal(cov.chunkCount, 3);
@@ -314,4 +328,12 @@ void test('property: for any pairs and settings, rows fit, nothing is lost or do
     ),
     { numRuns: 150, seed: 20261127 },
   );
+});
+
+void test('sentences: cut at . ! ? before blank space and at blank lines, never inside "Rule 3.1"; joined they restore the text', async () => {
+  const { sentences } = await import('../../src/core/dataset');
+  const text = 'Rule 3.1 sets the mass. Is it 650 g? Yes!  "Quoted." Next\n\nParagraph two (see 4.2.) ends';
+  const s = sentences(text);
+  assert.equal(s.join(''), text);
+  assert.deepEqual(s.map((x) => x.trim()), ['Rule 3.1 sets the mass.', 'Is it 650 g?', 'Yes!', '"Quoted."', 'Next', 'Paragraph two (see 4.2.)', 'ends']);
 });

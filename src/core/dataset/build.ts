@@ -156,61 +156,112 @@ function pack(items: { pair: DatasetPair; tokens: number }[], settings: DatasetS
   return { rows, tokens, pairs };
 }
 
-/** Sentences (and paragraph breaks) of a text, each with its trailing space kept so joining restores the text. */
+/**
+ * Sentences of a text, each with the blank space after it, so that joining them restores the text.
+ * A sentence ends at . ! ? (and closing quotes or brackets) followed by blank space, or at a blank line;
+ * "Rule 3.1" and "e.g.x" are not ends.
+ */
 export function sentences(text: string): string[] {
-  return text.match(/[^\n.!?]*(?:[.!?]+["')\]]*|\n+|$)\s*/g)?.filter((s) => s.length > 0) ?? [];
+  const out: string[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    let end = -1;
+    if (ch === '.' || ch === '!' || ch === '?') {
+      let j = i + 1;
+      while (j < text.length && /[.!?"')\]’”]/.test(text[j])) j++;
+      if (j >= text.length || /\s/.test(text[j])) end = j;
+    } else if (ch === '\n' && /^\n[ \t]*\n/.test(text.slice(i, i + 64))) end = i;
+    if (end >= 0) {
+      let k = end;
+      while (k < text.length && /\s/.test(text[k])) k++;
+      out.push(text.slice(start, k));
+      start = i = k;
+    } else i++;
+  }
+  if (start < text.length) out.push(text.slice(start));
+  return out;
 }
+
+type Candidate = { messages: ChatMessage[]; tokens: number };
 
 /**
  * Rows that ask for a passage of a source and answer with its text: training on the document
- * itself beside the Q&A helps recall. Chunks longer than a row are cut at sentence ends into parts.
+ * itself beside the Q&A helps recall. First "recite chunk n (part k)" rows, chunks longer than a row
+ * cut at sentence ends into parts; when more rows are wanted than that, "what comes after <sentence>"
+ * rows, whose answers start at every sentence and so cross the parts' edges; only then repeats.
  */
 function sourceRows(chunks: SourceChunks[], wanted: number, settings: DatasetSettings, system: string | undefined, countTokens: (text: string) => number) {
-  const candidates: { messages: ChatMessage[]; tokens: number }[] = [];
+  const row = (user: string, passage: string): ChatMessage[] => [
+    ...(system ? [{ role: 'system' as const, content: system }] : []),
+    { role: 'user', content: user },
+    { role: 'assistant', content: passage },
+  ];
+  const recites: Candidate[] = [];
+  const continuations: Candidate[] = [];
   let tooLong = 0;
-  for (const source of [...chunks].sort((a, b) => cmp(a.path, b.path))) {
-    for (const chunk of [...source.chunks].sort((a, b) => a.n - b.n)) {
-      const prompt = (part: string) => `Recite chunk ${chunk.n}${part} of the ${settings.context} document ${basename(source.path)}.`;
-      const make = (passage: string, part: string): ChatMessage[] => [
-        ...(system ? [{ role: 'system' as const, content: system }] : []),
-        { role: 'user', content: prompt(part) },
-        { role: 'assistant', content: passage },
-      ];
-      const room = settings.rowTokenBudget - rowTokens(make('', ', part 99 of 99'), countTokens);
-      const passages: string[] = [];
-      let acc = '';
-      for (const s of sentences(chunk.text)) {
-        if (acc && countTokens((acc + s).trim()) > room) {
-          passages.push(acc.trim());
-          acc = '';
-        }
-        acc += s;
+  const sorted = [...chunks].sort((a, b) => cmp(a.path, b.path)).flatMap((source) => [...source.chunks].sort((a, b) => a.n - b.n).map((chunk) => ({ source, chunk })));
+  for (const { source, chunk } of sorted) {
+    const name = basename(source.path);
+    const prompt = (part: string) => `Recite chunk ${chunk.n}${part} of the ${settings.context} document ${name}.`;
+    const room = settings.rowTokenBudget - rowTokens(row(prompt(', part 99 of 99'), ''), countTokens);
+    const passages: string[] = [];
+    let acc = '';
+    for (const s of sentences(chunk.text)) {
+      if (acc && countTokens((acc + s).trim()) > room) {
+        passages.push(acc.trim());
+        acc = '';
       }
-      if (acc.trim()) passages.push(acc.trim());
-      passages.forEach((passage, k) => {
-        const messages = make(passage, passages.length > 1 ? `, part ${k + 1} of ${passages.length}` : '');
-        const tokens = rowTokens(messages, countTokens);
-        if (tokens > settings.rowTokenBudget) tooLong++;
-        else candidates.push({ messages, tokens });
-      });
+      acc += s;
+    }
+    if (acc.trim()) passages.push(acc.trim());
+    passages.forEach((passage, k) => {
+      const messages = row(prompt(passages.length > 1 ? `, part ${k + 1} of ${passages.length}` : ''), passage);
+      const tokens = rowTokens(messages, countTokens);
+      if (tokens > settings.rowTokenBudget) tooLong++;
+      else recites.push({ messages, tokens });
+    });
+  }
+  if (wanted > recites.length) {
+    for (const { source, chunk } of sorted) {
+      const ss = sentences(chunk.text).map((x) => x.trim()).filter(Boolean);
+      for (let i = 0; i + 1 < ss.length; i++) {
+        if (ss[i].split(/\s+/).length < 4) continue;
+        const user = `In the ${settings.context} document ${basename(source.path)}, what comes after "${ss[i]}"?`;
+        const room = settings.rowTokenBudget - rowTokens(row(user, ''), countTokens);
+        let answer = '';
+        for (let j = i + 1; j < ss.length; j++) {
+          const next = answer ? `${answer} ${ss[j]}` : ss[j];
+          if (countTokens(next) > room) break;
+          answer = next;
+        }
+        if (answer) {
+          const messages = row(user, answer);
+          continuations.push({ messages, tokens: rowTokens(messages, countTokens) });
+        }
+      }
     }
   }
-  if (!candidates.length) {
+  const all = [...recites, ...continuations];
+  if (!all.length) {
     return { rows: [] as ChatRow[], tokens: [] as number[], note: chunks.length ? 'no passage of the sources fits a row' : 'the sources\' chunks were not available' };
   }
+  // Recites first, then continuations, each in a seeded order; repeats only once both run out.
+  const order = [...shuffled(recites, rngFor(settings.seed, 'source-recite')), ...shuffled(continuations, rngFor(settings.seed, 'source-continue'))];
   const rows: ChatRow[] = [];
   const tokens: number[] = [];
   for (let round = 0; rows.length < wanted; round++) {
-    for (const c of shuffled(candidates, rngFor(settings.seed, `source-${round}`))) {
+    for (const c of round === 0 ? order : shuffled(order, rngFor(settings.seed, `source-${round}`))) {
       if (rows.length >= wanted) break;
       rows.push({ messages: c.messages });
       tokens.push(c.tokens);
     }
   }
-  const notes: string[] = [];
-  if (wanted > candidates.length) notes.push(`${candidates.length} passages repeated to make ${wanted} rows`);
-  if (tooLong) notes.push(`${tooLong} single sentences longer than a row left out`);
-  return { rows, tokens, note: notes.join('; ') || undefined };
+  const notes: string[] = [`${Math.min(wanted, recites.length)} recite a chunk, ${Math.max(0, Math.min(wanted, all.length) - recites.length)} continue a sentence`];
+  if (wanted > all.length) notes.push(`${all.length} distinct rows repeated to make ${wanted}`);
+  if (tooLong) notes.push(`${tooLong} passages longer than a row left out`);
+  return { rows, tokens, note: notes.join('; ') };
 }
 
 function stats(tokens: number[], pairs: number): RowStats {
