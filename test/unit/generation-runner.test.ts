@@ -103,7 +103,7 @@ void describe('runSweep against a local chat-completions server', () => {
     assert.ok(Math.abs(r.spentUsd - costOf({ inputTokens: s.stats.usage.promptTokens, outputTokens: s.stats.usage.completionTokens }, price)) < 1e-12);
     assert.ok(s.stats.maxInFlight <= 4);
     const files = writeSweepOutputs({ root: dir, qaDir: join(dir, 'qa'), requests: plan, journal, freshKeys: fresh });
-    journal.close();
+    await journal.close();
     assert.deepEqual(files.map((f) => f.path).sort(), ['nuanced-t0.010', 'nuanced-t0.600', 'nuanced-t1.200', 'simple-t0.010', 'simple-t0.600', 'simple-t1.200'].map((n) => `qa/rulebook/${n}.qa`));
     for (const f of files) {
       const qa = parseQa(readFileSync(join(dir, f.path), 'utf8'));
@@ -128,7 +128,7 @@ void describe('runSweep against a local chat-completions server', () => {
     const plan = makePlan(4);
     const journal = Journal.open(join(dir, 'j.jsonl'));
     const r = await runSweep(plan, options(s, journal));
-    journal.close();
+    await journal.close();
     assert.equal(r.stopped, 'completed');
     assert.equal(r.done, plan.length);
     assert.equal(r.failed, 0);
@@ -306,7 +306,7 @@ void describe('runSweep against a local chat-completions server', () => {
     assert.equal(counts.size, plan.length);
     assert.deepEqual([...counts.values()].filter((c) => c !== 1), []);
     const files = writeSweepOutputs({ root: dir, qaDir: join(dir, 'qa'), requests: plan, journal, freshKeys: fresh });
-    journal.close();
+    await journal.close();
     for (const f of files) assert.equal(activePairs(parseQa(readFileSync(join(dir, f.path), 'utf8'))).length, 5 * 3);
   });
 });

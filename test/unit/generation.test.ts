@@ -26,6 +26,7 @@ import {
   writeQaFile,
   backoffMs,
   DEFAULT_RETRY,
+  Journal,
   type GeneratedPair,
   type SourceChunks,
 } from '../../src/core/generation';
@@ -302,4 +303,35 @@ void test('no temp file is left beside a written .qa', () => {
   const dir = tmp();
   writeQaFile(join(dir, 'a.qa'), { source: 's', variant: 'v', model: 'm', generator: 'g' }, new Map([[1, [{ question: 'q', answer: 'a' }]]]), new Map());
   assert.deepEqual(existsSync(join(dir, '.a.qa.' + process.pid + '.tmp')), false);
+});
+
+void describe('journal', () => {
+  const entry = (key: string, status: 'done' | 'failed' = 'done') => ({ key, status, source: 's', chunk: 1, chunkId: 'c', variant: 'v', temperature: 0.1, model: 'm', at: '', attempts: 1 });
+
+  void test('concurrent appends are all on disk once they resolve; reopening sees every done key', async () => {
+    const path = join(tmp(), 'g', 'journal.jsonl');
+    const j = Journal.open(path);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => j.append(entry(`k${i}`, i % 10 === 0 ? 'failed' : 'done'))));
+    assert.equal(j.done.size, 180);
+    await j.close();
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    assert.equal(lines.length, 200);
+    const again = Journal.open(path);
+    assert.equal(again.done.size, 180);
+    assert.equal(again.has('k0'), false);
+    assert.equal(again.has('k1'), true);
+  });
+
+  void test('a line cut by a crash is skipped and the next entry starts on a line of its own', async () => {
+    const path = join(tmp(), 'journal.jsonl');
+    writeFileSync(path, JSON.stringify(entry('a')) + '\n' + JSON.stringify(entry('b')).slice(0, 30));
+    const j = Journal.open(path);
+    assert.equal(j.badLines, 1);
+    assert.deepEqual([...j.done.keys()], ['a']);
+    await j.append(entry('c'));
+    await j.close();
+    const again = Journal.open(path);
+    assert.deepEqual([...again.done.keys()], ['a', 'c']);
+    assert.equal(again.badLines, 1);
+  });
 });

@@ -108,10 +108,15 @@ export class OpenAiChatClient implements ChatClient {
     this.client = openAiClient(cfg);
   }
   async complete(req: ChatRequest, opts: { signal: AbortSignal; timeoutMs: number }): Promise<ChatResponse> {
+    // The SDK never removes the listener it adds to the signal it is given: give it one per request.
+    const own = new AbortController();
+    const onAbort = () => own.abort();
+    if (opts.signal.aborted) own.abort();
+    else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await this.client.chat.completions.create(
         { model: req.model, messages: [{ role: 'user', content: req.prompt }], temperature: req.temperature, max_tokens: req.maxTokens },
-        { signal: opts.signal, timeout: opts.timeoutMs, maxRetries: 0 },
+        { signal: own.signal, timeout: opts.timeoutMs, maxRetries: 0 },
       );
       const choice = res.choices?.[0];
       const text = choice?.message?.content ?? '';
@@ -120,6 +125,8 @@ export class OpenAiChatClient implements ChatClient {
     } catch (err) {
       if (opts.signal.aborted) throw new RequestFailure('cancelled', 'cancelled');
       throw classifyError(err);
+    } finally {
+      opts.signal.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -106,7 +106,7 @@ export async function prepareSweep(project: Project, sources: SourceChunks[], op
   const journal = Journal.open(journalFile);
   const budgetUsd = opts.budgetUsd ?? g.budgetUsd;
   const summary = summarizePlan(plan, { done: new Set(journal.done.keys()), price, concurrency: opts.concurrency, secondsPerRequest: opts.secondsPerRequest, budgetUsd });
-  journal.close();
+  await journal.close();
   const allSources = (await listSources(project).catch(() => [])).filter((s) => s.kind).map((s) => s.path);
   return { project, endpoint: { baseUrl: opts.baseUrl, model: opts.model }, plan, summary, price, budgetUsd, concurrency: opts.concurrency, journalFile, allSources: allSources.length ? allSources : sources.map((s) => s.source), countTokens };
 }
@@ -152,7 +152,7 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
     const files = writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests: prep.plan, journal, freshKeys: fresh, allSources: prep.allSources });
     return { result, files };
   } finally {
-    journal.close();
+    await journal.close();
   }
 }
 
@@ -221,7 +221,7 @@ export async function generateForChunks(
     const e = journal.done.get(r.key);
     return e ? [{ source: r.source, chunk: r.chunk, variant: r.variant, temperature: r.temperature, pairs: (e.pairs ?? []).map((p) => ({ question: p.question, answer: p.answer })) }] : [];
   });
-  journal.close();
+  await journal.close();
   return { ...outcome, plan: prep.plan, pairs };
 }
 

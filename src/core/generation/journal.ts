@@ -2,8 +2,13 @@
  * The generation journal (.mnemo/generation/journal.jsonl): one JSON line per finished request,
  * appended and fsync'd before the request counts as done. A crash, reload or cancel resumes
  * from it: a request whose key has a "done" line is never sent again.
+ *
+ * Appends are group-committed: lines that arrive while a write + fsync is under way go out
+ * together in the next one, off the event loop, so a slow disk neither blocks the requests in
+ * flight nor caps the sweep at one fsync per request.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { JournalEntry } from './types';
 
@@ -16,7 +21,9 @@ export class Journal {
   readonly done = new Map<string, JournalEntry>();
   /** Lines that could not be read (a line cut by a crash mid-write is the usual one). */
   readonly badLines: number;
-  private fd: number | undefined;
+  private handle: FileHandle | undefined;
+  private pending: { entry: JournalEntry; bytes: Buffer; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing: Promise<void> | undefined;
 
   private constructor(
     readonly path: string,
@@ -54,20 +61,40 @@ export class Journal {
     return this.done.has(key);
   }
 
-  /** Appends one entry and waits for the disk: when this returns, the entry survives a crash. */
-  append(entry: JournalEntry): void {
-    this.fd ??= openSync(this.path, 'a');
+  /** Appends one entry; resolves once it is on disk (fsync'd): from then on it survives a crash. */
+  append(entry: JournalEntry): Promise<void> {
     const line = (this.needsNewline ? '\n' : '') + JSON.stringify(entry) + '\n';
     this.needsNewline = false;
-    const buf = Buffer.from(line, 'utf8');
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off);
-    fsyncSync(this.fd);
-    if (entry.status === 'done') this.done.set(entry.key, entry);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ entry, bytes: Buffer.from(line, 'utf8'), resolve, reject });
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+    });
   }
 
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+  private async flush(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0);
+      try {
+        this.handle ??= await open(this.path, 'a');
+        const buf = Buffer.concat(batch.map((b) => b.bytes));
+        let off = 0;
+        while (off < buf.length) off += (await this.handle.write(buf, off)).bytesWritten;
+        await this.handle.datasync();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+        continue;
+      }
+      for (const b of batch) {
+        if (b.entry.status === 'done') this.done.set(b.entry.key, b.entry);
+        b.resolve();
+      }
+    }
+  }
+
+  /** Waits for pending appends, then closes the file. */
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
   }
 }

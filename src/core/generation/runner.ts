@@ -167,7 +167,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
           dropped: parsed.dropped,
         };
         // Once journaled the request is done, even if the sweep is cancelled a moment later.
-        opts.journal.append(entry);
+        await opts.journal.append(entry);
         finishedThisRun++;
         outputSeen += usage.outputTokens;
         p.done++;
@@ -185,11 +185,11 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
       } catch (err) {
         const f = err instanceof RequestFailure ? err : classifyError(err);
         if (f.kind === 'cancelled' || stopper.signal.aborted) return;
-        const fail = (why: string) => {
+        const fail = async (why: string) => {
           p.failed++;
           failures.push({ key: r.key, error: why });
           const entry: JournalEntry = { ...entryBase(r), status: 'failed', at: new Date().toISOString(), attempts: attempt, error: why };
-          opts.journal.append(entry);
+          await opts.journal.append(entry);
           log('error', `request failed for ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature} after ${attempt} attempt(s): ${why}`);
           opts.onEntry?.(entry, r);
         };
@@ -198,12 +198,12 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
             stopped = 'fatal';
             message = f.message;
           }
-          fail(f.message);
           stopper.abort();
+          await fail(f.message);
           return;
         }
         if (!f.retryable || attempt >= policy.maxAttempts) {
-          fail(f.message);
+          await fail(f.message);
           return;
         }
         const wait = f.retryAfterMs !== undefined ? Math.min(f.retryAfterMs, policy.maxRetryAfterMs) : backoffMs(attempt, policy, random);
