@@ -41,6 +41,18 @@ if (existsSync(suiteDir)) {
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts', server: 'src/server/server.ts', cli: 'src/cli/main.ts' }, outdir: 'dist' },
   { ...node, entryPoints: suiteEntries, outdir: 'out', sourcemap: true, minify: false, external: [...node.external, 'mocha'] },
+  // Heavy modules loaded on first use (src/core/sources/lazy.ts) get bundles of their own, so that
+  // loading the extension, server or CLI does not parse ~6 MB of tokenizer tables and pdf.js.
+  {
+    ...node,
+    entryPoints: {
+      'tokenizer-o200k_base': 'node_modules/gpt-tokenizer/esm/encoding/o200k_base.js',
+      'tokenizer-cl100k_base': 'node_modules/gpt-tokenizer/esm/encoding/cl100k_base.js',
+      'pdf-reader': 'node_modules/pdf-parse/dist/pdf-parse/esm/index.js',
+    },
+    outdir: 'dist',
+    sourcemap: false,
+  },
 ];
 if (webviewEntries.length) {
   builds.push({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, entryPoints: webviewEntries, outdir: 'dist/webview', absWorkingDir: root, logLevel: 'warning' });

@@ -3,6 +3,7 @@
  * Each encoding's tables (~2.5 MB) are loaded on first use, never at extension activation.
  */
 import { MnemoError } from './errors';
+import { loadHeavy } from './sources/lazy';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 export const DEFAULT_ENCODING: EncodingName = 'o200k_base';
@@ -28,14 +29,9 @@ interface EncodingModule {
 const loading = new Map<EncodingName, Promise<Tokenizer>>();
 const loaded = new Map<EncodingName, Tokenizer>();
 
-async function importEncoding(name: EncodingName): Promise<EncodingModule> {
-  // One literal import per encoding so bundlers include exactly these two and load them lazily.
-  switch (name) {
-    case 'o200k_base':
-      return import('gpt-tokenizer/encoding/o200k_base');
-    case 'cl100k_base':
-      return import('gpt-tokenizer/encoding/cl100k_base');
-  }
+function importEncoding(name: EncodingName): Promise<EncodingModule> {
+  // dist/tokenizer-<name>.js when bundled (see scripts/build.mjs), else the package.
+  return loadHeavy<EncodingModule>(`tokenizer-${name}`, `gpt-tokenizer/encoding/${name}`);
 }
 
 /** The tokenizer for an encoding, loaded once per process. */

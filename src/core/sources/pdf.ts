@@ -7,6 +7,7 @@
  */
 import { MnemoError } from '../errors';
 import { SourceError } from './errors';
+import { loadHeavy } from './lazy';
 import type { ExtractedPage } from './types';
 
 export interface PdfProgress {
@@ -39,7 +40,8 @@ export function loadPdfParse(): Promise<PdfParseModule> {
   if (!pdfParse) {
     const g = globalThis as { DOMMatrix?: unknown };
     if (typeof g.DOMMatrix === 'undefined') g.DOMMatrix = MinimalDOMMatrix;
-    pdfParse = withoutCanvasWarnings(() => import('pdf-parse'));
+    // dist/pdf-reader.js when bundled (see scripts/build.mjs), else the package.
+    pdfParse = withoutCanvasWarnings(() => loadHeavy<PdfParseModule>('pdf-reader', 'pdf-parse'));
   }
   return pdfParse;
 }
