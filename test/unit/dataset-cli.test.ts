@@ -75,7 +75,7 @@ void test('mnemo push takes the token from HF_TOKEN, the repo from mnemo.json or
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, new RegExp(`Created and pushed train\\.jsonl, test\\.jsonl, README\\.md: ${hub.url}/datasets/me/from-config`));
   assert.equal(hub.repos.get('datasets/me/from-config')?.private, true);
-  const pub = await cli(['push', '--project', root, '--hub-url', hub.url, '--repo', 'me/open', '--public'], { HF_TOKEN: TOKEN });
+  const pub = await cli(['push', '--project', root, '--repo', 'me/open', '--public'], { HF_TOKEN: TOKEN, HF_ENDPOINT: hub.url });
   assert.equal(pub.code, 0, pub.err);
   assert.equal(hub.repos.get('datasets/me/open')?.private, false);
   assert.equal(hub.commits[1].files['train.jsonl'], readFileSync(join(root, 'data', 'train.jsonl'), 'utf8'));

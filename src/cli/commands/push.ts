@@ -13,7 +13,7 @@ export const push: CliCommand = {
     '',
     'The token comes from the HF_TOKEN environment variable (never a flag, so it stays out of shell history).',
     '  --repo     dataset repository, namespace/name (default: "hub.repo" in mnemo.json)',
-    `  --hub-url  Hub URL (default ${DEFAULT_HUB_URL})`,
+    `  --hub-url  Hub URL (default: HF_ENDPOINT from the environment, else ${DEFAULT_HUB_URL})`,
     '  --public   create the repository public (default: private, or "hub.private" in mnemo.json)',
   ].join('\n'),
   options: { repo: { type: 'string' }, 'hub-url': { type: 'string' }, public: { type: 'boolean' } },
@@ -26,7 +26,7 @@ export const push: CliCommand = {
     const result = await pushDataset({
       repo,
       token: process.env.HF_TOKEN ?? '',
-      hubUrl: typeof values['hub-url'] === 'string' ? values['hub-url'] : DEFAULT_HUB_URL,
+      hubUrl: typeof values['hub-url'] === 'string' ? values['hub-url'] : process.env.HF_ENDPOINT || DEFAULT_HUB_URL,
       private: values.public ? false : project.config.hub.private,
       files,
       log: (line) => console.error(line),
