@@ -105,10 +105,19 @@ export async function prepareSweep(project: Project, sources: SourceChunks[], op
   const journalFile = journalPath(project.cacheDir);
   const journal = Journal.open(journalFile);
   const budgetUsd = opts.budgetUsd ?? g.budgetUsd;
-  const summary = summarizePlan(plan, { done: new Set(journal.done.keys()), price, concurrency: opts.concurrency, secondsPerRequest: opts.secondsPerRequest, budgetUsd });
+  if (budgetUsd !== undefined && !price) {
+    throw new MnemoError(`A budget is set ($${budgetUsd}) but the price of "${opts.model}" is unknown, so spend cannot be counted.`, `Add "${opts.model}": {"input": ..., "output": ...} (US dollars per million tokens) to generation.prices in mnemo.json, or remove the budget.`, project.configPath);
+  }
+  const summary = summarizePlan(plan, { done: new Set(journal.done.keys()), price, concurrency: opts.concurrency, secondsPerRequest: opts.secondsPerRequest ?? observedSeconds(journal, opts.model), budgetUsd });
   await journal.close();
   const allSources = (await listSources(project).catch(() => [])).filter((s) => s.kind).map((s) => s.path);
   return { project, endpoint: { baseUrl: opts.baseUrl, model: opts.model }, plan, summary, price, budgetUsd, concurrency: opts.concurrency, journalFile, allSources: allSources.length ? allSources : sources.map((s) => s.source), countTokens };
+}
+
+/** The median time of this model's recent requests in the journal, when there are enough to say. */
+function observedSeconds(journal: Journal, model: string): number | undefined {
+  const ms = [...journal.done.values()].filter((e) => e.model === model && typeof e.ms === 'number').slice(-200).map((e) => e.ms!).sort((a, b) => a - b);
+  return ms.length >= 5 ? Math.max(0.1, Math.round(ms[Math.floor(ms.length / 2)] / 100) / 10) : undefined;
 }
 
 export interface RunSweepOptions {

@@ -32,10 +32,14 @@ export function questionsFor(chunkTokens: number, tokensPerQuestion: number): nu
   return Math.max(1, Math.round(chunkTokens / tokensPerQuestion));
 }
 
-/** A request's stable key: the same chunk, variant, temperature, prompt and model give the same key. */
-export function requestKey(parts: { source: string; sourceHash?: string; chunkId: string; variant: string; temperature: number; prompt: string; model: string; salt?: string }): string {
+/**
+ * A request's stable key: the same source, chunk text (id), variant, temperature, prompt and model
+ * give the same key. The source file's hash is left out on purpose: editing one page of a source
+ * re-sends only the chunks whose text changed, not the whole sweep.
+ */
+export function requestKey(parts: { source: string; chunkId: string; variant: string; temperature: number; prompt: string; model: string; salt?: string }): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify([parts.source, parts.sourceHash ?? '', parts.chunkId, parts.variant, formatTemperature(parts.temperature), parts.prompt, parts.model, parts.salt ?? '']));
+  h.update(JSON.stringify([parts.source, parts.chunkId, parts.variant, formatTemperature(parts.temperature), parts.prompt, parts.model, parts.salt ?? '']));
   return h.digest('hex').slice(0, 32);
 }
 
@@ -57,7 +61,7 @@ export function buildPlan(sources: SourceChunks[], opts: PlanOptions): PlannedRe
         const estOutputTokens = Math.min(opts.maxOutputTokens, questions * EST_TOKENS_PER_PAIR * factor);
         for (const temperature of opts.temperatures) {
           out.push({
-            key: requestKey({ source: src.source, sourceHash: src.sourceHash, chunkId: chunk.id, variant: template.variant, temperature, prompt, model: opts.model, salt: opts.salt }),
+            key: requestKey({ source: src.source, chunkId: chunk.id, variant: template.variant, temperature, prompt, model: opts.model, salt: opts.salt }),
             source: src.source,
             chunk: chunk.n,
             chunkId: chunk.id,
@@ -139,6 +143,8 @@ export interface PlanSummary {
   /** Seconds at the chosen concurrency, assuming `secondsPerRequest` each. */
   estSeconds: number;
   secondsPerRequest: number;
+  /** True when secondsPerRequest comes from earlier requests of this model (journal). */
+  secondsFromJournal: boolean;
   budgetUsd?: number;
 }
 
@@ -167,6 +173,7 @@ export function summarizePlan(
     concurrency: opts.concurrency,
     estSeconds: Math.ceil(pending.length / Math.max(1, opts.concurrency)) * secondsPerRequest,
     secondsPerRequest,
+    secondsFromJournal: opts.secondsPerRequest !== undefined,
     budgetUsd: opts.budgetUsd,
   };
 }
@@ -191,7 +198,7 @@ export function describePlan(s: PlanSummary): string[] {
   lines.push(`model ${s.model}; estimated ${s.estInputTokens.toLocaleString('en-US')} input + ${s.estOutputTokens.toLocaleString('en-US')} output tokens`);
   if (s.estCostUsd !== undefined && s.price) lines.push(`estimated cost ${formatUsd(s.estCostUsd)} (at $${s.price.input}/M input, $${s.price.output}/M output)`);
   else lines.push(`cost unknown: no price for "${s.model}" (add it to generation.prices in mnemo.json)`);
-  lines.push(`about ${formatDuration(s.estSeconds)} at concurrency ${s.concurrency} (~${s.secondsPerRequest} s a request)`);
+  lines.push(`about ${formatDuration(s.estSeconds)} at concurrency ${s.concurrency} (~${s.secondsPerRequest} s a request${s.secondsFromJournal ? ', as in earlier runs' : ', a typical hosted model'})`);
   if (s.budgetUsd !== undefined) lines.push(`budget cap ${formatUsd(s.budgetUsd)}: the sweep stops before spend would pass it`);
   return lines;
 }

@@ -147,6 +147,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   const runOne = async (r: PlannedRequest): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       if (stopper.signal.aborted) return;
+      const t0 = Date.now();
       try {
         const res = await opts.client.complete({ model: r.model, prompt: r.prompt, temperature: r.temperature, maxTokens: r.maxTokens }, { signal: stopper.signal, timeoutMs: opts.timeoutMs });
         const parsed = parseModelPairs(res.text, { truncated: res.finishReason === 'length' });
@@ -157,6 +158,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
           status: 'done',
           at: new Date().toISOString(),
           attempts: attempt,
+          ms: Date.now() - t0,
           usage,
           ...(res.usage ? {} : { usageEstimated: true }),
           costUsd: cost,

@@ -5,7 +5,7 @@ import type { Chunk } from '../sources/types';
 export interface SourceChunks {
   /** Path relative to the project root, e.g. "sources/rulebook.pdf". */
   source: string;
-  /** sha256 of the source file, when known: part of each request's key. */
+  /** sha256 of the source file, when known (not part of request keys: see requestKey). */
   sourceHash?: string;
   chunks: Chunk[];
 }
@@ -67,6 +67,8 @@ export interface JournalEntry {
   /** ISO time the entry was written. */
   at: string;
   attempts: number;
+  /** Milliseconds the successful attempt took (for time estimates of later sweeps). */
+  ms?: number;
   usage?: Usage;
   /** True when the server reported no usage and `usage` is Mnemo's own count. */
   usageEstimated?: boolean;

@@ -78,6 +78,8 @@ export function normalizeGenerateArgs(args: unknown[]): GenerateArgs {
     const n = chunkNumber(o.chunk);
     if (n !== undefined) out.chunks = [n];
   }
+  // Options may follow a path or node: ('sources/a.pdf', 3, { yes: true }). Arrays (a tree's selection) are not options.
+  for (const extra of args.slice(1)) if (extra && typeof extra === 'object' && !Array.isArray(extra) && !('n' in extra)) Object.assign(out, pick(extra as Record<string, unknown>));
   return out;
 }
 

@@ -82,6 +82,21 @@ suite('Generation', () => {
     assert.strictEqual(readFileSync(path, 'utf8'), edited);
   });
 
+  test('Generate Q&A on one chunk, as the Sources view calls it (a node, or a path and a chunk number)', async () => {
+    const before = server.stats.requests;
+    const byPath = (await vscode.commands.executeCommand('mnemo.generate', 'sources/rulebook.pdf', 2, { yes: true, variants: ['simple'], temperatures: [0.77] })) as SweepOutcome;
+    assert.strictEqual(byPath.result.total, 1);
+    assert.strictEqual(byPath.result.done, 1);
+    const node = { kind: 'chunk', path: 'sources/rulebook.pdf', source: { path: 'sources/rulebook.pdf' }, chunk: { n: 3 } };
+    const byNode = (await vscode.commands.executeCommand('mnemo.generate', node, { yes: true, variants: ['simple'], temperatures: [0.77] })) as SweepOutcome;
+    assert.strictEqual(byNode.result.total, 1);
+    assert.strictEqual(server.stats.requests - before, 2);
+    const text = readFileSync(join(root, 'qa', 'rulebook', 'simple-t0.770.qa'), 'utf8');
+    assert.match(text, /^@chunk: 2$/m);
+    assert.match(text, /^@chunk: 3$/m);
+    assert.doesNotMatch(text, /^@chunk: 1$/m);
+  });
+
   test('Cancel Generation stops a running sweep within a second and keeps what finished', async () => {
     server.options.latencyMs = 1500;
     try {
