@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { defaultKeywords, parseProjectConfig, Project, ProjectConfigError, scaffoldProject, temperatureGrid } from '../../src/core/project';
 import { MnemoError } from '../../src/core/errors';
 
-test('temperature grid: 9 evenly spaced from 0.01 to 1.2', () => {
+void test('temperature grid: 9 evenly spaced from 0.01 to 1.2', () => {
   const t = temperatureGrid();
   assert.equal(t.length, 9);
   assert.equal(t[0], 0.01);
@@ -14,7 +14,7 @@ test('temperature grid: 9 evenly spaced from 0.01 to 1.2', () => {
   assert.ok(Math.abs(t[4] - 0.605) < 1e-9);
 });
 
-test('defaults are filled in', () => {
+void test('defaults are filled in', () => {
   const c = parseProjectConfig('{"context": "Cairnrun rules"}');
   assert.equal(c.chunking.tokens, 500);
   assert.deepEqual(c.keywords, ['Cairnrun']);
@@ -25,7 +25,7 @@ test('defaults are filled in', () => {
   assert.equal(c.hub.private, true);
 });
 
-test('an unknown key is named, with its line', () => {
+void test('an unknown key is named, with its line', () => {
   const text = '{\n  "context": "Cairnrun rules",\n  "chunking": {\n    "tokenz": 400\n  }\n}\n';
   assert.throws(
     () => parseProjectConfig(text, '/p/mnemo.json'),
@@ -39,7 +39,7 @@ test('an unknown key is named, with its line', () => {
   );
 });
 
-test('a wrong type points at the key', () => {
+void test('a wrong type points at the key', () => {
   const text = '{\n  "context": "x",\n  "chunking": { "tokens": "500" }\n}';
   assert.throws(
     () => parseProjectConfig(text),
@@ -47,12 +47,12 @@ test('a wrong type points at the key', () => {
   );
 });
 
-test('invalid JSON and a missing context are clear', () => {
+void test('invalid JSON and a missing context are clear', () => {
   assert.throws(() => parseProjectConfig('{"context": '), /not valid JSON/);
   assert.throws(() => parseProjectConfig('{}'), /missing required key "context"/);
 });
 
-test('scaffold never overwrites, and Project.load reads it back', () => {
+void test('scaffold never overwrites, and Project.load reads it back', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-proj-'));
   const first = scaffoldProject(dir, 'Cairnrun rules');
   assert.ok(first.created.includes('mnemo.json'));
@@ -64,12 +64,12 @@ test('scaffold never overwrites, and Project.load reads it back', () => {
   assert.equal(Project.load(dir).config.context, 'Mine');
 });
 
-test('a folder without mnemo.json is not a project', () => {
+void test('a folder without mnemo.json is not a project', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-none-'));
   assert.throws(() => Project.load(dir), (e: unknown) => e instanceof MnemoError && /not a Mnemo project/.test(e.message) && /New Project/.test(e.hint ?? ''));
 });
 
-test('keywords default to the capitalised words of the context', () => {
+void test('keywords default to the capitalised words of the context', () => {
   assert.deepEqual(defaultKeywords('Cairnrun rules'), ['Cairnrun']);
   assert.deepEqual(defaultKeywords('the ACME Widget manual'), ['ACME', 'Widget']);
 });
