@@ -25,7 +25,8 @@ export function registerCommands(ctx: Ctx, features: Feature[]): void {
           try {
             return await spec.run(ctx, ...args);
           } catch (err) {
-            await ctx.showError(err);
+            // Not awaited: the notification stays open until the user closes it, and the command must not hang on it.
+            void ctx.showError(err);
             return undefined;
           }
         }),

@@ -109,7 +109,8 @@ export class Ctx implements vscode.Disposable {
   /** Shows an error the way every command does: the message, and a way to the logs. */
   async showError(err: unknown): Promise<void> {
     const message = describeError(err);
-    if (!(err instanceof MnemoError)) this.log.error(err instanceof Error ? (err.stack ?? message) : message);
+    // A MnemoError is expected (its message is the whole story); anything else is a bug: log its stack.
+    this.log.error(err instanceof MnemoError ? message : err instanceof Error ? (err.stack ?? message) : message);
     const choice = await vscode.window.showErrorMessage(`Mnemo: ${message}`, 'Show Logs');
     if (choice === 'Show Logs') this.log.show();
   }
