@@ -36,6 +36,8 @@ export interface FakeServerOptions {
   apiKey?: string;
   /** Chooses the answer for the n-th request (1-based, across all keys) and its key's attempt number. */
   behavior?: (info: { n: number; key: string; attempt: number; body: ChatBody }) => Fault;
+  /** When set, every question and answer is worded differently ("take N"): a regeneration that yields new pairs. */
+  take?: number;
 }
 
 export interface ServerStats {
@@ -77,7 +79,7 @@ export function approxTokens(text: string): number {
 }
 
 /** The deterministic answer for a prompt: one pair per sentence of the chunk, as many as asked for. */
-export function answerFor(prompt: string): string {
+export function answerFor(prompt: string, take?: number): string {
   // The last <chunk>...</chunk>: instructions may mention the tags before the text itself.
   const chunk = [...prompt.matchAll(/<chunk>\s*([\s\S]*?)\s*<\/chunk>/g)].pop()?.[1] ?? '';
   const context = /document is about ([^.\n]+)\./.exec(prompt)?.[1]?.trim() ?? 'the document';
@@ -92,14 +94,15 @@ export function answerFor(prompt: string): string {
   for (let i = 0; i < Math.max(1, wanted); i++) {
     const s = sentences[i % sentences.length];
     const words = s.split(' ');
-    pairs.push(`Q: In ${context}, what does the text say about "${words.slice(0, 5).join(' ')}" (point ${i + 1})?\nA: It says that ${s.charAt(0).toLowerCase()}${s.slice(1)}`);
+    const t = take ? `, take ${take}` : '';
+    pairs.push(`Q: In ${context}, what does the text say about "${words.slice(0, 5).join(' ')}" (point ${i + 1}${t})?\nA: It says${t ? ` (take ${take})` : ''} that ${s.charAt(0).toLowerCase()}${s.slice(1)}`);
   }
   return pairs.join('\n\n');
 }
 
-function malformed(prompt: string): string {
+function malformed(prompt: string, take?: number): string {
   // What real models do: numbering, bold labels, an intro line, a question without answer, extra blank lines.
-  const pairs = answerFor(prompt).split('\n\n');
+  const pairs = answerFor(prompt, take).split('\n\n');
   const out = ['Here are the question-and-answer pairs you asked for:', ''];
   pairs.forEach((p, i) => {
     const [q, a] = p.split('\n');
@@ -175,9 +178,9 @@ export async function startOpenAiServer(options: FakeServerOptions = {}): Promis
       }
       if (fault.kind === 'server-error') return json(res, fault.status ?? 500, { error: { message: 'The server had an error.', type: 'server_error' } });
       const prompt = body.messages.map((m) => m.content).join('\n');
-      let text = answerFor(prompt);
+      let text = answerFor(prompt, options.take);
       let finish = 'stop';
-      if (fault.kind === 'malformed') text = malformed(prompt);
+      if (fault.kind === 'malformed') text = malformed(prompt, options.take);
       if (fault.kind === 'refusal') text = "I'm sorry, but I can't help with that request.";
       if (fault.kind === 'json') {
         text = JSON.stringify(text.split('\n\n').map((p) => ({ question: p.split('\n')[0].slice(3), answer: p.split('\n')[1].slice(3) })));

@@ -1,0 +1,149 @@
+/** Generation over a real project folder: the CLI command, regenerating one chunk, offline, prompts. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { main } from '../../src/cli/main';
+import { generateForChunks, Journal, journalPath, loadSourceChunks, prepareSweep } from '../../src/core/generation';
+import { Project, scaffoldProject } from '../../src/core/project';
+import { activePairs, parseQa } from '../../src/core/qa';
+import { startOpenAiServer, type FakeServer } from '../servers/openai-server';
+
+const dirs: string[] = [];
+const servers: FakeServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const PARAGRAPHS = [
+  'Opponents must retreat nine metres at a Free Cast. The captain of the defending side places the stone on the mark. Play restarts when the referee raises the blue flag.',
+  'A cairn is built from exactly seven stones. Each half lasts thirty minutes of running time. The Chief Arbiter may stop play for injury at any time.',
+  'A player who handles the stone inside the ring concedes a Free Cast. A team that scores twice in a row must change ends. The match ball weighs four hundred grams.',
+];
+
+function project(): string {
+  const root = mkdtempSync(join(tmpdir(), 'mnemo-genp-'));
+  dirs.push(root);
+  scaffoldProject(root, 'Cairnrun rules');
+  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', chunking: { tokens: 50 }, generation: { variants: ['nuanced', 'simple'], temperatures: [0.2, 0.9] } }, null, 2));
+  writeFileSync(join(root, 'sources', 'rules.md'), PARAGRAPHS.join('\n\n') + '\n');
+  return root;
+}
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+void describe('generation over a project', () => {
+  void test('CLI: the plan first, nothing sent without --yes; --yes runs and writes one file per variant x temperature', async () => {
+    const root = project();
+    const s = await startOpenAiServer({ models: ['mock-model'] });
+    servers.push(s);
+    const dry = await cli(['generate', '--project', root, '--base-url', s.url, '--model', 'mock-model']);
+    assert.equal(dry.code, 2);
+    assert.match(dry.out, /requests: \d+ chunks in 1 source x 2 variants \(nuanced, simple\) x 2 temperatures \(0\.2, 0\.9\)/);
+    assert.match(dry.out, /estimated cost \$0\.00/);
+    assert.match(dry.err, /Pass --yes/);
+    assert.equal(s.stats.requests, 0);
+    const run = await cli(['generate', '--project', root, '--base-url', s.url, '--model', 'mock-model', '--yes', '--concurrency', '3']);
+    assert.equal(run.code, 0, run.err);
+    const chunks = (await loadSourceChunks(Project.load(root)))[0].chunks.length;
+    assert.ok(chunks >= 2);
+    assert.equal(s.stats.requests, chunks * 4);
+    assert.ok(s.stats.maxInFlight <= 3);
+    assert.deepEqual(readdirSync(join(root, 'qa', 'rules')).sort(), ['nuanced-t0.200.qa', 'nuanced-t0.900.qa', 'simple-t0.200.qa', 'simple-t0.900.qa']);
+    const again = await cli(['generate', '--project', root, '--base-url', s.url, '--model', 'mock-model', '--yes']);
+    assert.equal(again.code, 0);
+    assert.equal(s.stats.requests, chunks * 4);
+    assert.match(again.out, /already done/);
+  });
+
+  void test('CLI: a hosted endpoint without OPENAI_API_KEY is refused before anything is sent; --offline needs no key', async () => {
+    const root = project();
+    const saved = process.env.OPENAI_API_KEY;
+    delete process.env.OPENAI_API_KEY;
+    try {
+      const r = await cli(['generate', '--project', root, '--base-url', 'https://api.example.com/v1', '--yes']);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /OPENAI_API_KEY is not set/);
+      const off = await cli(['generate', '--project', root, '--offline']);
+      assert.equal(off.code, 0);
+      const qa = parseQa(readFileSync(join(root, 'qa', 'rules', 'offline.qa'), 'utf8'));
+      assert.equal(qa.header.generator, 'offline (low-quality fallback)');
+      assert.ok(activePairs(qa).length >= 9);
+    } finally {
+      if (saved !== undefined) process.env.OPENAI_API_KEY = saved;
+    }
+  });
+
+  void test('a budget for a model without a price is refused before any call', async () => {
+    const root = project();
+    const p = Project.load(root);
+    const sources = await loadSourceChunks(p);
+    await assert.rejects(prepareSweep(p, sources, { baseUrl: 'https://api.example.com/v1', model: 'unpriced', concurrency: 2, budgetUsd: 1 }), /price of "unpriced" is unknown/);
+  });
+
+  void test('generateForChunks regenerates one chunk: new requests, pristine files updated in place, edited files only appended to', async () => {
+    const root = project();
+    const s = await startOpenAiServer({ models: ['mock-model'] });
+    servers.push(s);
+    assert.equal((await cli(['generate', '--project', root, '--base-url', s.url, '--model', 'mock-model', '--yes'])).code, 0);
+    const sent = s.stats.requests;
+    const dir = join(root, 'qa', 'rules');
+    // The user edits one file; the other three stay pristine.
+    const editedPath = join(dir, 'simple-t0.900.qa');
+    const edited = readFileSync(editedPath, 'utf8').replace(/^A: .*$/m, 'A: My own answer.');
+    writeFileSync(editedPath, edited);
+    const pristineBefore = readFileSync(join(dir, 'nuanced-t0.200.qa'), 'utf8');
+    // A different answer this time, so the regenerated pairs differ from the old ones.
+    s.options.behavior = () => ({ kind: 'json' });
+    const r = await generateForChunks(Project.load(root), 'sources/rules.md', [2], { baseUrl: s.url, model: 'mock-model', concurrency: 2, timeoutMs: 10_000 });
+    assert.equal(r.result.done, 4);
+    assert.equal(s.stats.requests - sent, 4);
+    assert.equal(r.pairs.length, 4);
+    assert.ok(r.pairs.every((p) => p.chunk === 2 && p.pairs.length > 0));
+    const actions = Object.fromEntries(r.files.map((f) => [f.path.split('/').pop(), f.action]));
+    // The JSON answers hold the same pairs: pristine files are unchanged, the edited file gets nothing new.
+    assert.deepEqual(actions, { 'nuanced-t0.200.qa': 'unchanged', 'nuanced-t0.900.qa': 'unchanged', 'simple-t0.200.qa': 'unchanged', 'simple-t0.900.qa': 'unchanged' });
+    assert.equal(readFileSync(editedPath, 'utf8'), edited);
+    assert.equal(readFileSync(join(dir, 'nuanced-t0.200.qa'), 'utf8').replace(/^@generated.*$/m, ''), pristineBefore.replace(/^@generated.*$/m, ''));
+    // Now answers worded differently: pristine files get chunk 2 replaced; the edited one keeps
+    // every line and gets the new pairs appended under its @chunk: 2.
+    s.options.behavior = undefined;
+    s.options.take = 2;
+    const chunk1Before = activePairs(parseQa(pristineBefore)).filter((p) => p.chunk === '1').map((p) => p.question);
+    const r2 = await generateForChunks(Project.load(root), 'sources/rules.md', [2], { baseUrl: s.url, model: 'mock-model', concurrency: 2, timeoutMs: 10_000 });
+    const actions2 = Object.fromEntries(r2.files.map((f) => [f.path.split('/').pop(), f.action]));
+    assert.deepEqual(actions2, { 'nuanced-t0.200.qa': 'rewritten', 'nuanced-t0.900.qa': 'rewritten', 'simple-t0.200.qa': 'rewritten', 'simple-t0.900.qa': 'merged' });
+    const pristine = activePairs(parseQa(readFileSync(join(dir, 'nuanced-t0.200.qa'), 'utf8')));
+    assert.deepEqual(pristine.filter((p) => p.chunk === '1').map((p) => p.question), chunk1Before);
+    const chunk2 = pristine.filter((p) => p.chunk === '2');
+    assert.ok(chunk2.length > 0 && chunk2.every((p) => /take 2/.test(p.question)), 'chunk 2 holds only the new pairs');
+    const after = readFileSync(editedPath, 'utf8');
+    const kept = edited.split('\n').filter(Boolean);
+    let i = 0;
+    for (const line of after.split('\n')) if (line === kept[i]) i++;
+    assert.equal(i, kept.length, 'every line of the edited file is still there, in order');
+    const merged = activePairs(parseQa(after));
+    assert.ok(merged.some((p) => p.answer === 'My own answer.'));
+    const added = merged.filter((p) => /take 2/.test(p.question));
+    assert.equal(added.length, r2.pairs.find((p) => p.variant === 'simple' && p.temperature === 0.9)!.pairs.length);
+    assert.ok(added.every((p) => p.chunk === '2'));
+    const journal = Journal.open(journalPath(join(root, '.mnemo')));
+    assert.equal(journal.done.size, sent + 4 + 4);
+    await journal.close();
+  });
+});
