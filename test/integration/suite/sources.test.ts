@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Chunk } from '../../../src/core/sources';
 import type { SourcesView, TreeSnapshot } from '../../../src/extension/sources';
-import { makeEncryptedPdf, truncate } from '../../fixtures/pdf';
+import { makeEncryptedPdf, makeLargePdf, truncate } from '../../fixtures/pdf';
 import { activateMnemo, copyExample, harness, waitFor } from './helpers';
 
 const fmt = new Intl.NumberFormat('en-US');
@@ -141,5 +141,45 @@ suite('Sources', () => {
       assert.ok(kept.some((n) => n.endsWith('-notes.txt')) && kept.some((n) => n.endsWith('-notes (2).txt')), `kept: ${kept.join(', ')}`);
     }
     await waitFor('removed sources to leave the view', async () => !(await view.provider.snapshot()).some((t) => t.label.startsWith('notes')), { events: [view.model.onDidChange as vscode.Event<unknown>] });
+  });
+  test('a 1,000-page PDF copied into sources/ shows its progress, then its counts', async () => {
+    const view = await sourcesView();
+    await vscode.commands.executeCommand('mnemo.sources.focus');
+    const seen: { done: number; total: number }[] = [];
+    const sub = view.model.onDidChange((item) => {
+      if (item?.entry.name === 'big.pdf' && item.state.status === 'extracting' && item.state.total) seen.push({ done: item.state.done, total: item.state.total });
+    });
+    try {
+      writeFileSync(join(harness.workspace, 'sources/big.pdf'), makeLargePdf(1000));
+      const item = await itemFor(view, 'big.pdf', (t) => /pages/.test(t.description ?? ''), 'the 1,000-page PDF to be extracted');
+      assert.match(item.description ?? '', /^1,000 pages · [\d,]+ tokens · \d+ chunks$/);
+    } finally {
+      sub.dispose();
+    }
+    assert.ok(seen.length >= 10, `${seen.length} progress updates`);
+    assert.ok(seen.every((p, i) => p.total === 1000 && (i === 0 || p.done >= seen[i - 1].done)));
+    unlinkSync(join(harness.workspace, 'sources/big.pdf'));
+  });
+
+  test('changing chunking.tokens in mnemo.json re-chunks the sources', async () => {
+    const view = await sourcesView();
+    await vscode.commands.executeCommand('mnemo.sources.focus');
+    await itemFor(view, 'rulebook.pdf', (t) => t.description === `10 pages · ${fmt.format(expected.tokens)} tokens · ${expected.chunks.length} chunks`, 'the default chunking');
+    const configPath = join(harness.workspace, 'mnemo.json');
+    const original = readFileSync(configPath, 'utf8');
+    const config = JSON.parse(original) as { chunking?: { tokens?: number } };
+    writeFileSync(configPath, JSON.stringify({ ...config, chunking: { tokens: 200 } }, null, 2));
+    try {
+      const item = await itemFor(view, 'rulebook.pdf', (t) => /chunks$/.test(t.description ?? '') && t.description !== `10 pages · ${fmt.format(expected.tokens)} tokens · ${expected.chunks.length} chunks`, 'the source to be re-chunked at 200 tokens');
+      const chunks = Number(/(\d+) chunks$/.exec(item.description ?? '')![1]);
+      assert.ok(chunks >= Math.ceil(expected.tokens / 200), `${chunks} chunks of <= 200 tokens for ${expected.tokens} tokens`);
+      assert.ok(item.children?.every((c) => {
+        const m = /^tokens ([\d,]+)–([\d,]+)/.exec(c.description ?? '')!;
+        return Number(m[2].replace(/,/g, '')) - Number(m[1].replace(/,/g, '')) <= 200;
+      }));
+    } finally {
+      writeFileSync(configPath, original);
+    }
+    await itemFor(view, 'rulebook.pdf', (t) => t.description === `10 pages · ${fmt.format(expected.tokens)} tokens · ${expected.chunks.length} chunks`, 'the default chunking again');
   });
 });
