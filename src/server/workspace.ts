@@ -8,7 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeError } from '../core/errors';
 import { Project } from '../core/project';
-import { activePairs, Checker, parseQa, QaIndex, type PairAnalysis, type QaFile, type QaProblem } from '../core/qa';
+import { activePairs, Checker, parseQa, QaIndex, reparseQa, type PairAnalysis, type QaFile, type QaProblem } from '../core/qa';
 import { getTokenizer, loadedTokenizer } from '../core/tokens';
 import type { QaFileSummary } from '../shared/lsp-protocol';
 import { ChunkStore } from './chunks';
@@ -152,7 +152,9 @@ export class QaWorkspace {
       const local: QaProblem[] = [{ code: 'large-file', severity: 'information', message: `This file is too large to check (${(size / 1e6).toFixed(0)} MB; the limit is ${MAX_PARSE_CHARS / 1024 / 1024} MB). Split it into smaller files.`, startLine: 0, startCol: 0, endLine: 0, endCol: 0 }];
       state = { uri, path, open, indexed, textLength: size, file, local };
     } else {
-      const file = parseQa(text);
+      const prev = this.files.get(uri);
+      // An edit re-parses only the lines around it; pairs elsewhere keep their objects (and cached analyses).
+      const file = prev?.analyses && prev.textLength <= this.checker.largeFileChars ? reparseQa(prev.file, text) : parseQa(text);
       const { problems, analyses } = this.checker.checkPairs(file, text.length);
       state = { uri, path, open, indexed, textLength: text.length, file, local: problems, analyses };
     }

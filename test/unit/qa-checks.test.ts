@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Checker, checkWorkspace, coverage, coverageMarkdown, parseQa, QaIndex, withContext, type CheckOptions } from '../../src/core/qa';
+import { Checker, checkWorkspace, coverage, coverageMarkdown, parseQa, QaIndex, reparseQa, withContext, type CheckOptions } from '../../src/core/qa';
 import { getTokenizer } from '../../src/core/tokens';
 
 const chunk3 = 'At a Free Cast that is not taken from the Cast Mark, opponents must retreat nine metres from the mark before the stone is released by the player taking it.';
@@ -133,4 +133,35 @@ void test('coverage: pairs per chunk and temperature, and chunks with none', () 
   const md = coverageMarkdown([r]);
   assert.match(md, /Chunks with no pairs \(2\):\*\* 2, 4/);
   assert.match(md, /\| 1 \| 1 \| 1 \| 2 \|/);
+});
+
+void test('the index kept up to date edit by edit reports what a fresh index reports', async () => {
+  const fc = (await import('fast-check')).default;
+  const c = new Checker(await options());
+  const vocab = ['crown', 'points', 'worth', 'stone', 'mass', 'watch', 'long', 'gate', 'ring', 'herald'];
+  const questionArb = fc.array(fc.constantFrom(...vocab), { minLength: 2, maxLength: 5 }).map((ws) => `In Cairnrun, ${ws.join(' ')}?`);
+  const fileArb = fc.array(questionArb, { maxLength: 12 });
+  const text = (qs: string[]) => qs.map((q, i) => `Q: ${q}\nA: ${i}.`).join('\n\n') + '\n';
+  const editArb = fc.record({ file: fc.constantFrom('qa/a.qa', 'qa/b.qa'), at: fc.nat(), remove: fc.nat({ max: 3 }), insert: fc.array(questionArb, { maxLength: 3 }) });
+  fc.assert(
+    fc.property(fileArb, fileArb, fc.array(editArb, { maxLength: 6 }), (a, b, edits) => {
+      const files: Record<string, string[]> = { 'qa/a.qa': a, 'qa/b.qa': b };
+      const index = new QaIndex();
+      const parsed: Record<string, ReturnType<typeof parseQa>> = {};
+      for (const [path, qs] of Object.entries(files)) {
+        parsed[path] = parseQa(text(qs));
+        index.update(path, parsed[path], parsed[path].pairs.map((p) => c.analyse(p)));
+      }
+      for (const e of edits) {
+        const qs = files[e.file];
+        qs.splice(qs.length ? e.at % qs.length : 0, e.remove, ...e.insert);
+        parsed[e.file] = reparseQa(parsed[e.file], text(qs));
+        index.update(e.file, parsed[e.file], parsed[e.file].pairs.map((p) => c.analyse(p)));
+        const fresh = new QaIndex();
+        for (const path of Object.keys(files)) fresh.update(path, parseQa(text(files[path])), parseQa(text(files[path])).pairs.map((p) => c.analyse(p)));
+        for (const path of Object.keys(files)) assert.deepEqual(index.problemsFor(path), fresh.problemsFor(path), path);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

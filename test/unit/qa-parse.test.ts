@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { activePairs, applyLineEdits, deletePairEdit, formatQa, parseQa, printQa, replacePairEdit, setReviewedEdit, toggleCommentEdit } from '../../src/core/qa';
+import { activePairs, applyLineEdits, deletePairEdit, formatQa, parseQa, printQa, reparseQa, replacePairEdit, setReviewedEdit, toggleCommentEdit } from '../../src/core/qa';
 
 /** Lines a .qa file is made of: well-formed pairs, and everything a person might type by mistake. */
 const lineArb = fc.oneof(
@@ -100,4 +100,41 @@ void test('CRLF files keep CRLF through edits', () => {
   assert.equal(f.eol, '\r\n');
   const out = applyLineEdits(f, [toggleCommentEdit(f, f.pairs[0])]);
   assert.ok(!/[^\r]\n/.test(out));
+});
+
+/** Everything a parse says, with problems in line order (a re-parse may emit them in another order). */
+function parsed(f: ReturnType<typeof parseQa>) {
+  const problems = [...f.problems].sort((a, b) => a.startLine - b.startLine || a.code.localeCompare(b.code) || a.startCol - b.startCol);
+  return JSON.stringify({ ...f, problems });
+}
+
+void test('re-parsing after an edit gives exactly what a full parse gives', () => {
+  const editArb = fc.record({ at: fc.nat(), remove: fc.nat({ max: 4 }), insert: fc.array(lineArb, { maxLength: 4 }) });
+  fc.assert(
+    fc.property(fileArb, fc.array(editArb, { minLength: 1, maxLength: 4 }), (text, edits) => {
+      let current = parseQa(text);
+      let currentText = text;
+      for (const e of edits) {
+        const eol = currentText.includes('\r\n') ? '\r\n' : '\n';
+        const ls = currentText.split(/\r?\n/);
+        const at = ls.length ? e.at % ls.length : 0;
+        ls.splice(at, e.remove, ...e.insert);
+        currentText = ls.join(eol);
+        current = reparseQa(current, currentText);
+        assert.equal(parsed(current), parsed(parseQa(currentText)));
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+void test('re-parsing keeps the pair objects outside the edit', () => {
+  const text = ['@source: s.md', '', '@chunk: 1', 'Q: one?', 'A: 1.', '', 'Q: two?', 'A: 2.', '', 'Q: three?', 'A: 3.', ''].join('\n');
+  const f = parseQa(text);
+  const [one, , three] = f.pairs;
+  const g = reparseQa(f, text.replace('Q: two?', 'Q: two, edited\nover two lines?'));
+  assert.equal(g.pairs[0], one);
+  assert.equal(g.pairs[2], three);
+  assert.equal(three.questionLine, 10);
+  assert.equal(g.pairs[1].question, 'two, edited\nover two lines?');
 });

@@ -95,6 +95,8 @@ export class Checker {
   private readonly keywordPhrases: string[];
   private readonly chunkWindows = new Map<string, Set<number> | null>();
   readonly cache = new PairCache();
+  /** Analyses by pair object: pairs kept by `reparseQa` are found without re-reading their text. */
+  private byPair = new WeakMap<QaPair, PairAnalysis>();
 
   constructor(readonly options: CheckOptions) {
     this.verbatimWords = options.verbatimWords ?? DEFAULT_VERBATIM_WORDS;
@@ -110,9 +112,9 @@ export class Checker {
   }
 
   /** True when the question names the context or one of its keywords. */
-  standsAlone(question: string): boolean {
+  standsAlone(question: string | readonly string[]): boolean {
     if (this.keywordPhrases.length === 0) return true;
-    const q = ' ' + words(question).join(' ') + ' ';
+    const q = ' ' + (typeof question === 'string' ? words(question) : question).join(' ') + ' ';
     return this.keywordPhrases.some((k) => q.includes(' ' + k + ' '));
   }
 
@@ -120,12 +122,14 @@ export class Checker {
   forgetChunks(): void {
     this.chunkWindows.clear();
     this.cache.clear();
+    this.byPair = new WeakMap();
   }
 
   /** Drops what was derived from one source's chunks (its chunks arrived or changed). */
   forgetSource(source: string): void {
     for (const k of this.chunkWindows.keys()) if (k.startsWith(source + '\u0000')) this.chunkWindows.delete(k);
     this.cache.deleteWhere((k) => k.startsWith(source + '\u0000') || k.startsWith('#' + source + '\u0000'));
+    this.byPair = new WeakMap();
   }
 
   private windowsOf(source: string, chunk: string): Set<number> | undefined {
@@ -143,6 +147,14 @@ export class Checker {
 
   /** Analyses one pair (cached by its text, source and chunk). */
   analyse(pair: QaPair): PairAnalysis {
+    const known = this.byPair.get(pair);
+    if (known) return known;
+    const a = this.analyseText(pair);
+    this.byPair.set(pair, a);
+    return a;
+  }
+
+  private analyseText(pair: QaPair): PairAnalysis {
     const source = pair.meta.source ?? '';
     const chunk = pair.chunk ?? '';
     const key = `${pair.commented ? '#' : ''}${source}\u0000${chunk}\u0000${pair.question}\u0000${pair.answer}`;
@@ -151,14 +163,14 @@ export class Checker {
     const qw = words(pair.question);
     const sh = shingles(qw, this.keywordWords);
     const a: PairAnalysis = { exact: qw.join(' '), shingles: sh, bands: sh.size ? bandKeys(minhash(sh)) : [], findings: [] };
-    if (!pair.commented && pair.question !== '') this.findings(pair, source, chunk, a.findings);
+    if (!pair.commented && pair.question !== '') this.findings(pair, qw, source, chunk, a.findings);
     this.cache.set(key, a);
     return a;
   }
 
-  private findings(pair: QaPair, source: string, chunk: string, out: PairFinding[]): void {
+  private findings(pair: QaPair, questionWords: readonly string[], source: string, chunk: string, out: PairFinding[]): void {
     const { context, rowTokenBudget, countTokens } = this.options;
-    if (!this.standsAlone(pair.question)) {
+    if (!this.standsAlone(questionWords)) {
       const names = this.options.keywords.length ? this.options.keywords.map((k) => `"${k}"`).join(' or ') : `"${context}"`;
       out.push({ code: 'not-standalone', severity: 'warning', anchor: 'question', message: `This question does not stand alone: it does not name ${names}. A model trained on it cannot tell which document it is about; start it with "In ${context}, …".` });
     }
@@ -170,7 +182,7 @@ export class Checker {
       }
       if (source && chunk) {
         const windows = this.windowsOf(source, chunk);
-        if (windows) {
+        if (windows && windows.size) {
           const aw = words(pair.answer);
           const run = longestCopiedRun(aw, windows, this.verbatimWords);
           if (run) {

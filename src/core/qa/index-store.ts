@@ -52,8 +52,8 @@ export interface DuplicateOf {
 
 export class QaIndex {
   private readonly files = new Map<string, FileEntry>();
-  private readonly byExact = new Map<string, Ref[]>();
-  private readonly byBand = new Map<number, Ref[]>();
+  private readonly byExact = new Map<string, Bucket>();
+  private readonly byBand = new Map<number, Bucket>();
 
   get fileCount(): number {
     return this.files.size;
@@ -80,9 +80,22 @@ export class QaIndex {
       entry = { path, refs: [], dirty: new Set(), findings: new Map() };
       this.files.set(path, entry);
     }
-    // Reuse the refs of pairs whose analysis (hence question text) is unchanged.
+    // The questions to index, in order.
+    const items: number[] = [];
+    for (let i = 0; i < file.pairs.length; i++) {
+      const p = file.pairs[i];
+      if (!(p.commented || p.question === '' || p.answerLine === undefined)) items.push(i);
+    }
+    // Reuse the refs of pairs whose analysis (hence question text) is unchanged: first the unchanged
+    // run at each end (the common case after an edit), then by analysis in between.
+    const prev = entry.refs;
+    let head = 0;
+    while (head < prev.length && head < items.length && prev[head].a === analyses[items[head]]) head++;
+    let tail = 0;
+    while (tail < prev.length - head && tail < items.length - head && prev[prev.length - 1 - tail].a === analyses[items[items.length - 1 - tail]]) tail++;
     const old = new Map<PairAnalysis, Ref[]>();
-    for (const r of entry.refs) {
+    for (let k = head; k < prev.length - tail; k++) {
+      const r = prev[k];
       const list = old.get(r.a);
       if (list) list.push(r);
       else old.set(r.a, [r]);
@@ -90,17 +103,20 @@ export class QaIndex {
     const refs: Ref[] = [];
     const added: Ref[] = [];
     const moved: Ref[] = [];
-    let maxOrd = -1;
-    for (let i = 0; i < file.pairs.length; i++) {
+    let maxOrd = head - 1;
+    for (let k = 0; k < items.length; k++) {
+      const i = items[k];
       const p = file.pairs[i];
-      if (p.commented || p.question === '' || p.answerLine === undefined) continue;
       const a = analyses[i];
-      const reuse = old.get(a)?.shift();
+      const inMiddle = k >= head && k < items.length - tail;
+      const reuse = !inMiddle ? (k < head ? prev[k] : prev[prev.length - (items.length - k)]) : old.get(a)?.shift();
       const s = p.questionSpan;
       if (reuse) {
         // A question that now comes before one it used to follow was moved: its order-dependent findings change.
-        if (reuse.ord < maxOrd) moved.push(reuse);
-        maxOrd = Math.max(maxOrd, reuse.ord);
+        if (inMiddle) {
+          if (reuse.ord < maxOrd) moved.push(reuse);
+          maxOrd = Math.max(maxOrd, reuse.ord);
+        }
         reuse.ord = refs.length;
         reuse.pair = p.index;
         reuse.line = p.questionLine;
@@ -153,10 +169,10 @@ export class QaIndex {
       if (r.file.path !== self) touched.add(r.file.path);
     };
     for (const c of changed) {
-      for (const r of this.byExact.get(c.a.exact) ?? []) mark(r);
+      for (const r of members(this.byExact.get(c.a.exact))) mark(r);
       for (const b of c.a.bands) {
         const bucket = this.byBand.get(b);
-        if (bucket && bucket.length <= MAX_BUCKET) for (const r of bucket) mark(r);
+        if (bucket && sizeOf(bucket) <= MAX_BUCKET) for (const r of members(bucket)) mark(r);
       }
     }
     return touched;
@@ -190,7 +206,7 @@ export class QaIndex {
   private examine(r: Ref): Finding | undefined {
     let exactSame: Ref | undefined;
     let exactOther: Ref | undefined;
-    for (const o of this.byExact.get(r.a.exact) ?? []) {
+    for (const o of members(this.byExact.get(r.a.exact))) {
       if (o === r || !before(o, r)) continue;
       if (o.file === r.file) {
         if (!exactSame || before(o, exactSame)) exactSame = o;
@@ -201,8 +217,8 @@ export class QaIndex {
     const seen = new Set<Ref>();
     for (const b of r.a.bands) {
       const bucket = this.byBand.get(b);
-      if (!bucket || bucket.length > MAX_BUCKET) continue;
-      for (const o of bucket) {
+      if (!bucket || sizeOf(bucket) > MAX_BUCKET) continue;
+      for (const o of members(bucket)) {
         if (o === r || seen.has(o) || !before(o, r) || o.a.exact === r.a.exact) continue;
         seen.add(o);
         const sim = jaccard(r.a.shingles, o.a.shingles);
@@ -240,16 +256,30 @@ function before(a: Ref, b: Ref): boolean {
   return a.file.path < b.file.path;
 }
 
-// Buckets are small arrays: most hold one question, and arrays are far cheaper than sets to create.
-function add<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const s = m.get(k);
-  if (s) s.push(v);
-  else m.set(k, [v]);
+// Most buckets hold one question: it is stored alone, and only shared buckets become arrays.
+type Bucket = Ref | Ref[];
+
+function members(b: Bucket | undefined): readonly Ref[] {
+  return b === undefined ? [] : Array.isArray(b) ? b : [b];
 }
-function del<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+function sizeOf(b: Bucket): number {
+  return Array.isArray(b) ? b.length : 1;
+}
+function add<K>(m: Map<K, Bucket>, k: K, v: Ref): void {
   const s = m.get(k);
-  if (!s) return;
+  if (s === undefined) m.set(k, v);
+  else if (Array.isArray(s)) s.push(v);
+  else m.set(k, [s, v]);
+}
+function del<K>(m: Map<K, Bucket>, k: K, v: Ref): void {
+  const s = m.get(k);
+  if (s === undefined) return;
+  if (!Array.isArray(s)) {
+    if (s === v) m.delete(k);
+    return;
+  }
   const i = s.indexOf(v);
   if (i >= 0) s.splice(i, 1);
-  if (s.length === 0) m.delete(k);
+  if (s.length === 1) m.set(k, s[0]);
+  else if (s.length === 0) m.delete(k);
 }

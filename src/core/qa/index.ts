@@ -1,5 +1,5 @@
 export * from './types';
-export { parseQa, activePairs } from './parse';
+export { parseQa, reparseQa, splitLines, activePairs } from './parse';
 export * from './print';
 export * from './checks';
 export * from './format';

@@ -18,28 +18,45 @@ interface Building {
   pairMeta: Record<string, string>;
 }
 
+/** The text's lines (without line ends), dominant line end and whether it ends with one. */
+export function splitLines(text: string): { lines: string[]; eol: '\n' | '\r\n'; finalEol: boolean } {
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const finalEol = text.endsWith('\n');
+  const body = finalEol ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
+  // Split on any line end so that mixed line ends still parse; printing uses the dominant one.
+  const lines = text.length === 0 ? [] : body.length === 0 && finalEol ? [''] : body.split(/\r?\n/);
+  return { lines, eol, finalEol };
+}
+
 /**
  * Parses .qa text. Never throws: whatever the input, it returns every pair it can recognise and
  * a problem for everything else. `print(parse(text)) === text` for any text.
  */
 export function parseQa(text: string): QaFile {
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  const finalEol = text.endsWith('\n');
-  const body = finalEol ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
-  // Split on any line end so that mixed line ends still parse; printing uses the dominant one.
-  const lines = body.length === 0 && finalEol ? [''] : body.split(/\r?\n/);
-  if (text.length === 0) lines.length = 0;
-
+  const { lines, eol, finalEol } = splitLines(text);
   const file: QaFile = { lines, eol, finalEol, header: {}, metaLines: [], pairs: [], problems: [] };
   if (text.slice(0, 8192).includes('\u0000')) {
     file.problems.push({ code: 'binary-content', severity: 'error', message: 'This file looks binary (it contains NUL bytes), not a .qa text file.', startLine: 0, startCol: 0, endLine: 0, endCol: lines[0]?.length ?? 0 });
     return file;
   }
+  parseRange(lines, 0, lines.length, { sticky: {}, seenContent: false, indexBase: 0 }, file);
+  return file;
+}
 
-  const sticky: Record<string, string> = {};
+/** Where parsing starts: the metadata in force, whether content was seen, and the index of the first pair. */
+interface RangeStart {
+  sticky: Record<string, string>;
+  seenContent: boolean;
+  indexBase: number;
+}
+
+/** Parses lines [from, to) into `out`, from a state where no pair is open (the start of the file, or after a blank line). */
+function parseRange(lines: string[], from: number, to: number, init: RangeStart, out: Pick<QaFile, 'header' | 'metaLines' | 'pairs' | 'problems'>): void {
+  const file = out;
+  const sticky: Record<string, string> = { ...init.sticky };
   let pendingPairMeta: Record<string, string> = {};
   let pendingPairMetaLine: number | undefined;
-  let seenContent = false;
+  let seenContent = init.seenContent;
   let cur: Building | undefined;
   const st: { mode: 'none' | 'question' | 'answer' } = { mode: 'none' };
 
@@ -47,7 +64,7 @@ export function parseQa(text: string): QaFile {
 
   const finish = () => {
     if (!cur) return;
-    const index = file.pairs.length;
+    const index = init.indexBase + file.pairs.length;
     const question = cur.question.join('\n').trim();
     const answer = cur.answer?.join('\n').trim() ?? '';
     const meta = { ...sticky, ...cur.pairMeta };
@@ -120,7 +137,7 @@ export function parseQa(text: string): QaFile {
     c.lastLine = i;
   };
 
-  for (let i = 0; i < lines.length; i++) {
+  for (let i = from; i < to; i++) {
     const line = lines[i];
     const trimmed = line.trim();
 
@@ -204,7 +221,6 @@ export function parseQa(text: string): QaFile {
     problem({ code: 'stray-text', message: 'Text outside a pair: start a question with "Q:" or an answer with "A:", or comment the line out with "#".', ...lineSpan(lines, i) });
   }
   finish();
-  return file;
 }
 
 function lineSpan(lines: string[], line: number): Span {
@@ -214,4 +230,104 @@ function lineSpan(lines: string[], line: number): Span {
 /** Pairs that count: not commented out, with a non-empty question and answer. */
 export function activePairs(file: QaFile): QaPair[] {
   return file.pairs.filter((p) => !p.commented && p.question !== '' && p.answer !== '' && p.answerLine !== undefined);
+}
+
+/**
+ * Parses `text`, an edited version of the text `prev` was parsed from, re-parsing only the lines
+ * around the edit: from the blank line before the first changed line to the blank line after the
+ * last. Pairs outside that region are the same objects as in `prev`, moved to their new lines
+ * (so caches keyed by pair stay valid); `prev` must not be used afterwards. Falls back to a full
+ * parse when the edit touches metadata, whose effect reaches past blank lines.
+ * The result equals `parseQa(text)`.
+ */
+export function reparseQa(prev: QaFile, text: string): QaFile {
+  if (prev.problems.some((p) => p.code === 'binary-content') || text.slice(0, 8192).includes('\u0000')) return parseQa(text);
+  const { lines, eol, finalEol } = splitLines(text);
+  const old = prev.lines;
+  const max = Math.min(old.length, lines.length);
+  let p = 0;
+  while (p < max && old[p] === lines[p]) p++;
+  let sfx = 0;
+  while (sfx < max - p && old[old.length - 1 - sfx] === lines[lines.length - 1 - sfx]) sfx++;
+  const delta = lines.length - old.length;
+  // The region starts after the last line before the change where no pair is open (a blank line,
+  // or metadata other than a pair's own)...
+  let b = p - 1;
+  while (b >= 0 && !(old[b].trim() === '' || (old[b].trimStart().startsWith('@') && !isPairMeta(old[b])))) b--;
+  if (b < 0) return parseQa(text);
+  // ...and ends at the first blank or metadata line after it (or the end of the file).
+  let e = lines.length - sfx;
+  while (e < lines.length && !(lines[e].trim() === '' || lines[e].trimStart().startsWith('@'))) e++;
+  const eOld = e - delta;
+  for (let i = b + 1; i < e; i++) if (lines[i].trimStart().startsWith('@')) return parseQa(text);
+  for (let i = b + 1; i < eOld; i++) if (old[i].trimStart().startsWith('@')) return parseQa(text);
+
+  // The state at the blank line: metadata in force, and no pair-level metadata waiting for a pair.
+  const sticky: Record<string, string> = {};
+  let seenContent = false;
+  let before = 0;
+  while (before < prev.pairs.length && prev.pairs[before].lastLine < b) before++;
+  const lastPairStart = before > 0 ? prev.pairs[before - 1].questionLine : -1;
+  for (const m of prev.metaLines) {
+    if (m.line > b) break;
+    if (KNOWN_KEYS[m.key]?.scope === 'pair') {
+      if (m.line > lastPairStart) return parseQa(text);
+      continue;
+    }
+    sticky[m.key] = m.value;
+    if (m.key === 'chunk') seenContent = true;
+  }
+  // Before any content, metadata lines after the region could be the file's header: parse it all.
+  if (!seenContent && before === 0) return parseQa(text);
+
+  let after = before;
+  while (after < prev.pairs.length && prev.pairs[after].firstLine < eOld) after++;
+  const region: Pick<QaFile, 'header' | 'metaLines' | 'pairs' | 'problems'> = { header: {}, metaLines: [], pairs: [], problems: [] };
+  parseRange(lines, b + 1, e, { sticky, seenContent: true, indexBase: before }, region);
+
+  const pairDelta = region.pairs.length - (after - before);
+  const tail = prev.pairs.slice(after);
+  if (delta !== 0 || pairDelta !== 0) for (const pair of tail) shiftPair(pair, delta, pairDelta);
+  const problems: QaProblem[] = [];
+  for (const pr of prev.problems) {
+    if (pr.startLine <= b) problems.push(pr);
+  }
+  problems.push(...region.problems);
+  for (const pr of prev.problems) {
+    if (pr.startLine >= eOld) {
+      pr.startLine += delta;
+      pr.endLine += delta;
+      if (pr.pair !== undefined) pr.pair += pairDelta;
+      problems.push(pr);
+    }
+  }
+  for (const m of prev.metaLines) if (m.line >= eOld) m.line += delta;
+  return {
+    lines,
+    eol,
+    finalEol,
+    header: prev.header,
+    metaLines: prev.metaLines,
+    pairs: [...prev.pairs.slice(0, before), ...region.pairs, ...tail],
+    problems,
+  };
+}
+
+function isPairMeta(line: string): boolean {
+  const m = META.exec(line);
+  return !!m && KNOWN_KEYS[m[1]]?.scope === 'pair';
+}
+
+function shiftPair(p: QaPair, lines: number, index: number): void {
+  p.index += index;
+  p.firstLine += lines;
+  p.questionLine += lines;
+  if (p.answerLine !== undefined) p.answerLine += lines;
+  p.lastLine += lines;
+  p.questionSpan.startLine += lines;
+  p.questionSpan.endLine += lines;
+  if (p.answerSpan) {
+    p.answerSpan.startLine += lines;
+    p.answerSpan.endLine += lines;
+  }
 }
