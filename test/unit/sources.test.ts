@@ -120,12 +120,16 @@ void test('an unchanged file is never extracted twice; a changed one is; re-extr
   put(project, 'notes.txt', 'The Moor is 88 m long.');
   assert.equal((await extractSource(project, txt)).text, 'The Moor is 88 m long.');
   assert.equal(sourceStats.extractions, before + 3);
+  // A damaged cache file is a miss, rewritten, never an error.
+  writeFileSync(join(project.cacheDir, 'extract', `${a.hash}.json`), '{"version": 1, "pages": [tru');
+  assert.equal((await extractSource(project, 'sources/rulebook.pdf')).text, a.text);
+  assert.equal(sourceStats.extractions, before + 4);
   // Re-extract: clearing the cache makes the next read extract.
   assert.ok(await peekChunkedSource(project, 'sources/rulebook.pdf'));
   await clearSourceCache(project, 'sources/rulebook.pdf');
   assert.equal(await peekChunkedSource(project, 'sources/rulebook.pdf'), undefined);
   await extractSource(project, 'sources/rulebook.pdf');
-  assert.equal(sourceStats.extractions, before + 4);
+  assert.equal(sourceStats.extractions, before + 5);
 });
 
 void test('.txt and .md are read as UTF-8: BOM dropped, CRLF to LF', async () => {

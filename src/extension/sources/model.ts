@@ -65,7 +65,14 @@ export class SourcesModel implements vscode.Disposable {
   /** Resolves when every queued extraction has finished (for tests and the CLI-like commands). */
   async whenSettled(): Promise<void> {
     await this.listing;
-    while (this.pending > 0) await new Promise<void>((r) => this.idle.event(() => r()));
+    while (this.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const sub = this.idle.event(() => {
+          sub.dispose();
+          resolve();
+        });
+      });
+    }
   }
 
   private projectChanged(): void {
