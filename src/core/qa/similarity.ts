@@ -11,7 +11,7 @@ const STOPWORDS = new Set(
 /** Lower-case words (letters and digits), accents folded, punctuation dropped. */
 export function words(text: string): string[] {
   // Most text is ASCII: skip Unicode normalisation for it.
-  if (!/[^\x00-\x7f]/.test(text)) return text.toLowerCase().match(/[a-z0-9]+(?:['.][a-z0-9]+)*/g) ?? [];
+  if (!/[\u0080-\uffff]/.test(text)) return text.toLowerCase().match(/[a-z0-9]+(?:['.][a-z0-9]+)*/g) ?? [];
   return (
     text
       .normalize('NFKD')
