@@ -124,6 +124,7 @@ async function runSuite(browser, suite) {
     ...(opts.grep ? { MNEMO_TEST_GREP: opts.grep } : {}),
   };
   const testsPath = join(repoRoot, 'out/test/suite/index.js');
+  // A session that broke: say why, with the end of VS Code's logs (they tell why it hung or died).
   const failSession = (why) => report({ group: suite.file, title: `${suite.file}: ${why}`, state: 'failed', error: [`server log (${serverLog}):`, logTail(serverLog, 25), `browser log (${browserLog}):`, logTail(browserLog, 15)].join('\n') });
 
   let server;
@@ -197,7 +198,10 @@ async function runSuite(browser, suite) {
     }
     const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
     vscodeVersion ??= results.vscodeVersion;
-    if (results.runnerError) failSession(`the test runner failed: ${results.runnerError}`);
+    if (results.runnerError) {
+      const [first, ...rest] = results.runnerError.split('\n');
+      report({ group: suite.file, title: `${suite.file}: the test runner failed: ${first}`, state: 'failed', error: formatError({ message: first, stack: [first, ...rest].join('\n') }) });
+    }
     else if (results.tests.length === 0 && !opts.grep) failSession('no tests found in this file');
   } catch (err) {
     failSession(`harness error: ${err instanceof Error ? err.message : String(err)}`);
