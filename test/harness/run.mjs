@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CODE_SERVER_VERSION, ensureVSCode } from '../../scripts/install-vscode.mjs';
-import { exampleProject, launchBrowser, makeWorkspace, repoRoot, startServer, stopAllServers } from './vscode.mjs';
+import { exampleProject, launchBrowser, makeWorkspace, repoRoot, startServer, stopAllServers, writeUserSettings } from './vscode.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -216,6 +216,7 @@ async function runSuite(browser, suite) {
 /** The same suite in desktop VS Code via @vscode/test-electron (needs internet for the download). */
 function runWithTestElectron({ workspace, testsPath, env, dataDir }) {
   const state = { done: undefined, stop: async () => {} };
+  writeUserSettings(join(dataDir, 'user'));
   import('@vscode/test-electron')
     .then(({ runTests }) =>
       runTests({

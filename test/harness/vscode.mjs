@@ -25,6 +25,12 @@ export const DEFAULT_SETTINGS = {
   'workbench.enableExperiments': false,
 };
 
+/** Writes DEFAULT_SETTINGS (and `settings`) as the user settings of a VS Code user data folder. */
+export function writeUserSettings(userDataDir, settings = {}) {
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(join(userDataDir, 'User/settings.json'), JSON.stringify({ ...DEFAULT_SETTINGS, ...settings }, null, 2));
+}
+
 /** A free TCP port on 127.0.0.1 (asked of the OS, then released). */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -61,9 +67,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startServer({ dataDir, logFile, env = {}, port, host = '127.0.0.1', readyTimeoutMs = 90_000, settings = {} }) {
   const vscode = ensureVSCode();
   port ??= await freePort();
-  mkdirSync(join(dataDir, 'user/User'), { recursive: true });
   // code-server's VS Code keeps the browser's user settings on the server, in the user data folder.
-  writeFileSync(join(dataDir, 'user/User/settings.json'), JSON.stringify({ ...DEFAULT_SETTINGS, ...settings }, null, 2));
+  writeUserSettings(join(dataDir, 'user'), settings);
   if (logFile) mkdirSync(dirname(logFile), { recursive: true });
   const args = [
     vscode.serverMain,
