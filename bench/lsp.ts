@@ -6,7 +6,7 @@
  * Prints the server's resident memory. Run: npm run bench:lsp
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileUri, REPO, rulebookPath, startServer } from '../test/unit/server-client';
 
@@ -38,6 +38,12 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
+/** CPU time (user + system) the process has used, in ms: unlike wall time, not inflated by other load on the machine. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -60,16 +66,20 @@ async function main(): Promise<void> {
     const published = [...server.diagnostics.keys()].length;
     console.log(`folder: 200 files x 100 pairs checked and published in ${folderMs.toFixed(0)} ms (${published} files published)`);
 
+    const pid = server.child.pid!;
     const big = qaFile(20_000, '0.45');
     const uri = fileUri(join(root, 'qa/big.qa'));
+    let c0 = cpuMs(pid);
     t0 = performance.now();
     server.open(uri, big, 1);
     const first = await server.waitDiagnostics(uri);
     const fullMs = performance.now() - t0;
-    console.log(`full: 20,000-pair file (${(big.length / 1e6).toFixed(1)} MB) -> ${first.length} diagnostics in ${fullMs.toFixed(0)} ms`);
+    const fullCpu = cpuMs(pid) - c0;
+    console.log(`full: 20,000-pair file (${(big.length / 1e6).toFixed(1)} MB) -> ${first.length} diagnostics in ${fullMs.toFixed(0)} ms (server CPU ${fullCpu.toFixed(0)} ms)`);
 
     const lines = big.split('\n');
     const edits: number[] = [];
+    c0 = cpuMs(pid);
     for (let k = 0; k < 15; k++) {
       const line = 5 + 3 * (1000 + k * 1200) + 1; // a Q: line in the middle of the file
       const old = lines[line];
@@ -81,12 +91,14 @@ async function main(): Promise<void> {
       await server.waitDiagnostics(uri);
       edits.push(performance.now() - t0);
     }
+    const editCpu = (cpuMs(pid) - c0) / edits.length;
     const editMs = median(edits);
-    console.log(`edit: one-line edit -> diagnostics, median ${editMs.toFixed(1)} ms (min ${Math.min(...edits).toFixed(1)}, max ${Math.max(...edits).toFixed(1)})`);
+    console.log(`edit: one-line edit -> diagnostics, median ${editMs.toFixed(1)} ms (min ${Math.min(...edits).toFixed(1)}, max ${Math.max(...edits).toFixed(1)}; server CPU ${editCpu.toFixed(1)} ms per edit)`);
+    console.log(`load average while measuring: ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
     const rss = rssMb(server.child.pid!);
     console.log(`server RSS: ${rss.toFixed(0)} MB`);
     await server.stop();
-    console.log(JSON.stringify({ full_ms: Math.round(fullMs), edit_ms: Math.round(editMs * 10) / 10, server_rss_mb: Math.round(rss), folder_full_ms: Math.round(folderMs) }));
+    console.log(JSON.stringify({ full_ms: Math.round(fullMs), edit_ms: Math.round(editMs * 10) / 10, server_rss_mb: Math.round(rss), folder_full_ms: Math.round(folderMs), full_cpu_ms: Math.round(fullCpu), edit_cpu_ms: Math.round(editCpu * 10) / 10 }));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -165,3 +165,14 @@ void test('the index kept up to date edit by edit reports what a fresh index rep
     { numRuns: 300 },
   );
 });
+
+void test('word hashes agree with hashing the words one by one', async () => {
+  const fc = (await import('fast-check')).default;
+  const { wordHashes, words, fnv1a } = await import('../../src/core/qa/similarity');
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom("Don't move 1.8 m.", 'The stone. Next', "a'b.c' d.", 'Ünïcode wörds')), (t) => {
+      assert.deepEqual([...wordHashes(t)], words(t).map(fnv1a));
+    }),
+    { numRuns: 1000 },
+  );
+});

@@ -139,7 +139,7 @@ export class Checker {
       const text = this.options.chunkText?.(source, chunk);
       // Unknown chunks are not remembered: their text may arrive later.
       if (text === undefined) return undefined;
-      w = windowHashes(words(text), this.verbatimWords);
+      w = windowHashes(text, this.verbatimWords);
       this.chunkWindows.set(key, w);
     }
     return w ?? undefined;
@@ -183,9 +183,9 @@ export class Checker {
       if (source && chunk) {
         const windows = this.windowsOf(source, chunk);
         if (windows && windows.size) {
-          const aw = words(pair.answer);
-          const run = longestCopiedRun(aw, windows, this.verbatimWords);
+          const run = longestCopiedRun(pair.answer, windows, this.verbatimWords);
           if (run) {
+            const aw = words(pair.answer);
             const quote = aw.slice(run.start, run.start + Math.min(run.length, 16)).join(' ') + (run.length > 16 ? ' …' : '');
             out.push({ code: 'verbatim', severity: 'warning', anchor: 'answer', message: `The answer copies ${run.length} consecutive words of chunk ${chunk} verbatim ("${quote}"). Answers that keep the meaning in other words train recall better than copied text.` });
           }

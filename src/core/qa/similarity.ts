@@ -110,11 +110,49 @@ function hashWords(ws: readonly string[]): Uint32Array {
   return out;
 }
 
+/**
+ * `hashWords(words(text))` without building the words: one pass over ASCII text (the common
+ * case), lower-casing as it goes; other text takes the general path.
+ */
+export function wordHashes(text: string): Uint32Array {
+  if (/[\u0080-\uffff]/.test(text)) return hashWords(words(text));
+  const out: number[] = [];
+  let h = 0x811c9dc5;
+  let inWord = false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    const alnum = (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+    if (alnum) {
+      h = Math.imul(h ^ c, 0x01000193);
+      inWord = true;
+      continue;
+    }
+    // An apostrophe or a dot between two word characters joins them ("don't", "1.8"), as in words().
+    if (inWord && (c === 39 || c === 46) && i + 1 < n && isAlnum(text.charCodeAt(i + 1))) {
+      h = Math.imul(h ^ c, 0x01000193);
+      continue;
+    }
+    if (inWord) {
+      out.push(h >>> 0);
+      h = 0x811c9dc5;
+      inWord = false;
+    }
+  }
+  if (inWord) out.push(h >>> 0);
+  return Uint32Array.from(out);
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
 /** The hashes of every n-word window of `ws`; used to find answers that copy a chunk. */
-export function windowHashes(ws: readonly string[], n: number): Set<number> {
-  const hs = hashWords(ws);
+export function windowHashes(text: string, n: number): Set<number> {
+  const hs = wordHashes(text);
   const out = new Set<number>();
-  for (let i = 0; i + n <= ws.length; i++) out.add(windowHash(hs, i, n));
+  for (let i = 0; i + n <= hs.length; i++) out.add(windowHash(hs, i, n));
   return out;
 }
 
@@ -122,12 +160,12 @@ export function windowHashes(ws: readonly string[], n: number): Set<number> {
  * The longest run of consecutive words of `answer` that also appears, in order, in the chunk
  * (found through the chunk's n-word windows). Returns the run's word range when it is at least n words.
  */
-export function longestCopiedRun(answerWords: readonly string[], chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
-  if (answerWords.length < n) return undefined;
-  const hs = hashWords(answerWords);
+export function longestCopiedRun(answer: string, chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
+  const hs = wordHashes(answer);
+  if (hs.length < n) return undefined;
   let best: { start: number; length: number } | undefined;
   let runStart = -1;
-  for (let i = 0; i + n <= answerWords.length; i++) {
+  for (let i = 0; i + n <= hs.length; i++) {
     const hit = chunkWindows.has(windowHash(hs, i, n));
     if (hit && runStart < 0) runStart = i;
     if (!hit && runStart >= 0) {
@@ -137,7 +175,7 @@ export function longestCopiedRun(answerWords: readonly string[], chunkWindows: R
     }
   }
   if (runStart >= 0) {
-    const len = answerWords.length - runStart;
+    const len = hs.length - runStart;
     if (!best || len > best.length) best = { start: runStart, length: len };
   }
   return best;
