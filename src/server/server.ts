@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CodeLensRefreshRequest,
   createConnection,
+  DiagnosticSeverity,
   DidChangeWatchedFilesNotification,
   FileChangeType,
   ProposedFeatures,
@@ -91,8 +92,19 @@ async function loadWorkspace(): Promise<void> {
   if (codeLensRefresh) void connection.sendRequest(CodeLensRefreshRequest.type);
 }
 
+/** More problems than this in one file are summed up in one line: the editor stays responsive. */
+const MAX_DIAGNOSTICS = 1000;
+const RANK = { error: 0, warning: 1, information: 2, hint: 3 } as const;
+
 function publish(uri: string): void {
-  const diagnostics = ws.problems(uri).map((p) => toDiagnostic(p, ws));
+  let problems = ws.problems(uri);
+  let more = 0;
+  if (problems.length > MAX_DIAGNOSTICS) {
+    more = problems.length - MAX_DIAGNOSTICS;
+    problems = [...problems].sort((a, b) => RANK[a.severity] - RANK[b.severity] || a.startLine - b.startLine).slice(0, MAX_DIAGNOSTICS);
+  }
+  const diagnostics = problems.map((p) => toDiagnostic(p, ws));
+  if (more) diagnostics.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: 'mnemo', code: 'too-many-problems', message: `${more.toLocaleString('en')} more problems in this file are not shown (only the first ${MAX_DIAGNOSTICS} are).` });
   void connection.sendDiagnostics({ uri, version: documents.get(uri)?.version, diagnostics });
 }
 

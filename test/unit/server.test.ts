@@ -172,3 +172,34 @@ void test('bad input: binary content and a pair over the row budget; the server 
   const res = await server.conn.sendRequest(QaSummaryRequest, {});
   assert.ok(res.files.length >= 2);
 });
+
+void test('bad input: a 50 MB file and a file of garbage get clear diagnostics, capped, and the server stays responsive', async () => {
+  const root2 = mkdtempSync(join(tmpdir(), 'mnemo-lsp-big-'));
+  try {
+    mkdirSync(join(root2, 'qa'));
+    writeFileSync(join(root2, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules' }));
+    const block = 'Q: In Cairnrun, what is a pair in a very large file that nobody should make?\nA: One of very many, all alike, to fill fifty megabytes.\n\n';
+    writeFileSync(join(root2, 'qa/huge.qa'), block.repeat(Math.ceil((50 * 1024 * 1024) / block.length)));
+    writeFileSync(join(root2, 'qa/garbage.qa'), 'this is not\na qa file\n'.repeat(3000) + 'A: orphan\n');
+    writeFileSync(join(root2, 'qa/fine.qa'), 'Q: What is fine?\nA: This.\n');
+    const s2 = await startServer(root2);
+    try {
+      await s2.ready;
+      const huge = await s2.waitDiagnostics(fileUri(join(root2, 'qa/huge.qa')));
+      assert.deepEqual(codes(huge), ['large-file']);
+      assert.match(huge[0].message as string, /This file is large \(52\.\d MB\): only its structure is checked/);
+      const garbage = await s2.waitDiagnostics(fileUri(join(root2, 'qa/garbage.qa')));
+      assert.equal(garbage.length, 1001);
+      assert.ok(garbage.slice(0, 1000).every((d) => d.code === 'stray-text' || d.code === 'answer-without-question'));
+      assert.equal(garbage[1000].code, 'too-many-problems');
+      assert.match(garbage[1000].message as string, /5,001 more problems/);
+      assert.deepEqual(codes(await s2.waitDiagnostics(fileUri(join(root2, 'qa/fine.qa')))), ['not-standalone']);
+      const res = await s2.conn.sendRequest(QaSummaryRequest, {});
+      assert.equal(res.files.length, 3);
+    } finally {
+      await s2.stop();
+    }
+  } finally {
+    rmSync(root2, { recursive: true, force: true });
+  }
+});
