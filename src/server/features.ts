@@ -113,9 +113,12 @@ export function chunkLocation(ws: QaWorkspace, source: string, n: number): Locat
   return Location.create(chunkDocumentUri(source, n), Range.create(0, 0, 0, 0));
 }
 
-/** A read-only document showing one chunk's text (served by the extension's content provider). */
+/**
+ * The read-only document of one chunk, served by the Sources feature's content provider
+ * (src/extension/sources/content.ts): `mnemo-source:/<path> (chunk <n>)`.
+ */
 export function chunkDocumentUri(source: string, n: number): string {
-  return `mnemo-chunk:/${source.split('/').map(encodeURIComponent).join('/')}?chunk=${n}`;
+  return `mnemo-source:/${source.split('/').map(encodeURIComponent).join('/')}${encodeURIComponent(` (chunk ${n})`)}`;
 }
 
 function lineCol(text: string, offset: number): { line: number; col: number } {

@@ -153,3 +153,28 @@ suite('Q&A curation', () => {
     assert.match(md, /Chunks with no pairs \(\d+\):\*\* 3, 4/);
   });
 });
+
+suite('Q&A curation: hover and go to definition', () => {
+  test('hover on @chunk shows the chunk; definition opens it read-only', async () => {
+    await activateMnemo();
+    const path = join(harness.workspace, 'qa/hover.qa');
+    writeFileSync(path, ['@source: sources/rulebook.pdf', '', '@chunk: 2', 'Q: In Cairnrun, what is in chunk two?', 'A: Something.', ''].join('\n'));
+    const uri = vscode.Uri.file(path);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc);
+    const hover = await waitFor('a hover with the chunk text', async () => {
+      const hs = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(2, 3));
+      const text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      return text.includes('**Chunk 2** of `sources/rulebook.pdf`') ? text : undefined;
+    }, { timeoutMs: 60_000 });
+    assert.match(hover, /page \d+ · \d+ tokens/);
+    const defs = await vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[]>('vscode.executeDefinitionProvider', uri, new vscode.Position(2, 3));
+    assert.strictEqual(defs.length, 1);
+    const target = 'targetUri' in defs[0] ? defs[0].targetUri : defs[0].uri;
+    assert.strictEqual(target.scheme, 'mnemo-source');
+    assert.strictEqual(target.path, '/sources/rulebook.pdf (chunk 2)');
+    const chunkDoc = await vscode.workspace.openTextDocument(target);
+    assert.ok(chunkDoc.getText().length > 200, 'the chunk document has the chunk text');
+    assert.ok(hover.includes(chunkDoc.getText().slice(0, 40).trim().split('\n')[0]), 'the hover shows the same text');
+  });
+});
