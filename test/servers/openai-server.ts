@@ -97,6 +97,11 @@ export function answerFor(prompt: string, take?: number): string {
     const t = take ? `, take ${take}` : '';
     pairs.push(`Q: In ${context}, what does the text say about "${words.slice(0, 5).join(' ')}" (point ${i + 1}${t})?\nA: It says${t ? ` (take ${take})` : ''} that ${s.charAt(0).toLowerCase()}${s.slice(1)}`);
   }
+  // A prompt that asks for atomic facts gets one "FACT n:" line before the pairs of each sentence.
+  if (/FACT 1:/.test(prompt)) {
+    const facts = Math.min(sentences.length, pairs.length);
+    return pairs.map((p, i) => (i < facts ? `FACT ${i + 1}: ${sentences[i]}\n${p}` : p)).join('\n\n');
+  }
   return pairs.join('\n\n');
 }
 

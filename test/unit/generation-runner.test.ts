@@ -171,6 +171,15 @@ void describe('runSweep against a local chat-completions server', () => {
     assert.ok(entries.every((e) => typeof e.raw === 'string'));
   });
 
+  void test('atomic facts are counted: listed, and covered by at least one pair', async () => {
+    const s = await server();
+    const plan = makePlan(2, ['atomic'], [0.5]);
+    const r = await runSweep(plan, options(s, Journal.open(join(tmp(), 'j.jsonl'))));
+    // Each chunk has 3 sentences and asks for 3 pairs: 3 facts, each with one pair.
+    assert.deepEqual(r.facts, { listed: 6, covered: 6 });
+    assert.equal(r.dropped, 0);
+  });
+
   void test('cancel stops within a second and keeps what finished; the next run sends only the rest', async () => {
     const s = await server({ latencyMs: 400 });
     const dir = tmp();

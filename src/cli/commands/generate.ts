@@ -133,6 +133,7 @@ export const generate: CliCommand = {
       const r = outcome.result;
       console.log(`${r.done}/${r.total} requests done (${r.resumed} from earlier runs), ${r.failed} failed, ${r.retries} retries.`);
       console.log(`${r.pairs} pairs; ${r.dropped} fragments dropped${r.dropped ? ` (${Object.entries(r.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}.`);
+      if (r.facts.listed) console.log(`Atomic facts: ${r.facts.covered} of ${r.facts.listed} got at least one pair.`);
       console.log(`Spent ${formatUsd(r.spentUsd)}: ${r.inputTokens} input + ${r.outputTokens} output tokens in ${formatDuration(r.elapsedSeconds)}.`);
       for (const f of outcome.files) console.log(`  ${f.action.padEnd(9)} ${f.path}${f.action === 'merged' ? ` (edited by you: ${f.pairs} new pairs appended, nothing else changed)` : ''}`);
       if (r.message) console.log(r.message);

@@ -50,6 +50,8 @@ export interface RunResult extends RunProgress {
   message?: string;
   failures: { key: string; error: string }[];
   droppedByReason: Partial<Record<DropReason, number>>;
+  /** Atomic facts listed by the model ("FACT n:") in this run, and how many got at least one pair. */
+  facts: { listed: number; covered: number };
 }
 
 export interface RunOptions {
@@ -127,6 +129,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   let reserved = 0;
   let finishedThisRun = 0;
   let outputSeen = 0;
+  const facts = { listed: 0, covered: 0 };
 
   const progress = () => {
     p.elapsedSeconds = (Date.now() - started) / 1000;
@@ -178,6 +181,12 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
         p.outputTokens += usage.outputTokens;
         p.pairs += parsed.pairs.length;
         p.dropped += parsed.dropped.length;
+        if (parsed.facts.length) {
+          const covered = new Set(parsed.pairs.map((x) => x.fact).filter((f) => f !== undefined));
+          facts.listed += parsed.facts.length;
+          facts.covered += covered.size;
+          if (covered.size < parsed.facts.length) log('warn', `${parsed.facts.length - covered.size} of ${parsed.facts.length} facts got no pair in ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature}`);
+        }
         for (const d of parsed.dropped) {
           droppedByReason[d.reason] = (droppedByReason[d.reason] ?? 0) + 1;
           log('warn', `dropped a fragment (${d.reason}) from ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature}: ${JSON.stringify(d.text.slice(0, 200))}`);
@@ -264,5 +273,5 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   }
   p.elapsedSeconds = (Date.now() - started) / 1000;
   p.etaSeconds = 0;
-  return { ...p, stopped, message, failures, droppedByReason };
+  return { ...p, stopped, message, failures, droppedByReason, facts };
 }

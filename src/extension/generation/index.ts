@@ -175,7 +175,8 @@ function reportOutcome(ctx: Ctx, { result: r, files }: SweepOutcome): void {
   const dropped = r.dropped ? ` ${r.dropped} fragments dropped (${Object.entries(r.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')}; see the log).` : '';
   const merged = files.filter((f) => f.action === 'merged');
   const mergedNote = merged.length ? ` ${merged.length} file(s) you edited were kept as they are; only new pairs were appended.` : '';
-  const summary = `${r.done}/${r.total} requests done, ${r.pairs} pairs in ${files.length} file(s), ${formatUsd(r.spentUsd)} spent (${r.inputTokens} + ${r.outputTokens} tokens).${dropped}${mergedNote}`;
+  const facts = r.facts.listed ? ` Atomic facts: ${r.facts.covered} of ${r.facts.listed} got a pair.` : '';
+  const summary = `${r.done}/${r.total} requests done, ${r.pairs} pairs in ${files.length} file(s), ${formatUsd(r.spentUsd)} spent (${r.inputTokens} + ${r.outputTokens} tokens).${dropped}${facts}${mergedNote}`;
   ctx.log.info(`Generation ${r.stopped}: ${summary}${r.message ? ` ${r.message}` : ''}`);
   for (const f of files) ctx.log.info(`  ${f.action} ${f.path}`);
   const show = (p: Thenable<string | undefined>) =>

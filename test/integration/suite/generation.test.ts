@@ -5,7 +5,7 @@ import * as assert from 'node:assert';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { ConnectionReport, SweepOutcome, WrittenFile } from '../../../src/core/generation';
+import type { ConnectionReport, PreviewResult, SweepOutcome, WrittenFile } from '../../../src/core/generation';
 import { startOpenAiServer, type FakeServer } from '../../servers/openai-server';
 import { activateMnemo, harness, waitFor } from './helpers';
 
@@ -40,9 +40,23 @@ suite('Generation', () => {
     assert.deepStrictEqual(report.models, ['mock-model']);
   });
 
+  test('Preview First Chunk sends one request, shows the prompt and the raw answer read-only, and writes nothing', async () => {
+    const before = server.stats.requests;
+    const result = (await vscode.commands.executeCommand('mnemo.previewFirstChunk')) as PreviewResult;
+    assert.ok(result, 'the command returned the preview');
+    assert.strictEqual(server.stats.requests - before, 1);
+    assert.strictEqual(result.request.chunk, 1);
+    assert.ok(result.parsed.pairs.length > 0);
+    const doc = await waitFor('the preview tab', () => (vscode.window.activeTextEditor?.document.uri.scheme === 'mnemo-preview' ? vscode.window.activeTextEditor.document : undefined));
+    const text = doc.getText();
+    assert.ok(text.includes('## Prompt') && text.includes('<chunk>') && text.includes(result.text), 'prompt and raw answer shown');
+    assert.ok(!existsSync(join(root, '.mnemo', 'generation', 'journal.jsonl')), 'no journal written');
+    assert.ok(!existsSync(join(root, 'qa', 'rulebook')), 'no .qa written');
+  });
+
   test('Generate Q&A sweeps 9 temperatures x 3 variants over every chunk and writes .qa files', async () => {
-    // Test Connection sent one request of its own.
-    const earlier = server.stats.completed.size;
+    // Test Connection and the preview sent requests of their own.
+    const earlier = new Map(server.stats.completed);
     const usage = { ...server.stats.usage };
     const outcome = (await vscode.commands.executeCommand('mnemo.generate', { yes: true, variants: ['nuanced', 'simple', 'reversed'] })) as SweepOutcome | undefined;
     assert.ok(outcome, 'the command returned its outcome (see the Mnemo log if not)');
@@ -51,8 +65,9 @@ suite('Generation', () => {
     assert.strictEqual(r.failed, 0);
     assert.ok(r.total >= 27, `${r.total} requests`);
     assert.strictEqual(r.total % 27, 0);
-    assert.strictEqual(server.stats.completed.size - earlier, r.total);
-    assert.ok([...server.stats.completed.values()].every((n) => n === 1), 'each request answered once');
+    const deltas = [...server.stats.completed].map(([k, n]) => n - (earlier.get(k) ?? 0)).filter((d) => d > 0);
+    assert.strictEqual(deltas.length, r.total);
+    assert.ok(deltas.every((d) => d === 1), 'each request answered once');
     assert.strictEqual(r.inputTokens, server.stats.usage.promptTokens - usage.promptTokens);
     assert.strictEqual(r.outputTokens, server.stats.usage.completionTokens - usage.completionTokens);
     const dir = join(root, 'qa', 'rulebook');
