@@ -5,6 +5,7 @@ import { chunkSource } from '../../core/sources';
 import type { ChunkRef } from '../../shared/lsp-protocol';
 import type { CommandSpec, Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { regenerateChunks } from '../generation';
 import { QaClient } from './client';
 import { editPair, locatePair, pairTarget } from './edits';
 import { COMMANDS, FILTER_CONTEXT_KEY, VIEW_ID, type QaFilter } from './ids';
@@ -104,11 +105,14 @@ const commands: CommandSpec[] = [
   { id: COMMANDS.clearFilter, run: () => setFilter('all') },
   { id: COMMANDS.showCoverage, run: (ctx) => showCoverage(ctx) },
   {
-    // Regenerating is the generation stage's job: it is asked for this one source and chunk.
+    // Regenerating is the generation stage's job: it sweeps this one chunk again (its progress and
+    // cancel UI), replacing the chunk's pairs in untouched files and appending in edited ones.
     id: COMMANDS.regenerateChunk,
-    run: async (_ctx, arg) => {
+    run: async (ctx, arg) => {
       const ref = chunkRef(arg);
-      return vscode.commands.executeCommand('mnemo.generate', { source: ref.source, chunks: [ref.chunk] });
+      const outcome = await regenerateChunks(ctx, ref.source, [ref.chunk]);
+      need().model.refresh();
+      return outcome;
     },
   },
   {
