@@ -1,9 +1,10 @@
 // Curation in the real VS Code: the .qa language server's diagnostics, quick fixes and code lenses,
 // and the Q&A view's commands editing files through the editor (unsaved changes kept).
 import * as assert from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { startOpenAiServer, type FakeServer } from '../../servers/openai-server';
 import { activateMnemo, harness, waitFor } from './helpers';
 
 interface Snap {
@@ -176,5 +177,37 @@ suite('Q&A curation: hover and go to definition', () => {
     const chunkDoc = await vscode.workspace.openTextDocument(target);
     assert.ok(chunkDoc.getText().length > 200, 'the chunk document has the chunk text');
     assert.ok(hover.includes(chunkDoc.getText().slice(0, 40).trim().split('\n')[0]), 'the hover shows the same text');
+  });
+});
+
+suite('Q&A curation: regenerate a chunk', () => {
+  let server: FakeServer;
+  const configPath = join(harness.workspace, 'mnemo.json');
+  let original = '';
+
+  suiteSetup(async () => {
+    original = readFileSync(configPath, 'utf8');
+    server = await startOpenAiServer({ apiKey: 'test-key-qa', models: ['mock-model'], take: 2 });
+    const api = (await activateMnemo()) as unknown as { ctx: { project?: { config: { generation: { baseUrl?: string } } }; onDidChangeProject: vscode.Event<unknown> } };
+    const config = JSON.parse(original) as Record<string, unknown>;
+    config.generation = { baseUrl: server.url, model: 'mock-model', variants: ['nuanced'], temperatures: [0.45] };
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
+    await waitFor('the project to reload with the local endpoint', () => api.ctx.project?.config.generation.baseUrl === server.url, { events: [api.ctx.onDidChangeProject] });
+    assert.strictEqual(await vscode.commands.executeCommand('mnemo.setApiKey', 'test-key-qa'), true);
+  });
+
+  suiteTeardown(async () => {
+    await server?.close();
+    writeFileSync(configPath, original);
+  });
+
+  test('the code lens command sweeps that one chunk again and the pairs land under its @chunk', async () => {
+    const before = server.stats.requests;
+    const outcome = await vscode.commands.executeCommand<{ plan: { chunk: number; source: string }[] } | undefined>('mnemo.qa.regenerateChunk', { source: 'sources/rulebook.pdf', chunk: 2 });
+    assert.ok(outcome, 'the command returned the generation outcome (see the Mnemo log if not)');
+    assert.deepStrictEqual(outcome.plan.map((r) => [r.source, r.chunk]), [['sources/rulebook.pdf', 2]]);
+    assert.strictEqual(server.stats.requests - before, 1);
+    const written = readdirSync(join(harness.workspace, 'qa'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.qa') && readFileSync(join(harness.workspace, 'qa', f), 'utf8').includes('@temperature: 0.45') && readFileSync(join(harness.workspace, 'qa', f), 'utf8').includes('@chunk: 2\nQ: '));
+    assert.ok(written.length >= 1, 'a .qa file holds new pairs under @chunk: 2');
   });
 });
