@@ -178,17 +178,25 @@ function hardSplit(text: string, from: number, to: number, lastKind: number, tok
   const toks = tokenizer.encode(run);
   let t = 0;
   let pos = 0;
+  // The text of tokens [t, e) if cutting after token e-1 splits no character, else undefined.
+  // Tokens are bytes and one can end inside a character; the tokenizer's decode() then ends in
+  // U+FFFD, which the text does not have there. (A U+FFFD in the text itself just makes that
+  // place unusable for a cut, never a wrong one.) `t` is always at a character boundary.
+  const cleanCut = (e: number): string | undefined => {
+    const s = tokenizer.decode(toks.slice(t, e));
+    if (e === toks.length) return pos + s.length === run.length && run.startsWith(s, pos) ? s : undefined;
+    return s && !s.endsWith('\ufffd') && run.startsWith(s, pos) ? s : undefined;
+  };
   while (t < toks.length) {
     let e = Math.min(t + max, toks.length);
-    let s = tokenizer.decode(toks.slice(t, e));
-    // A token may end inside a multi-byte character: step back until the slice decodes to the text.
-    while (e < toks.length && !run.startsWith(s, pos)) {
-      e--;
-      if (e === t) {
-        // No clean cut at or below `max` (should not happen with real text): take the rest.
-        e = toks.length;
-      }
-      s = tokenizer.decode(toks.slice(t, e));
+    let s = cleanCut(e);
+    for (let k = e - 1; s === undefined && k > t; k--) if ((s = cleanCut(k)) !== undefined) e = k;
+    // One character takes more than `max` tokens (a tiny `max`): cut after it, above the limit.
+    for (let k = Math.min(t + max, toks.length) + 1; s === undefined && k <= toks.length; k++) if ((s = cleanCut(k)) !== undefined) e = k;
+    if (s === undefined) {
+      // Unreachable for well-formed text (the whole run always decodes to itself); keep every token anyway.
+      s = run.slice(pos);
+      e = toks.length;
     }
     pos += s.length;
     units.end.push(from + pos);

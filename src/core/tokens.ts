@@ -14,6 +14,7 @@ export interface Tokenizer {
   /** Token ids of `text`. Special-token strings such as "<|endoftext|>" are plain text here. */
   encode(text: string): number[];
   count(text: string): number;
+  /** Text of the tokens; bytes of a character cut at either end become U+FFFD. Stateless. */
   decode(tokens: Iterable<number>): string;
 }
 
@@ -24,6 +25,44 @@ interface EncodingModule {
   encode(text: string, options?: typeof AS_TEXT): number[];
   countTokens(text: string, options?: typeof AS_TEXT): number;
   decode(tokens: Iterable<number>): string;
+  default?: unknown;
+}
+
+/** What gpt-tokenizer 4.0.0 keeps behind its public API: each token's bytes. */
+interface EncodingInternals {
+  bytePairEncodingCoreProcessor?: { tryDecodeToken?(token: number): string | Uint8Array | undefined };
+}
+
+/**
+ * gpt-tokenizer's decode() runs every call through one shared streaming TextDecoder: the bytes of
+ * a character cut at the end of one call stay buffered and come out at the start of the next.
+ * Chunking decodes token slices that may cut characters, so it decodes the tokens' bytes itself:
+ * each call stands alone, and cut bytes become U+FFFD as with any UTF-8 decoder.
+ */
+function statelessDecode(m: EncodingModule, name: EncodingName): (tokens: Iterable<number>) => string {
+  const core = (m.default as EncodingInternals | undefined)?.bytePairEncodingCoreProcessor;
+  if (typeof core?.tryDecodeToken !== 'function') return (tokens) => m.decode(tokens);
+  const bytesOf = core.tryDecodeToken.bind(core);
+  const utf8 = new TextEncoder();
+  const text = new TextDecoder('utf-8');
+  return (tokens) => {
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    for (const token of tokens) {
+      const b = bytesOf(token);
+      if (b === undefined) throw new Error(`Token ${token} is not in the ${name} vocabulary.`);
+      const bytes = typeof b === 'string' ? utf8.encode(b) : b;
+      parts.push(bytes);
+      length += bytes.length;
+    }
+    const all = new Uint8Array(length);
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return text.decode(all);
+  };
 }
 
 const loading = new Map<EncodingName, Promise<Tokenizer>>();
@@ -46,7 +85,7 @@ export function getTokenizer(name: EncodingName = DEFAULT_ENCODING): Promise<Tok
         encoding: name,
         encode: (text) => m.encode(text, AS_TEXT),
         count: (text) => m.countTokens(text, AS_TEXT),
-        decode: (tokens) => m.decode(tokens),
+        decode: statelessDecode(m, name),
       };
       loaded.set(name, tokenizer);
       return tokenizer;

@@ -21,8 +21,16 @@ function assertInvariants(text: string, tok: Tokenizer, max: number, r: { tokens
     assert.equal(c.tokenStart, token, 'token ranges are contiguous');
     assert.equal(c.charStart, char, 'char ranges are contiguous');
     assert.equal(c.text, text.slice(c.charStart, c.charEnd));
-    assert.ok(c.tokenEnd > c.tokenStart, 'no empty chunk');
-    assert.ok(c.tokenEnd - c.tokenStart <= max, `chunk ${c.n} has ${c.tokenEnd - c.tokenStart} > ${max} tokens`);
+    assert.ok(c.tokenEnd > c.tokenStart && c.text.length > 0, 'no empty chunk');
+    if (c.tokenEnd - c.tokenStart > max) {
+      // Allowed only where no cut within the limit keeps characters whole: byte-level BPE tokens
+      // can straddle characters (rare scripts, emoji sequences), and a chunk never splits one.
+      for (let k = 1; k <= max; k++) {
+        const left = tok.decode(all.slice(c.tokenStart, c.tokenStart + k));
+        const right = tok.decode(all.slice(c.tokenStart + k, c.tokenEnd));
+        assert.ok(!(left && right && left + right === c.text), `chunk ${c.n} has ${c.tokenEnd - c.tokenStart} > ${max} tokens but could be cut after ${k}`);
+      }
+    }
     assert.equal(tok.decode(all.slice(c.tokenStart, c.tokenEnd)), c.text, 'the token range holds exactly the chunk text');
     assert.equal(c.id, chunkId(c.text));
     token = c.tokenEnd;
@@ -35,7 +43,7 @@ function assertInvariants(text: string, tok: Tokenizer, max: number, r: { tokens
 // Fragments that stress the boundaries: whitespace runs, CRLF, punctuation next to newlines,
 // o200k's '/' after a newline, contractions, digits, non-Latin scripts, emoji, NBSP.
 const fragment = fc.oneof(
-  fc.constantFrom('word', 'The', 'Warden', ' ', '  ', '\n', '\n\n', '\n\n\n', '\r\n', '\t', '\u00a0', '.', '. ', '.\n', '!', '?', '"', ')', '(', '/', '.\n/', "'s", "'LL", '1234567', '2.1', 'e.g.', 'é', 'ß', '😀', '👩‍👩‍👧', '漢字かな', 'Привет', '<|endoftext|>', ' \n ', '—', '…'),
+  fc.constantFrom('𓀀𓀁𓀂', '𝕏', '𠀋', 'word', 'The', 'Warden', ' ', '  ', '\n', '\n\n', '\n\n\n', '\r\n', '\t', '\u00a0', '.', '. ', '.\n', '!', '?', '"', ')', '(', '/', '.\n/', "'s", "'LL", '1234567', '2.1', 'e.g.', 'é', 'ß', '😀', '👩‍👩‍👧', '漢字かな', 'Привет', '<|endoftext|>', ' \n ', '—', '…'),
   fc.string({ unit: 'grapheme', maxLength: 12 }),
 );
 const text = fc.array(fragment, { maxLength: 120 }).map((parts) => parts.join(''));
@@ -113,6 +121,14 @@ void test('without sentence ends, chunks end between words; without spaces, betw
   const h = chunkText(run, tok, { tokens: 64 });
   assertInvariants(run, tok, 64, h);
   assert.ok(h.chunks.length > 10);
+  // Characters of several tokens each (Egyptian hieroglyphs) are never split between chunks, even
+  // when their tokens straddle characters and the limit is below one character's tokens.
+  const glyphs = '𓀀𓀁𓀂𓀃'.repeat(50);
+  for (const max of [1, 4, 16, 64]) {
+    const g = chunkText(glyphs, tok, { tokens: max });
+    assertInvariants(glyphs, tok, max, g);
+    assert.ok(g.chunks.length > 1);
+  }
 });
 
 void test('"e.g." and initials are not sentence ends', async () => {

@@ -34,3 +34,12 @@ void test('special-token strings in a document are plain text, not an error', as
 void test('an unknown tokenizer name is a clear error', async () => {
   await assert.rejects(getTokenizer('p50k' as never), (err: unknown) => err instanceof MnemoError && /Unknown tokenizer "p50k"/.test(err.message) && /o200k_base, cl100k_base/.test(err.hint ?? ''));
 });
+
+void test('decode is stateless: a character cut at the end of one call does not leak into the next', async () => {
+  const tok = await getTokenizer();
+  const glyph = tok.encode('𓀀'); // one character, several tokens
+  assert.ok(glyph.length > 1);
+  assert.equal(tok.decode(glyph.slice(0, 1)), '\ufffd');
+  assert.equal(tok.decode(tok.encode('Moor')), 'Moor');
+  assert.equal(tok.decode(glyph), '𓀀');
+});
