@@ -148,6 +148,23 @@ suite('Generation', () => {
     await waitFor('prompts/nuanced.md to open', () => vscode.window.activeTextEditor?.document.uri.fsPath.endsWith('nuanced.md'));
   });
 
+  test('Choose Endpoint with a preset stores the settings, and says that mnemo.json overrides them', async () => {
+    const config = vscode.workspace.getConfiguration('mnemo');
+    try {
+      const chosen = (await vscode.commands.executeCommand('mnemo.chooseEndpoint', { baseUrl: 'http://localhost:11434/v1/', model: 'llama3.2' })) as { baseUrl: string; model: string };
+      assert.deepStrictEqual(chosen, { baseUrl: 'http://localhost:11434/v1', model: 'llama3.2' });
+      assert.strictEqual(vscode.workspace.getConfiguration('mnemo').get('endpoint.baseUrl'), 'http://localhost:11434/v1');
+      assert.strictEqual(vscode.workspace.getConfiguration('mnemo').get('endpoint.model'), 'llama3.2');
+      // mnemo.json still points at the local test server, and Test Connection uses it.
+      const report = (await vscode.commands.executeCommand('mnemo.testConnection')) as ConnectionReport;
+      assert.ok(report.message.includes(server.url), report.message);
+      await assert.rejects(Promise.resolve(vscode.commands.executeCommand('mnemo.chooseEndpoint', { baseUrl: 'ftp://nope' })).then((r) => (r === undefined ? Promise.reject(new Error('refused')) : r)), /refused/);
+    } finally {
+      await config.update('endpoint.baseUrl', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('endpoint.model', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   test('a wrong key is reported as a bad key, without the key', async () => {
     await vscode.commands.executeCommand('mnemo.setApiKey', 'sk-wrong-secret');
     try {
