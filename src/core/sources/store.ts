@@ -22,7 +22,7 @@ import type { Chunk, ChunkedSource, ExtractedPage, ExtractedSource, SourceKind }
 /** Bump when extraction output changes, so old caches are ignored. */
 export const EXTRACT_VERSION = 1;
 /** Bump when chunk boundaries change. */
-export const CHUNK_VERSION = 3;
+export const CHUNK_VERSION = 4;
 /** Pages are joined into a source's whole text with this separator (a paragraph break). */
 export const PAGE_SEPARATOR = '\n\n';
 
