@@ -32,12 +32,23 @@ if (!existsSync(workspace)) {
   makeWorkspace(workspace, 'project');
 }
 
+let stopping = false;
+const stop = async (sig) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${sig}: stopping VS Code…`);
+  await stopAllServers();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+
 let server;
 try {
   server = await startServer({ dataDir: join(demoDir, 'vscode-data'), logFile: join(demoDir, 'server.log'), port, host });
 } catch (err) {
   const msg = err instanceof Error ? err.message : String(err);
-  console.error(/EADDRINUSE|address already in use/i.test(msg) ? `Port ${port} is taken. Pick another: MNEMO_DEMO_PORT=8681 npm run demo` : msg);
+  console.error(/EADDRINUSE/.test(msg) ? `Port ${port} is taken. Pick another: MNEMO_DEMO_PORT=${port + 1} npm run demo` : msg);
   process.exit(1);
 }
 const url = server.url({ folder: workspace });
@@ -50,16 +61,6 @@ Open this URL in a browser:
 Then click the Mnemo icon in the activity bar. Server log: ${join(demoDir, 'server.log')}
 Ctrl+C stops it.`);
 
-let stopping = false;
-const stop = async (sig) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\n${sig}: stopping VS Code…`);
-  await stopAllServers();
-  process.exit(0);
-};
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
 const { code, signal } = await server.exited;
 if (!stopping) {
   console.error(`VS Code's server stopped by itself (code ${code}, signal ${signal}); see ${join(demoDir, 'server.log')}.`);

@@ -115,12 +115,19 @@ export async function startServer({ dataDir, logFile, env = {}, port, host = '12
     log?.end();
   };
   liveServers.add(stop);
+  groups.add(child.pid);
+  exited.then(() => groups.delete(child.pid));
   exited.then(() => liveServers.delete(stop));
 
   const base = `http://${host}:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (exitInfo) throw new Error(`VS Code's server exited before it was ready (code ${exitInfo.code}, signal ${exitInfo.signal}).\n${tail.slice(-3000)}`);
+    // It logs a taken port and stays up without listening.
+    if (/EADDRINUSE/.test(tail)) {
+      await stop();
+      throw new Error(`Port ${port} on ${host} is taken (EADDRINUSE).`);
+    }
     try {
       const res = await fetch(`${base}/version`, { signal: AbortSignal.timeout(2000) });
       if (res.status < 500) break;
@@ -159,6 +166,17 @@ export async function startServer({ dataDir, logFile, env = {}, port, host = '12
 
 /** Stops of every server still running, for exit paths (signals, uncaught errors). */
 export const liveServers = new Set();
+/** Process groups of running servers: killed on any exit of this process, whatever the path. */
+const groups = new Set();
+process.on('exit', () => {
+  for (const pid of groups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
 export async function stopAllServers() {
   await Promise.all([...liveServers].map((stop) => stop()));
 }
