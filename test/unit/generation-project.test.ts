@@ -1,5 +1,6 @@
 /** Generation over a real project folder: the CLI command, regenerating one chunk, offline, prompts. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,42 @@ void describe('generation over a project', () => {
     assert.equal(again.code, 0);
     assert.equal(s.stats.requests, chunks * 4);
     assert.match(again.out, /already done/);
+  });
+
+  void test('CLI: Ctrl+C (SIGINT) stops the sweep, keeps what finished, writes those pairs, and a re-run resumes', async () => {
+    const root = project();
+    const s = await startOpenAiServer({ models: ['mock-model'], latencyMs: 300 });
+    servers.push(s);
+    const repo = join(__dirname, '..', '..');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'src/cli/main.ts'), 'generate', '--project', root, '--base-url', s.url, '--model', 'mock-model', '--yes', '--concurrency', '2'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    while ([...s.stats.completed.values()].length < 2) {
+      assert.ok(Date.now() < deadline, `no requests finished: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, out);
+    assert.ok(Date.now() - t0 < 2000, `exited ${Date.now() - t0} ms after SIGINT`);
+    assert.match(out, /Cancelled: \d+ of \d+ requests are done and kept/);
+    const journal = Journal.open(journalPath(join(root, '.mnemo')));
+    const done = journal.done.size;
+    await journal.close();
+    assert.ok(done >= 2, `${done} done`);
+    const written = readdirSync(join(root, 'qa', 'rules'));
+    assert.ok(written.length >= 1, 'the pairs that finished are in .qa files');
+    const before = s.stats.requests;
+    s.options.latencyMs = 0;
+    const again = await cli(['generate', '--project', root, '--base-url', s.url, '--model', 'mock-model', '--yes']);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, new RegExp(`\\(${done} from earlier runs\\)`));
+    const total = Number(/(\d+)\/(\d+) requests done/.exec(again.out)![2]);
+    assert.equal(s.stats.requests - before, total - done, 'only the unfinished requests were sent again');
   });
 
   void test('CLI: a hosted endpoint without OPENAI_API_KEY is refused before anything is sent; --offline needs no key', async () => {
