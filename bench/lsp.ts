@@ -60,7 +60,8 @@ async function main(): Promise<void> {
     for (let f = 0; f < 200; f++) writeFileSync(join(root, `qa/rulebook-v${f % 4}-t${String(f).padStart(3, '0')}.qa`), qaFile(100, (0.01 + (f % 9) * 0.149).toFixed(2)));
 
     let t0 = performance.now();
-    const server = await startServer(root, { bundle: true });
+    // MNEMO_BENCH_PROFILE=dir writes a CPU profile of the server there.
+    const server = await startServer(root, { bundle: true, nodeArgs: process.env.MNEMO_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MNEMO_BENCH_PROFILE}`] : [] });
     await server.ready;
     const folderMs = performance.now() - t0;
     const published = [...server.diagnostics.keys()].length;

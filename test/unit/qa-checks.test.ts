@@ -176,3 +176,15 @@ void test('word hashes agree with hashing the words one by one', async () => {
     { numRuns: 1000 },
   );
 });
+
+void test('shingle arrays give the same Jaccard similarity as shingle sets', async () => {
+  const fc = (await import('fast-check')).default;
+  const s = await import('../../src/core/qa/similarity');
+  const text = fc.array(fc.constantFrom('crown', 'points', 'the', 'worth', 'stone', 'Stone', 'mass', 'of', 'gate', 'x1'), { maxLength: 8 }).map((w) => w.join(' '));
+  fc.assert(
+    fc.property(text, text, (a, b) => {
+      assert.equal(s.jaccardSorted(s.shingleArray(s.words(a)), s.shingleArray(s.words(b))), s.jaccard(s.shingles(a), s.shingles(b)));
+    }),
+    { numRuns: 500 },
+  );
+});

@@ -40,8 +40,8 @@ export function fileUri(path: string): string {
 }
 
 /** Starts the server: from the bundle (dist/server.js) or from source through tsx. */
-export async function startServer(root: string, options: { bundle?: boolean } = {}): Promise<ServerHandle> {
-  const args = options.bundle ? [join(REPO, 'dist/server.js'), '--stdio'] : ['--import', 'tsx', join(REPO, 'src/server/server.ts'), '--stdio'];
+export async function startServer(root: string, options: { bundle?: boolean; nodeArgs?: string[] } = {}): Promise<ServerHandle> {
+  const args = [...(options.nodeArgs ?? []), ...(options.bundle ? [join(REPO, 'dist/server.js'), '--stdio'] : ['--import', 'tsx', join(REPO, 'src/server/server.ts'), '--stdio'])];
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
   const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const diagnostics = new Map<string, Diagnostic[]>();

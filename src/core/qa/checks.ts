@@ -3,11 +3,11 @@
  * the dataset's row budget, answers that copy the source verbatim, duplicates. Pure and
  * editor-free: the language server, the CLI and the dataset builder run the same checks.
  *
- * Per-pair work is cached by the pair's text (a `PairCache`), so re-checking a large file after
- * a one-line edit only re-analyses the pairs that changed.
+ * Per-pair work is cached by pair object: `reparseQa` keeps the objects of the pairs an edit did
+ * not touch, so re-checking a large file after a one-line edit only re-analyses the pairs that changed.
  */
 import { QaIndex } from './index-store';
-import { bandKeys, longestCopiedRun, minhash, shingles, windowHashes, words } from './similarity';
+import { bandKeys, longestCopiedRun, minhash, shingleArray, windowHashes, words } from './similarity';
 import type { QaFile, QaPair, QaProblem, QaProblemCode, Severity, Span } from './types';
 
 export interface CheckOptions {
@@ -45,46 +45,10 @@ export interface PairFinding {
 export interface PairAnalysis {
   /** The question's duplicate key (words only). */
   exact: string;
-  shingles: Set<number>;
+  /** Sorted, without repeats (see shingleArray). */
+  shingles: Uint32Array;
   bands: number[];
   findings: PairFinding[];
-}
-
-/**
- * A cache of pair analyses keyed by the pair's text and provenance. Entries unused by the last
- * `sweep()` are dropped, so edits do not grow it without bound.
- */
-export class PairCache {
-  private current = new Map<string, PairAnalysis>();
-  private previous = new Map<string, PairAnalysis>();
-
-  get(key: string): PairAnalysis | undefined {
-    let a = this.current.get(key);
-    if (!a) {
-      a = this.previous.get(key);
-      if (a) this.current.set(key, a);
-    }
-    return a;
-  }
-  set(key: string, a: PairAnalysis): void {
-    this.current.set(key, a);
-  }
-  /** Forgets entries not used since the previous sweep. */
-  sweep(): void {
-    this.previous = this.current;
-    this.current = new Map();
-  }
-  clear(): void {
-    this.current.clear();
-    this.previous.clear();
-  }
-  /** Forgets the analyses of pairs whose key matches. */
-  deleteWhere(test: (key: string) => boolean): void {
-    for (const m of [this.current, this.previous]) for (const k of m.keys()) if (test(k)) m.delete(k);
-  }
-  get size(): number {
-    return this.current.size + this.previous.size;
-  }
 }
 
 /** Options with defaults filled in, plus derived values that are costly to recompute per pair. */
@@ -94,7 +58,6 @@ export class Checker {
   private readonly keywordWords: Set<string>;
   private readonly keywordPhrases: string[];
   private readonly chunkWindows = new Map<string, Set<number> | null>();
-  readonly cache = new PairCache();
   /** Analyses by pair object: pairs kept by `reparseQa` are found without re-reading their text. */
   private byPair = new WeakMap<QaPair, PairAnalysis>();
 
@@ -121,14 +84,12 @@ export class Checker {
   /** Drops what was derived from chunk texts (after sources change). */
   forgetChunks(): void {
     this.chunkWindows.clear();
-    this.cache.clear();
     this.byPair = new WeakMap();
   }
 
   /** Drops what was derived from one source's chunks (its chunks arrived or changed). */
   forgetSource(source: string): void {
     for (const k of this.chunkWindows.keys()) if (k.startsWith(source + '\u0000')) this.chunkWindows.delete(k);
-    this.cache.deleteWhere((k) => k.startsWith(source + '\u0000') || k.startsWith('#' + source + '\u0000'));
     this.byPair = new WeakMap();
   }
 
@@ -157,14 +118,10 @@ export class Checker {
   private analyseText(pair: QaPair): PairAnalysis {
     const source = pair.meta.source ?? '';
     const chunk = pair.chunk ?? '';
-    const key = `${pair.commented ? '#' : ''}${source}\u0000${chunk}\u0000${pair.question}\u0000${pair.answer}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
     const qw = words(pair.question);
-    const sh = shingles(qw, this.keywordWords);
-    const a: PairAnalysis = { exact: qw.join(' '), shingles: sh, bands: sh.size ? bandKeys(minhash(sh)) : [], findings: [] };
+    const sh = shingleArray(qw, this.keywordWords);
+    const a: PairAnalysis = { exact: qw.join(' '), shingles: sh, bands: sh.length ? bandKeys(minhash(sh)) : [], findings: [] };
     if (!pair.commented && pair.question !== '') this.findings(pair, qw, source, chunk, a.findings);
-    this.cache.set(key, a);
     return a;
   }
 

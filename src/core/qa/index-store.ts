@@ -8,7 +8,7 @@
  */
 import type { PairAnalysis } from './checks';
 import type { QaFile, QaProblem } from './types';
-import { jaccard } from './similarity';
+import { jaccardSorted } from './similarity';
 
 /** Jaccard similarity of shingles from which two questions count as near-duplicates. */
 export const NEAR_DUPLICATE_THRESHOLD = 0.75;
@@ -169,10 +169,10 @@ export class QaIndex {
       if (r.file.path !== self) touched.add(r.file.path);
     };
     for (const c of changed) {
-      for (const r of members(this.byExact.get(c.a.exact))) mark(r);
+      eachMember(this.byExact.get(c.a.exact), mark);
       for (const b of c.a.bands) {
         const bucket = this.byBand.get(b);
-        if (bucket && sizeOf(bucket) <= MAX_BUCKET) for (const r of members(bucket)) mark(r);
+        if (bucket && sizeOf(bucket) <= MAX_BUCKET) eachMember(bucket, mark);
       }
     }
     return touched;
@@ -206,7 +206,10 @@ export class QaIndex {
   private examine(r: Ref): Finding | undefined {
     let exactSame: Ref | undefined;
     let exactOther: Ref | undefined;
-    for (const o of members(this.byExact.get(r.a.exact))) {
+    const exact = this.byExact.get(r.a.exact);
+    const n = exact === undefined ? 0 : Array.isArray(exact) ? exact.length : 1;
+    for (let i = 0; i < n; i++) {
+      const o = Array.isArray(exact) ? exact[i] : exact!;
       if (o === r || !before(o, r)) continue;
       if (o.file === r.file) {
         if (!exactSame || before(o, exactSame)) exactSame = o;
@@ -214,17 +217,20 @@ export class QaIndex {
     }
     if (exactSame) return { kind: 'exact', other: exactSame, similarity: 1 };
     let near: Finding | undefined;
-    const seen = new Set<Ref>();
     for (const b of r.a.bands) {
       const bucket = this.byBand.get(b);
-      if (!bucket || sizeOf(bucket) > MAX_BUCKET) continue;
-      for (const o of members(bucket)) {
-        if (o === r || seen.has(o) || !before(o, r) || o.a.exact === r.a.exact) continue;
-        seen.add(o);
-        const sim = jaccard(r.a.shingles, o.a.shingles);
+      if (bucket === undefined) continue;
+      const m = Array.isArray(bucket) ? bucket.length : 1;
+      if (m > MAX_BUCKET) continue;
+      for (let i = 0; i < m; i++) {
+        const o = Array.isArray(bucket) ? bucket[i] : bucket;
+        if (o === r || !before(o, r) || o.a.exact === r.a.exact || (near && near.other === o)) continue;
+        const sim = jaccardSorted(r.a.shingles, o.a.shingles);
         if (sim < NEAR_DUPLICATE_THRESHOLD) continue;
-        // Prefer a near-duplicate in the same file, then the most similar.
-        const better = !near || (o.file === r.file && near.other.file !== r.file) || ((o.file === r.file) === (near.other.file === r.file) && sim > near.similarity);
+        // Prefer a near-duplicate in the same file, then the most similar, then the earliest.
+        const sameFile = o.file === r.file;
+        const nearSame = near !== undefined && near.other.file === r.file;
+        const better = !near || (sameFile && !nearSame) || (sameFile === nearSame && (sim > near.similarity || (sim === near.similarity && before(o, near.other))));
         if (better) near = { kind: 'near', other: o, similarity: sim };
       }
     }
@@ -259,8 +265,10 @@ function before(a: Ref, b: Ref): boolean {
 // Most buckets hold one question: it is stored alone, and only shared buckets become arrays.
 type Bucket = Ref | Ref[];
 
-function members(b: Bucket | undefined): readonly Ref[] {
-  return b === undefined ? [] : Array.isArray(b) ? b : [b];
+function eachMember(b: Bucket | undefined, f: (r: Ref) => void): void {
+  if (b === undefined) return;
+  if (Array.isArray(b)) for (const r of b) f(r);
+  else f(b);
 }
 function sizeOf(b: Bucket): number {
   return Array.isArray(b) ? b.length : 1;

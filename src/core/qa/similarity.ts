@@ -60,6 +60,33 @@ export function shingles(text: string | readonly string[], ignore: ReadonlySet<s
   return out;
 }
 
+/** The same shingles as a sorted array without repeats: lighter to keep for thousands of questions. */
+export function shingleArray(ws: readonly string[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
+  const hs: number[] = [];
+  for (const w of ws) if (!STOPWORDS.has(w) && !ignore.has(w)) hs.push(fnv1a(w));
+  const a = Uint32Array.from(hs).sort();
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[i - 1]) a[n++] = a[i];
+  return a.subarray(0, n);
+}
+
+/** Jaccard similarity of two sorted shingle arrays (from shingleArray). */
+export function jaccardSorted(a: Uint32Array, b: Uint32Array): number {
+  if (a.length === 0 && b.length === 0) return 1;
+  let i = 0;
+  let j = 0;
+  let inter = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      inter++;
+      i++;
+      j++;
+    } else if (a[i] < b[j]) i++;
+    else j++;
+  }
+  return inter / (a.length + b.length - inter);
+}
+
 export function jaccard(a: ReadonlySet<number>, b: ReadonlySet<number>): number {
   if (a.size === 0 && b.size === 0) return 1;
   let inter = 0;
@@ -74,7 +101,7 @@ export const ROWS = 3;
 const SEEDS = Array.from({ length: BANDS * ROWS }, (_, i) => fnv1a(`mnemo-minhash-${i}`));
 
 /** MinHash signature of a shingle set (BANDS * ROWS values). */
-export function minhash(set: ReadonlySet<number>): Uint32Array {
+export function minhash(set: Iterable<number>): Uint32Array {
   const sig = new Uint32Array(SEEDS.length).fill(0xffffffff);
   for (const x of set) {
     for (let i = 0; i < SEEDS.length; i++) {
