@@ -202,7 +202,10 @@ async function runSuite(browser, suite) {
       const [first, ...rest] = results.runnerError.split('\n');
       report({ group: suite.file, title: `${suite.file}: the test runner failed: ${first}`, state: 'failed', error: formatError({ message: first, stack: [first, ...rest].join('\n') }) });
     }
-    else if (results.tests.length === 0 && !opts.grep) failSession('no tests found in this file');
+    else if (results.tests.length === 0) {
+      if (opts.grep) console.log(`  ${c.d('(no test matched --grep)')}`);
+      else failSession('no tests found in this file');
+    }
   } catch (err) {
     failSession(`harness error: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
