@@ -126,6 +126,18 @@ void describe('generation over a project', () => {
     }
   });
 
+  void test('a source that cannot be read is skipped with a warning when generating everything, and an error when named', async () => {
+    const root = project();
+    writeFileSync(join(root, 'sources', 'broken.pdf'), 'this is not a PDF at all');
+    const off = await cli(['generate', '--project', root, '--offline']);
+    assert.equal(off.code, 0, off.err);
+    assert.match(off.err, /warning: skipped sources\/broken\.pdf: /);
+    assert.deepEqual(readdirSync(join(root, 'qa')), ['rules']);
+    const named = await cli(['generate', '--project', root, '--offline', '--source', 'sources/broken.pdf']);
+    assert.equal(named.code, 1);
+    assert.match(named.err, /^error: .*broken\.pdf/m);
+  });
+
   void test('a budget for a model without a price is refused before any call', async () => {
     const root = project();
     const p = Project.load(root);

@@ -66,8 +66,9 @@ export const generate: CliCommand = {
   async run(values) {
     const project = Project.load(resolve(String(values.project)));
     const sourcesWanted = list(values.source);
+    const onSkip = (path: string, err: MnemoError) => console.error(`warning: skipped ${path}: ${err.describe()}`);
     if (values.offline) {
-      const sources = await loadSourceChunks(project, { sources: sourcesWanted });
+      const sources = await loadSourceChunks(project, { sources: sourcesWanted, onSkip });
       for (const f of generateOffline(project, sources)) console.log(`${f.action} ${f.path} (${f.pairs} pairs; offline generator, low-quality fallback)`);
       return 0;
     }
@@ -79,7 +80,7 @@ export const generate: CliCommand = {
     const temperatures = list(values.temperatures)?.map((t) => number(t, 'temperatures')!);
     const concurrency = number(values.concurrency, 'concurrency', 1) ?? project.config.generation.concurrency ?? 8;
     const timeoutMs = (number(values.timeout, 'timeout', 1) ?? 120) * 1000;
-    const sources = await loadSourceChunks(project, { sources: sourcesWanted });
+    const sources = await loadSourceChunks(project, { sources: sourcesWanted, onSkip });
     const prep = await prepareSweep(project, sources, { ...endpoint, variants: list(values.variants), temperatures, concurrency, budgetUsd: number(values.budget, 'budget') });
     console.log(`Plan for ${project.root} (${endpoint.baseUrl}):`);
     for (const line of describePlan(prep.summary)) console.log(`  ${line}`);

@@ -39,26 +39,39 @@ export function resolveEndpoint(project: Project, settings: Endpoint, override: 
   };
 }
 
-/** Chunks of the project's sources (all readable ones, or those named), optionally only some chunk numbers. */
-export async function loadSourceChunks(project: Project, opts: { sources?: string[]; chunks?: number[]; signal?: AbortSignal } = {}): Promise<SourceChunks[]> {
-  let paths: string[];
-  if (opts.sources?.length) {
-    paths = opts.sources.map((s) => resolveSourcePath(project, s).rel);
-  } else {
-    paths = (await listSources(project)).filter((s) => s.kind).map((s) => s.path);
-  }
+/**
+ * Chunks of the project's sources (all readable ones, or those named), optionally only some chunk
+ * numbers. When no source is named, a source that cannot be read (encrypted, scanned, damaged) is
+ * skipped and reported through `onSkip`, so one bad file does not stop the others.
+ */
+export async function loadSourceChunks(
+  project: Project,
+  opts: { sources?: string[]; chunks?: number[]; signal?: AbortSignal; onSkip?: (path: string, err: MnemoError) => void } = {},
+): Promise<SourceChunks[]> {
+  const named = !!opts.sources?.length;
+  const paths = named ? opts.sources!.map((s) => resolveSourcePath(project, s).rel) : (await listSources(project)).filter((s) => s.kind).map((s) => s.path);
   if (!paths.length) throw new MnemoError('The project has no sources to generate from.', 'Add a PDF, .txt or .md file to sources/ ("Mnemo: Add Source…"), then generate again.', project.sourcesDir);
   const out: SourceChunks[] = [];
+  let firstError: MnemoError | undefined;
   for (const path of paths) {
-    const src = await chunkSource(project, path, { signal: opts.signal });
+    let src;
+    try {
+      src = await chunkSource(project, path, { signal: opts.signal });
+    } catch (err) {
+      if (named || !(err instanceof MnemoError)) throw err;
+      firstError ??= err;
+      opts.onSkip?.(path, err);
+      continue;
+    }
     let chunks = src.chunks;
     if (opts.chunks?.length) {
       const missing = opts.chunks.filter((n) => !chunks.some((c) => c.n === n));
-      if (missing.length) throw new MnemoError(`${src.path} has ${chunks.length} chunks; there is no chunk ${missing.join(', ')}.`, 'Chunks are numbered from 1; expand the source in the Sources view to see them.', src.path);
+      if (missing.length && named) throw new MnemoError(`${src.path} has ${chunks.length} chunks; there is no chunk ${missing.join(', ')}.`, 'Chunks are numbered from 1; expand the source in the Sources view to see them.', src.path);
       chunks = chunks.filter((c) => opts.chunks!.includes(c.n));
     }
-    out.push({ source: src.path, sourceHash: src.hash, chunks });
+    if (chunks.length) out.push({ source: src.path, sourceHash: src.hash, chunks });
   }
+  if (!out.length) throw firstError ?? new MnemoError('The sources have no text to generate from.', 'Check the Sources view: each source shows why it has no chunks.', project.sourcesDir);
   return out;
 }
 

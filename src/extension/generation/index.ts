@@ -119,7 +119,7 @@ async function apiKeyFor(ctx: Ctx, endpoint: Endpoint): Promise<string | undefin
 async function prepare(ctx: Ctx, project: Project, args: GenerateArgs, endpoint: Endpoint): Promise<PreparedSweep> {
   const sources = args.source ? [args.source] : args.sources;
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Mnemo: planning the sweep' }, async () => {
-    const chunks = await loadSourceChunks(project, { sources, chunks: args.chunks });
+    const chunks = await loadSourceChunks(project, { sources, chunks: args.chunks, onSkip: (path, err) => skipped(ctx, path, err) });
     return prepareSweep(project, chunks, {
       ...endpoint,
       variants: args.variants,
@@ -128,6 +128,11 @@ async function prepare(ctx: Ctx, project: Project, args: GenerateArgs, endpoint:
       budgetUsd: args.budgetUsd,
     });
   });
+}
+
+function skipped(ctx: Ctx, path: string, err: MnemoError): void {
+  ctx.log.warn(`Generation: skipped ${path}: ${err.describe()}`);
+  void vscode.window.showWarningMessage(`Mnemo: ${path} was skipped: ${err.message}`, 'Show Logs').then((c) => c && ctx.log.show());
 }
 
 function logRun(ctx: Ctx) {
@@ -211,7 +216,7 @@ async function generateOfflineCommand(ctx: Ctx, ...raw: unknown[]): Promise<Writ
   const project = ctx.requireProject();
   const args = normalizeGenerateArgs(raw);
   const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Mnemo: generating offline (no model)' }, async () => {
-    const sources = await loadSourceChunks(project, { sources: args.source ? [args.source] : args.sources, chunks: args.chunks });
+    const sources = await loadSourceChunks(project, { sources: args.source ? [args.source] : args.sources, chunks: args.chunks, onSkip: (path, err) => skipped(ctx, path, err) });
     return generateOffline(project, sources);
   });
   const pairs = files.reduce((s, f) => s + f.pairs, 0);
