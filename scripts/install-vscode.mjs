@@ -90,6 +90,10 @@ export function ensureVSCode({ force = false, log = (m) => console.error(m) } = 
     npm_config_audit: 'false',
     npm_config_update_notifier: 'false',
   };
+  // node-gyp builds against the running Node's headers; without a nodedir it downloads them from
+  // nodejs.org. Debian-style installs ship them under <prefix>/include/node: use those.
+  const prefix = dirname(dirname(process.execPath));
+  if (!env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_version.h'))) env.npm_config_nodedir = prefix;
   const started = Date.now();
   const npm = spawnSync('npm', ['install', '--no-save', '--no-package-lock', `code-server@${CODE_SERVER_VERSION}`], { cwd: installDir, env, stdio: 'inherit' });
   if (npm.status !== 0) fail(`npm install code-server@${CODE_SERVER_VERSION} failed (exit ${npm.status}). See the output above.`);
