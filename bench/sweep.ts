@@ -90,6 +90,9 @@ async function main(): Promise<void> {
   const seq = await sweep(sample, 1);
   const sequentialSeconds = (seq.seconds / sample.length) * n;
   console.log(`one at a time: ${sample.length} requests in ${seq.seconds.toFixed(2)} s -> ${sequentialSeconds.toFixed(1)} s for ${n} (${(sequentialSeconds / clean.seconds).toFixed(1)}x the concurrent sweep)`);
+  // For scale: the example rulebook (13 chunks x 4 variants x 9 temperatures) at ~8 s a request on a hosted model.
+  const example = 13 * 4 * 9;
+  console.log(`for scale: the example project's ${example} requests at ~8 s each take ~${Math.round((example * 8) / 60)} min one at a time, ~${Math.round((example * 8) / 60 / CONCURRENCY)} min at concurrency ${CONCURRENCY}`);
   console.log(
     JSON.stringify({
       ratio: round(ratio),
