@@ -54,6 +54,8 @@ interface RangeStart {
 function parseRange(lines: string[], from: number, to: number, init: RangeStart, out: Pick<QaFile, 'header' | 'metaLines' | 'pairs' | 'problems'>): void {
   const file = out;
   const sticky: Record<string, string> = { ...init.sticky };
+  // Pairs with no metadata of their own share one object for the metadata in force (read-only).
+  let shared: Record<string, string> | undefined;
   let pendingPairMeta: Record<string, string> = {};
   let pendingPairMetaLine: number | undefined;
   let seenContent = init.seenContent;
@@ -67,7 +69,9 @@ function parseRange(lines: string[], from: number, to: number, init: RangeStart,
     const index = init.indexBase + file.pairs.length;
     const question = cur.question.join('\n').trim();
     const answer = cur.answer?.join('\n').trim() ?? '';
-    const meta = { ...sticky, ...cur.pairMeta };
+    let meta: Record<string, string>;
+    if (Object.keys(cur.pairMeta).length) meta = { ...sticky, ...cur.pairMeta };
+    else meta = shared ??= { ...sticky };
     const reviewedValue = cur.pairMeta.reviewed;
     const pair: QaPair = {
       index,
@@ -186,6 +190,7 @@ function parseRange(lines: string[], from: number, to: number, init: RangeStart,
         pendingPairMetaLine ??= i;
       } else {
         sticky[key] = value;
+        shared = undefined;
         if (!seenContent && key !== 'chunk') file.header[key] = value;
         if (key === 'chunk') seenContent = true;
       }

@@ -19,7 +19,7 @@ export interface QaPair {
   commented: boolean;
   /** The `@chunk` in force for this pair, if any. */
   chunk?: string;
-  /** Every metadata value in force for this pair: file-level keys, `@chunk`, and its own pair-level keys. */
+  /** Every metadata value in force for this pair: file-level keys, `@chunk`, and its own pair-level keys. Shared between pairs: never modify it. */
   meta: Record<string, string>;
   /** True when the pair carries `@reviewed: true` (or just `@reviewed`). */
   reviewed: boolean;
