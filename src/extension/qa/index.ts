@@ -32,8 +32,12 @@ function need(): QaServices {
   return services;
 }
 
+const FILTER_LABELS: Record<QaFilter, string | undefined> = { all: undefined, problems: 'only pairs with problems', unreviewed: 'only unreviewed pairs' };
+
 async function setFilter(filter: QaFilter): Promise<QaFilter> {
   need().model.setFilter(filter);
+  // The view's title says which filter is on, so an emptier view is never a surprise.
+  need().view.description = FILTER_LABELS[filter];
   await vscode.commands.executeCommand('setContext', FILTER_CONTEXT_KEY, filter);
   return filter;
 }
