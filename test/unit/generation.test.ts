@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -122,6 +123,37 @@ void describe('parseModelPairs', () => {
       { question: 'In Cairnrun rules, how far?', answer: 'Nine metres.' },
       { question: 'In Cairnrun rules, who?', answer: 'The captain.' },
     ]);
+  });
+
+  void test('horizontal rules separate pairs; an unlabelled line after a finished question is its answer', () => {
+    const r = parseModelPairs('Q: In Cairnrun rules, how far?\nA: Nine metres.\n---\nQ: In Cairnrun rules, who casts?\nThe captain.\n***\nQ: In Cairnrun rules, what is\nthe mark called?\nA: The hearth.');
+    assert.deepEqual(r.pairs, [
+      { question: 'In Cairnrun rules, how far?', answer: 'Nine metres.' },
+      { question: 'In Cairnrun rules, who casts?', answer: 'The captain.' },
+      { question: 'In Cairnrun rules, what is the mark called?', answer: 'The hearth.' },
+    ]);
+    assert.equal(r.dropped.length, 0);
+  });
+
+  void test('property: pairs written in any common style come back exactly, with nothing dropped', () => {
+    const text = (suffix: string) => fc.stringMatching(/^[a-z][a-z ,']{2,40}$/).map((t) => t.replace(/\s+/g, ' ').trim() + suffix);
+    const pair = fc.record({ question: text('?').map((q) => `In Cairnrun rules, ${q}`), answer: text('.').map((a) => `It is ${a}`) }).map((p) => ({ ...p }));
+    const styles: ((ps: GeneratedPair[]) => string)[] = [
+      (ps) => ps.map((p) => `Q: ${p.question}\nA: ${p.answer}`).join('\n\n'),
+      (ps) => ps.map((p, i) => `${i + 1}. **Q:** ${p.question}\n\n**A:** ${p.answer}`).join('\n\n\n'),
+      (ps) => ps.map((p, i) => `Question ${i + 1}: ${p.question}\nAnswer ${i + 1}: ${p.answer}`).join('\n\n'),
+      (ps) => ps.map((p, i) => `Q${i + 1}) ${p.question} A: ${p.answer}`).join('\n'),
+      (ps) => '```json\n' + JSON.stringify(ps, null, 2) + '\n```',
+      (ps) => ps.map((p) => `- Q: ${p.question}\n  A: ${p.answer}`).join('\n---\n'),
+    ];
+    fc.assert(
+      fc.property(fc.array(pair, { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: styles.length - 1 }), (ps, style) => {
+        const r = parseModelPairs(styles[style](ps));
+        assert.deepEqual(r.pairs, ps);
+        assert.deepEqual(r.dropped, []);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   void test('empty text is one dropped fragment', () => {

@@ -91,7 +91,8 @@ function parseTextPairs(text: string, truncated: boolean): ParsedResponse {
 
   for (const rawLine of text.split(/\r?\n/)) {
     if (/^\s*```/.test(rawLine)) continue;
-    const line = clean(rawLine);
+    // A horizontal rule between pairs ("---", "***") separates like a blank line.
+    const line = /^\s*([-*_=])\1{2,}\s*$/.test(rawLine) ? '' : clean(rawLine);
     if (!line) {
       // A blank line ends an answer; between a question and its answer it is tolerated.
       if (cur?.answer !== undefined) finish();
@@ -129,7 +130,8 @@ function parseTextPairs(text: string, truncated: boolean): ParsedResponse {
     }
     if (cur) {
       if (cur.answer !== undefined) cur.answer.push(line);
-      else if (!labelled) cur.answer = [line];
+      // An unlabelled line after a finished question ("...?") is its answer.
+      else if (!labelled || /\?\s*$/.test(cur.question.join(' '))) cur.answer = [line];
       else cur.question.push(line);
       cur.raw.push(rawLine);
       continue;
