@@ -188,3 +188,27 @@ void test('shingle arrays give the same Jaccard similarity as shingle sets', asy
     { numRuns: 500 },
   );
 });
+
+void test('the longest copied run matches a direct search over word windows', async () => {
+  const fc = (await import('fast-check')).default;
+  const s = await import('../../src/core/qa/similarity');
+  const text = (max: number) => fc.array(fc.constantFrom('the', 'stone', 'is', 'round', 'and', 'heavy', 'nine', 'metres'), { maxLength: max }).map((w) => w.join(' '));
+  const n = 3;
+  fc.assert(
+    fc.property(text(30), text(12), (chunk, answer) => {
+      const cw = s.words(chunk);
+      const aw = s.words(answer);
+      const inChunk = new Set<string>();
+      for (let i = 0; i + n <= cw.length; i++) inChunk.add(cw.slice(i, i + n).join(' '));
+      // Direct: the longest run of consecutive answer windows that are all in the chunk.
+      let best: { start: number; length: number } | undefined;
+      for (let i = 0; i + n <= aw.length; i++) {
+        let j = i;
+        while (j + n <= aw.length && inChunk.has(aw.slice(j, j + n).join(' '))) j++;
+        if (j > i && (!best || j - i - 1 + n > best.length)) best = { start: i, length: j - i - 1 + n };
+      }
+      assert.deepEqual(s.longestCopiedRun(answer, s.windowHashes(chunk, n), n), best);
+    }),
+    { numRuns: 1000 },
+  );
+});

@@ -17,6 +17,8 @@ export interface ServerHandle {
   child: ChildProcess;
   /** Latest diagnostics per URI. */
   diagnostics: Map<string, Diagnostic[]>;
+  /** The document version the latest diagnostics per URI are for (when the server said). */
+  versions: Map<string, number | undefined>;
   /** Resolves with the next diagnostics for `uri` that satisfy `ok` (already published ones count). */
   waitDiagnostics(uri: string, ok?: (d: Diagnostic[]) => boolean, timeoutMs?: number): Promise<Diagnostic[]>;
   /** Resolves once the server has read the whole workspace. */
@@ -45,9 +47,11 @@ export async function startServer(root: string, options: { bundle?: boolean; nod
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
   const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const diagnostics = new Map<string, Diagnostic[]>();
+  const versions = new Map<string, number | undefined>();
   const waiters: { uri: string; ok: (d: Diagnostic[]) => boolean; resolve: (d: Diagnostic[]) => void }[] = [];
   conn.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => {
     diagnostics.set(p.uri, p.diagnostics);
+    versions.set(p.uri, p.version);
     for (const w of [...waiters]) {
       if (w.uri === p.uri && w.ok(p.diagnostics)) {
         waiters.splice(waiters.indexOf(w), 1);
@@ -77,6 +81,7 @@ export async function startServer(root: string, options: { bundle?: boolean; nod
     conn,
     child,
     diagnostics,
+    versions,
     ready,
     waitDiagnostics(uri, ok = () => true, timeoutMs = 20_000) {
       const have = diagnostics.get(uri);

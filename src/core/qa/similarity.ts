@@ -62,11 +62,19 @@ export function shingles(text: string | readonly string[], ignore: ReadonlySet<s
 
 /** The same shingles as a sorted array without repeats: lighter to keep for thousands of questions. */
 export function shingleArray(ws: readonly string[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
-  const hs: number[] = [];
-  for (const w of ws) if (!STOPWORDS.has(w) && !ignore.has(w)) hs.push(fnv1a(w));
-  const a = Uint32Array.from(hs).sort();
+  const a = new Uint32Array(ws.length);
   let n = 0;
-  for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[i - 1]) a[n++] = a[i];
+  for (const w of ws) {
+    if (STOPWORDS.has(w) || ignore.has(w)) continue;
+    const h = fnv1a(w);
+    // Insertion into the sorted prefix (questions have a handful of words), skipping repeats.
+    let j = n;
+    while (j > 0 && a[j - 1] > h) j--;
+    if (j > 0 && a[j - 1] === h) continue;
+    a.copyWithin(j + 1, j, n);
+    a[j] = h;
+    n++;
+  }
   return a.subarray(0, n);
 }
 
@@ -124,11 +132,30 @@ export function bandKeys(sig: Uint32Array): number[] {
   return keys;
 }
 
-/** Hash of the n words starting at `i`, from the words' own hashes (no string is built). */
-function windowHash(wordHashes: Uint32Array, i: number, n: number): number {
-  let h = 0x811c9dc5;
-  for (let k = i; k < i + n; k++) h = mix(wordHashes[k], h);
-  return h;
+/** Multiplier of the rolling window hash (odd, so it is invertible mod 2^32). */
+const P = 0x01000193;
+
+/** P^n mod 2^32. */
+function powP(n: number): number {
+  let r = 1;
+  for (let i = 0; i < n; i++) r = Math.imul(r, P);
+  return r;
+}
+
+/**
+ * Calls `f` with the hash of every n-word window, left to right: a polynomial rolling hash over
+ * the words' own hashes, so each window costs O(1) and no string is built.
+ */
+function eachWindow(hs: Uint32Array, n: number, f: (h: number, i: number) => void): void {
+  if (hs.length < n) return;
+  const top = powP(n - 1);
+  let h = 0;
+  for (let k = 0; k < n; k++) h = (Math.imul(h, P) + hs[k]) | 0;
+  f(h >>> 0, 0);
+  for (let i = 1; i + n <= hs.length; i++) {
+    h = (Math.imul((h - Math.imul(hs[i - 1], top)) | 0, P) + hs[i + n - 1]) | 0;
+    f(h >>> 0, i);
+  }
 }
 
 function hashWords(ws: readonly string[]): Uint32Array {
@@ -143,15 +170,15 @@ function hashWords(ws: readonly string[]): Uint32Array {
  */
 export function wordHashes(text: string): Uint32Array {
   if (/[\u0080-\uffff]/.test(text)) return hashWords(words(text));
-  const out: number[] = [];
+  const n = text.length;
+  const out = new Uint32Array((n >> 1) + 1);
+  let count = 0;
   let h = 0x811c9dc5;
   let inWord = false;
-  const n = text.length;
   for (let i = 0; i < n; i++) {
     let c = text.charCodeAt(i);
     if (c >= 65 && c <= 90) c += 32;
-    const alnum = (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
-    if (alnum) {
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) {
       h = Math.imul(h ^ c, 0x01000193);
       inWord = true;
       continue;
@@ -162,13 +189,13 @@ export function wordHashes(text: string): Uint32Array {
       continue;
     }
     if (inWord) {
-      out.push(h >>> 0);
+      out[count++] = h >>> 0;
       h = 0x811c9dc5;
       inWord = false;
     }
   }
-  if (inWord) out.push(h >>> 0);
-  return Uint32Array.from(out);
+  if (inWord) out[count++] = h >>> 0;
+  return out.subarray(0, count);
 }
 
 function isAlnum(c: number): boolean {
@@ -177,9 +204,8 @@ function isAlnum(c: number): boolean {
 
 /** The hashes of every n-word window of `ws`; used to find answers that copy a chunk. */
 export function windowHashes(text: string, n: number): Set<number> {
-  const hs = wordHashes(text);
   const out = new Set<number>();
-  for (let i = 0; i + n <= hs.length; i++) out.add(windowHash(hs, i, n));
+  eachWindow(wordHashes(text), n, (h) => out.add(h));
   return out;
 }
 
@@ -192,15 +218,15 @@ export function longestCopiedRun(answer: string, chunkWindows: ReadonlySet<numbe
   if (hs.length < n) return undefined;
   let best: { start: number; length: number } | undefined;
   let runStart = -1;
-  for (let i = 0; i + n <= hs.length; i++) {
-    const hit = chunkWindows.has(windowHash(hs, i, n));
+  eachWindow(hs, n, (h, i) => {
+    const hit = chunkWindows.has(h);
     if (hit && runStart < 0) runStart = i;
     if (!hit && runStart >= 0) {
       const len = i - 1 - runStart + n;
       if (!best || len > best.length) best = { start: runStart, length: len };
       runStart = -1;
     }
-  }
+  });
   if (runStart >= 0) {
     const len = hs.length - runStart;
     if (!best || len > best.length) best = { start: runStart, length: len };
