@@ -154,27 +154,34 @@ async function runSuite(browser, suite) {
     let started = false;
     const startTimeoutMs = Math.min(sessionTimeoutMs, 180_000);
     const startDeadline = Date.now() + startTimeoutMs;
-    for (;;) {
-      if (existsSync(eventsFile)) {
-        const text = readFileSync(eventsFile, 'utf8');
-        const complete = text.slice(offset, text.lastIndexOf('\n') + 1);
-        offset += complete.length;
-        for (const line of complete.split('\n').filter(Boolean)) {
-          const ev = JSON.parse(line);
-          if (ev.event === 'start') {
-            started = true;
-            if (!vscodeVersion) {
-              vscodeVersion = ev.vscodeVersion;
-              console.log(`  ${c.d(`running in VS Code ${vscodeVersion}`)}`);
-            }
-          } else if (ev.event === 'begin') current = ev.fullTitle;
-          else if (ev.event === 'test') {
-            current = undefined;
-            report({ group: suite.file, title: ev.fullTitle, state: ev.state, ms: ev.durationMs, error: ev.error && formatError(ev.error) });
+    let reported = 0;
+    const drainEvents = () => {
+      if (!existsSync(eventsFile)) return;
+      const text = readFileSync(eventsFile, 'utf8');
+      const complete = text.slice(offset, text.lastIndexOf('\n') + 1);
+      offset += complete.length;
+      for (const line of complete.split('\n').filter(Boolean)) {
+        const ev = JSON.parse(line);
+        if (ev.event === 'start') {
+          started = true;
+          if (!vscodeVersion) {
+            vscodeVersion = ev.vscodeVersion;
+            console.log(`  ${c.d(`running in VS Code ${vscodeVersion}`)}`);
           }
+        } else if (ev.event === 'begin') current = ev.fullTitle;
+        else if (ev.event === 'test') {
+          current = undefined;
+          reported++;
+          report({ group: suite.file, title: ev.fullTitle, state: ev.state, ms: ev.durationMs, error: ev.error && formatError(ev.error) });
         }
       }
-      if (existsSync(resultsFile)) break;
+    };
+    for (;;) {
+      drainEvents();
+      if (existsSync(resultsFile)) {
+        drainEvents(); // the runner writes its last events before the results file
+        break;
+      }
       if (server && (await Promise.race([server.exited.then(() => true), sleep(0).then(() => false)]))) {
         failSession(`VS Code's server exited while the tests ran${current ? ` (during "${current}")` : ''}`);
         return;
@@ -198,11 +205,11 @@ async function runSuite(browser, suite) {
     }
     const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
     vscodeVersion ??= results.vscodeVersion;
+    if (reported !== results.tests.length) failSession(`the runner recorded ${results.tests.length} results but reported ${reported} as it ran`);
     if (results.runnerError) {
       const [first, ...rest] = results.runnerError.split('\n');
       report({ group: suite.file, title: `${suite.file}: the test runner failed: ${first}`, state: 'failed', error: formatError({ message: first, stack: [first, ...rest].join('\n') }) });
-    }
-    else if (results.tests.length === 0) {
+    } else if (results.tests.length === 0) {
       if (opts.grep) console.log(`  ${c.d('(no test matched --grep)')}`);
       else failSession('no tests found in this file');
     }
