@@ -3,7 +3,9 @@
  *   - folder: start on a project whose qa/ holds 200 files, until every file's diagnostics are published;
  *   - full: open a 20,000-pair file (in qa/, so it joins the duplicate index), until its diagnostics arrive;
  *   - edit: a one-line edit in that file, until its new diagnostics arrive (median of 15 edits).
- * Prints the server's resident memory. Run: npm run bench:lsp
+ * Prints the server's resident memory, and its CPU time next to wall times (other load on the
+ * machine inflates wall times, not CPU time). Run: npm run bench:lsp
+ * MNEMO_BENCH_NODE_ARGS adds Node flags to the server; MNEMO_BENCH_PROFILE=DIR writes its CPU profile there.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
 
     let t0 = performance.now();
     // MNEMO_BENCH_PROFILE=dir writes a CPU profile of the server there.
-    const server = await startServer(root, { bundle: true, nodeArgs: process.env.MNEMO_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MNEMO_BENCH_PROFILE}`] : [] });
+    const server = await startServer(root, { bundle: true, nodeArgs: [...(process.env.MNEMO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.MNEMO_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MNEMO_BENCH_PROFILE}`] : [])] });
     await server.ready;
     const folderMs = performance.now() - t0;
     const published = [...server.diagnostics.keys()].length;
