@@ -149,10 +149,28 @@ async function showCoverage(ctx: Ctx): Promise<string> {
     }),
   );
   const markdown = coverageMarkdown(coverage(parsed, chunkCounts));
-  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: markdown });
-  await vscode.window.showTextDocument(doc, { preview: true });
+  // A read-only document (nothing to save on close), shown rendered: the tables are the point.
+  coverageReport.set(markdown);
+  await vscode.commands.executeCommand('markdown.showPreview', COVERAGE_URI);
   return markdown;
 }
+
+const COVERAGE_URI = vscode.Uri.from({ scheme: 'mnemo-qa-coverage', path: '/Q&A coverage.md' });
+
+/** The coverage report's read-only document. */
+class CoverageReport implements vscode.TextDocumentContentProvider {
+  private text = '';
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  set(text: string): void {
+    this.text = text;
+    this.changed.fire(COVERAGE_URI);
+  }
+  provideTextDocumentContent(): string {
+    return this.text;
+  }
+}
+const coverageReport = new CoverageReport();
 
 export const qaFeature: Feature = {
   name: 'qa',
@@ -163,6 +181,7 @@ export const qaFeature: Feature = {
     const tree = ctx.own(new QaTreeProvider(model));
     const view = ctx.own(vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }));
     services = { client, model, tree, view: view as vscode.TreeView<unknown> };
+    ctx.own(vscode.workspace.registerTextDocumentContentProvider(COVERAGE_URI.scheme, coverageReport));
     void vscode.commands.executeCommand('setContext', FILTER_CONTEXT_KEY, 'all');
     ctx.own(ctx.onDidChangeProject(() => model.refresh()));
     ctx.own({ dispose: () => (services = undefined) });

@@ -152,6 +152,10 @@ suite('Q&A curation', () => {
     const md = await vscode.commands.executeCommand<string>('mnemo.qa.showCoverage');
     assert.match(md, /## sources\/rulebook\.pdf/);
     assert.match(md, /Chunks with no pairs \(\d+\):\*\* 3, 4/);
+    // The report is a read-only document (shown as a Markdown preview): nothing to save on close.
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.from({ scheme: 'mnemo-qa-coverage', path: '/Q&A coverage.md' }));
+    assert.strictEqual(doc.getText(), md);
+    assert.strictEqual(doc.isDirty, false);
   });
 });
 
