@@ -66,8 +66,22 @@ connection.onInitialized(async () => {
   await loadWorkspace();
 });
 
+/** A failure of a whole pass is logged and leaves the server answering (with what it has). */
+async function guarded(what: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    connection.console.error(`${what} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    ready = true;
+  }
+}
+
 /** Reads mnemo.json, the sources' chunks and every .qa file under qa/, and publishes all diagnostics. */
-async function loadWorkspace(): Promise<void> {
+function loadWorkspace(): Promise<void> {
+  return guarded('Reading the .qa files', readWorkspace);
+}
+
+async function readWorkspace(): Promise<void> {
   const started = performance.now();
   ready = false;
   await ws.loadProject();

@@ -79,6 +79,13 @@ export class QaWorkspace {
       rowTokenBudget: config?.dataset.rowTokenBudget ?? 512,
       countTokens: (text) => loadedTokenizer(tokenizer)?.count(text) ?? Math.ceil(text.length / 4),
       chunkText: (source, chunk) => this.chunks.text(source, chunk),
+      // Without a project there are no sources to look at.
+      sourceInfo: !config ? undefined : (source) => {
+        const chunked = this.chunks.peek(source);
+        if (chunked) return { chunks: chunked.chunks.length };
+        const err = this.chunks.error(source);
+        return err ? { error: err.message } : undefined;
+      },
     });
   }
 

@@ -212,3 +212,15 @@ void test('the longest copied run matches a direct search over word windows', as
     { numRuns: 1000 },
   );
 });
+
+void test('@source must be readable and @chunk one of its chunks', async () => {
+  const c = new Checker(await options({ sourceInfo: (s) => (s === 'sources/r.md' ? { chunks: 3 } : s === 'sources/gone.pdf' ? { error: 'sources/gone.pdf does not exist.' } : undefined) }));
+  const ps = c.checkFile(parseQa('@source: sources/r.md\n\n@chunk: 3\nQ: In Cairnrun, a?\nA: b.\n\n@chunk: 4\nQ: In Cairnrun, c?\nA: d.\n\n@chunk: x\n'));
+  assert.deepEqual(ps.map((p) => [p.code, p.startLine]), [['unknown-chunk', 6], ['unknown-chunk', 10]]);
+  assert.match(ps[0].message, /sources\/r.md has 3 chunks; there is no chunk 4/);
+  const gone = c.checkFile(parseQa('@source: sources/gone.pdf\n@chunk: 1\nQ: In Cairnrun, a?\nA: b.\n'));
+  assert.deepEqual(gone.map((p) => p.code), ['unknown-source']);
+  assert.match(gone[0].message, /does not exist/);
+  // Unknown (not loaded yet): nothing is said.
+  assert.deepEqual(c.checkFile(parseQa('@source: sources/later.md\n@chunk: 7\nQ: In Cairnrun, a?\nA: b.\n')), []);
+});

@@ -147,6 +147,18 @@ void test('outline, folding, code lenses and formatting', async () => {
   server.close(uri);
 });
 
+void test('a chunk the source does not have, and a source that does not exist, are flagged', async () => {
+  const uri = fileUri(join(root, 'qa/prov.qa'));
+  server.open(uri, '@source: sources/rulebook.md\n\n@chunk: 999\nQ: In Cairnrun, what?\nA: This.\n', 1);
+  const ds = await server.waitDiagnostics(uri, (d) => d.length > 0);
+  assert.deepEqual(codes(ds), ['unknown-chunk']);
+  assert.match(ds[0].message as string, /sources\/rulebook.md has \d+ chunks; there is no chunk 999/);
+  server.change(uri, 2, [{ range: { start: { line: 0, character: 9 }, end: { line: 0, character: 28 } }, text: 'sources/missing.pdf' }]);
+  const gone = await server.waitDiagnostics(uri, (d) => codes(d).includes('unknown-source'));
+  assert.match(gone.find((d) => d.code === 'unknown-source')!.message as string, /missing\.pdf/);
+  server.close(uri);
+});
+
 void test('summary request: pairs and problem counts per file', async () => {
   const res = await server.conn.sendRequest(QaSummaryRequest, { uris: [uriA(), uriB()] });
   assert.equal(res.ready, true);

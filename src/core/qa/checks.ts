@@ -21,6 +21,11 @@ export interface CheckOptions {
   countTokens: (text: string) => number;
   /** The text of chunk `chunk` of `source` (a project-relative path), when it is known. */
   chunkText?: (source: string, chunk: string) => string | undefined;
+  /**
+   * What is known of a source named by `@source`: its number of chunks, or why it cannot be read.
+   * undefined while unknown (nothing is reported then).
+   */
+  sourceInfo?: (source: string) => { chunks: number } | { error: string } | undefined;
   /** An answer that repeats this many consecutive words of its chunk is flagged (default 12). */
   verbatimWords?: number;
   /** Files longer than this (characters) get structure checks only (default 16,000,000). */
@@ -182,7 +187,31 @@ export class Checker {
       analyses.push(a);
       for (const f of a.findings) problems.push(findingProblem(pair, f));
     }
+    this.checkProvenance(file, problems);
     return { problems, analyses };
+  }
+
+  /** `@source` names a readable source, and `@chunk` one of its chunks. */
+  private checkProvenance(file: QaFile, problems: QaProblem[]): void {
+    const info = this.options.sourceInfo;
+    if (!info) return;
+    let source: string | undefined;
+    for (const m of file.metaLines) {
+      const at = { startLine: m.line, startCol: 0, endLine: m.line, endCol: file.lines[m.line].length };
+      if (m.key === 'source') {
+        source = m.value;
+        const i = m.value ? info(m.value) : undefined;
+        if (i && 'error' in i) problems.push({ code: 'unknown-source', severity: 'warning', message: `The source cannot be read: ${i.error}`, ...at });
+      } else if (m.key === 'chunk') {
+        const n = Number(m.value);
+        if (!/^\d+$/.test(m.value) || n < 1) {
+          problems.push({ code: 'unknown-chunk', severity: 'warning', message: `"@chunk: ${m.value}" is not a chunk number: chunks are numbered from 1.`, ...at });
+          continue;
+        }
+        const i = source ? info(source) : undefined;
+        if (i && 'chunks' in i && n > i.chunks) problems.push({ code: 'unknown-chunk', severity: 'warning', message: `${source} has ${i.chunks} chunk${i.chunks === 1 ? '' : 's'}; there is no chunk ${n}.`, ...at });
+      }
+    }
   }
 }
 

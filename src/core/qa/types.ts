@@ -62,7 +62,9 @@ export type QaProblemCode =
   | 'near-duplicate'
   | 'duplicate-across-files'
   | 'near-duplicate-across-files'
-  | 'large-file';
+  | 'large-file'
+  | 'unknown-source'
+  | 'unknown-chunk';
 
 export interface MetaLine {
   line: number;
