@@ -19,15 +19,59 @@ import {
   TextDocumentSyncKind,
   type InitializeParams,
   type InitializeResult,
+  type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { printQa } from '../core/qa';
+import { printQa, splitLines } from '../core/qa';
 import { QaIndexChangedNotification, QaSummaryRequest, type QaFileSummary } from '../shared/lsp-protocol';
 import { codeActions, codeLenses, definition, folding, format, hover, symbols, toDiagnostic } from './features';
 import { QaWorkspace } from './workspace';
 
 const connection = createConnection(ProposedFeatures.all);
-const documents = new TextDocuments(TextDocument);
+
+/**
+ * The lines of each open document (as LSP counts them: the last one is '' after a final line
+ * end), kept up to date from the edits themselves: unchanged lines stay the same strings, so
+ * re-parsing after an edit finds it without splitting or comparing the whole text.
+ * Absent when unknown (a document just opened, or replaced whole): the text is split then.
+ */
+const trackedLines = new Map<string, string[]>();
+/** Set MNEMO_QA_CHECK_LINES=1 to compare the tracked lines with the text after every edit (tests). */
+const checkLines = process.env.MNEMO_QA_CHECK_LINES === '1';
+
+function trackChanges(uri: string, changes: TextDocumentContentChangeEvent[]): void {
+  const lines = trackedLines.get(uri);
+  for (const c of changes) {
+    if (!lines || !('range' in c)) {
+      trackedLines.delete(uri);
+      return;
+    }
+    const { start, end } = c.range;
+    if (end.line >= lines.length || start.line > end.line) {
+      trackedLines.delete(uri);
+      return;
+    }
+    // A lone CR would be a line end to the editor but not to the parser: stop tracking.
+    if (/\r(?!\n)/.test(c.text)) {
+      trackedLines.delete(uri);
+      return;
+    }
+    const merged = lines[start.line].slice(0, start.character) + c.text + lines[end.line].slice(end.character);
+    lines.splice(start.line, end.line - start.line + 1, ...merged.split(/\r?\n/));
+  }
+  if (lines) trackedLines.set(uri, lines);
+}
+
+const documents = new TextDocuments<TextDocument>({
+  create: (uri, languageId, version, content) => {
+    trackedLines.delete(uri);
+    return TextDocument.create(uri, languageId, version, content);
+  },
+  update: (document, changes, version) => {
+    trackChanges(document.uri, changes);
+    return TextDocument.update(document, changes, version);
+  },
+});
 let ws = new QaWorkspace(undefined);
 let ready = false;
 let watchRegistration = false;
@@ -151,7 +195,24 @@ function flush(): void {
     queued.delete(uri);
     const doc = documents.get(uri);
     if (!doc) continue;
-    for (const t of ws.update(uri, doc.getText(), true)) touched.add(t);
+    const text = doc.getText();
+    const tracked = trackedLines.get(uri);
+    let split: { lines: string[]; finalEol: boolean } | undefined;
+    if (tracked) {
+      const finalEol = tracked.length > 1 && tracked[tracked.length - 1] === '';
+      split = { lines: finalEol ? tracked.slice(0, -1) : text === '' ? [] : tracked.slice(), finalEol };
+      if (checkLines) {
+        const expected = splitLines(text);
+        if (expected.finalEol !== split.finalEol || JSON.stringify(expected.lines) !== JSON.stringify(split.lines)) connection.console.error(`tracked lines of ${uri} do not match its text`);
+      }
+    }
+    for (const t of ws.update(uri, text, true, split)) touched.add(t);
+    // From now on edits are applied to these lines (a copy: the parsed file keeps its own). Only
+    // where re-parsing is incremental, and not where a lone CR makes the editor count lines differently.
+    const state = ws.files.get(uri);
+    if (state?.analyses && (tracked || !/\r(?!\n)/.test(text))) {
+      trackedLines.set(uri, state.file.finalEol || state.file.lines.length === 0 ? [...state.file.lines, ''] : [...state.file.lines]);
+    } else trackedLines.delete(uri);
     publish(uri);
     touched.delete(uri);
     announce([uri]);
@@ -186,6 +247,7 @@ documents.onDidOpen((e) => {
 });
 documents.onDidClose(async (e) => {
   const uri = e.document.uri;
+  trackedLines.delete(uri);
   if (ws.isIndexed(uri)) {
     // A closed file under qa/ is still checked: from its saved text.
     const text = await ws.readFromDisk(uri);

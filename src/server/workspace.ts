@@ -149,7 +149,7 @@ export class QaWorkspace {
    * Checks a file's new text and updates the index. Returns the URIs of other files whose
    * duplicate problems changed as a result.
    */
-  update(uri: string, text: string, open: boolean): string[] {
+  update(uri: string, text: string, open: boolean, split?: { lines: string[]; finalEol: boolean }): string[] {
     const path = this.pathOf(uri);
     const indexed = this.isIndexed(uri);
     let state: FileState;
@@ -161,7 +161,7 @@ export class QaWorkspace {
     } else {
       const prev = this.files.get(uri);
       // An edit re-parses only the lines around it; pairs elsewhere keep their objects (and cached analyses).
-      const file = prev?.analyses && prev.textLength <= this.checker.largeFileChars ? reparseQa(prev.file, text) : parseQa(text);
+      const file = prev?.analyses && prev.textLength <= this.checker.largeFileChars ? reparseQa(prev.file, text, split) : parseQa(text);
       const { problems, analyses } = this.checker.checkPairs(file, text.length);
       state = { uri, path, open, indexed, textLength: text.length, file, local: problems, analyses };
     }

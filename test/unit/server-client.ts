@@ -21,6 +21,8 @@ export interface ServerHandle {
   versions: Map<string, number | undefined>;
   /** Resolves with the next diagnostics for `uri` that satisfy `ok` (already published ones count). */
   waitDiagnostics(uri: string, ok?: (d: Diagnostic[]) => boolean, timeoutMs?: number): Promise<Diagnostic[]>;
+  /** Errors the server logged (window/logMessage of type Error). */
+  errors: string[];
   /** Resolves once the server has read the whole workspace. */
   ready: Promise<void>;
   open(uri: string, text: string, version?: number): void;
@@ -42,9 +44,10 @@ export function fileUri(path: string): string {
 }
 
 /** Starts the server: from the bundle (dist/server.js) or from source through tsx. */
-export async function startServer(root: string, options: { bundle?: boolean; nodeArgs?: string[] } = {}): Promise<ServerHandle> {
+export async function startServer(root: string, options: { bundle?: boolean; nodeArgs?: string[]; checkLines?: boolean } = {}): Promise<ServerHandle> {
   const args = [...(options.nodeArgs ?? []), ...(options.bundle ? [join(REPO, 'dist/server.js'), '--stdio'] : ['--import', 'tsx', join(REPO, 'src/server/server.ts'), '--stdio'])];
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
+  // The server compares the lines it tracks from edits with the text after every edit, and says so on a mismatch.
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MNEMO_QA_CHECK_LINES: options.checkLines === false ? '0' : '1' } });
   const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const diagnostics = new Map<string, Diagnostic[]>();
   const versions = new Map<string, number | undefined>();
@@ -64,7 +67,10 @@ export async function startServer(root: string, options: { bundle?: boolean; nod
   conn.onNotification(QaIndexChangedNotification, (p: QaIndexChangedParams) => {
     if (p.ready) markReady();
   });
-  conn.onNotification('window/logMessage', () => {});
+  const errors: string[] = [];
+  conn.onNotification('window/logMessage', (p: { type: number; message: string }) => {
+    if (p.type === 1) errors.push(p.message);
+  });
   conn.onRequest('client/registerCapability', () => null);
   conn.onRequest('window/workDoneProgress/create', () => null);
   conn.listen();
@@ -82,6 +88,7 @@ export async function startServer(root: string, options: { bundle?: boolean; nod
     child,
     diagnostics,
     versions,
+    errors,
     ready,
     waitDiagnostics(uri, ok = () => true, timeoutMs = 20_000) {
       const have = diagnostics.get(uri);

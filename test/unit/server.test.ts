@@ -215,3 +215,45 @@ void test('bad input: a 50 MB file and a file of garbage get clear diagnostics, 
     rmSync(root2, { recursive: true, force: true });
   }
 });
+
+void test('many random edits (several per message, line ends, CRLF, end of file): the result equals opening the final text', async () => {
+  const pieces = ['Q: In Cairnrun, what is a Tap?', 'A: A bounce.', '', '@chunk: 2', '# note', 'Q: How far?', 'A: Nine metres\ncontinued', '\r\n', '\n\n', 'text', '@reviewed', 'Q: In Cairnrun, what is a Tap?'];
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (const eol of ['\n', '\r\n']) {
+    const start = ['@source: sources/rulebook.md', '', '@chunk: 1', 'Q: In Cairnrun, one?', 'A: 1.', '', 'Q: two?', 'A: 2.', ''].join(eol);
+    const uri = fileUri(join(root, `other/edited-${eol.length}.qa`));
+    let doc = TextDocument.create(uri, 'mnemo-qa', 1, start);
+    server.open(uri, start, 1);
+    await server.waitDiagnostics(uri);
+    for (let v = 2; v < 60; v++) {
+      const changes = [];
+      for (let k = rnd(3); k >= 0; k--) {
+        const a = doc.positionAt(rnd(doc.getText().length + 1));
+        const b = doc.positionAt(doc.offsetAt(a) + rnd(12));
+        const change = { range: { start: a, end: b }, text: rnd(3) ? pieces[rnd(pieces.length)] + (rnd(2) ? eol : '') : '' };
+        changes.push(change);
+        doc = TextDocument.update(doc, [change], v);
+      }
+      server.change(uri, v, changes);
+      // Mostly one message at a time (each applied to the lines the server tracks), sometimes a burst.
+      if (rnd(4)) await server.waitDiagnostics(uri, () => server.versions.get(uri) === v);
+    }
+    const final = doc.getText();
+    const edited = await server.waitDiagnostics(uri, () => server.versions.get(uri) === 59);
+    const fresh = fileUri(join(root, `other/fresh-${eol.length}.qa`));
+    server.open(fresh, final, 1);
+    const expected = await server.waitDiagnostics(fresh);
+    const strip = (ds: Diagnostic[]) => ds.map((d) => ({ ...d, relatedInformation: undefined })).sort((x, y) => x.range.start.line - y.range.start.line || String(x.code).localeCompare(String(y.code)));
+    assert.deepEqual(strip(edited), strip(expected));
+    // The outline shows every pair with its lines: the parse itself agrees too.
+    const outline = async (u: string) => JSON.stringify(await server.conn.sendRequest('textDocument/documentSymbol', { textDocument: { uri: u } }));
+    assert.equal(await outline(uri), await outline(fresh));
+    server.close(uri);
+    server.close(fresh);
+  }
+  assert.deepEqual(server.errors, [], 'the server logged no errors (tracked lines always matched the text)');
+});

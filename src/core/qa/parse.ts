@@ -243,11 +243,13 @@ export function activePairs(file: QaFile): QaPair[] {
  * last. Pairs outside that region are the same objects as in `prev`, moved to their new lines
  * (so caches keyed by pair stay valid); `prev` must not be used afterwards. Falls back to a full
  * parse when the edit touches metadata, whose effect reaches past blank lines.
- * The result equals `parseQa(text)`.
+ * The result equals `parseQa(text)`. `split`, when given, must be `splitLines(text)`'s lines and finalEol.
  */
-export function reparseQa(prev: QaFile, text: string): QaFile {
+export function reparseQa(prev: QaFile, text: string, split?: { lines: string[]; finalEol: boolean }): QaFile {
   if (prev.problems.some((p) => p.code === 'binary-content') || text.slice(0, 8192).includes('\u0000')) return parseQa(text);
-  const { lines, eol, finalEol } = splitLines(text);
+  // An editor that tracks lines hands them in (unchanged lines are then the very same strings,
+  // so finding the edit costs next to nothing); otherwise the text is split here.
+  const { lines, eol, finalEol } = split ? { ...split, eol: text.includes('\r\n') ? ('\r\n' as const) : ('\n' as const) } : splitLines(text);
   const old = prev.lines;
   const max = Math.min(old.length, lines.length);
   let p = 0;
