@@ -27,7 +27,7 @@ function qaFile(pairs: number, temperature: string): string {
   const out = ['@source: sources/rulebook.md', '@variant: nuanced', `@temperature: ${temperature}`, '@model: bench', ''];
   let last = '';
   for (let i = 0; i < pairs; i++) {
-    if (i % 8 === 0) out.push(`@chunk: ${(i / 8 + 1) % 60 || 60}`);
+    if (i % 8 === 0) out.push(`@chunk: ${((i / 8) % 12) + 1}`); // rulebook.md has 13 chunks
     const q = i % 97 === 5 ? last : `${i % 50 === 3 ? '' : 'In Cairnrun, '}what about the ${phrase(8)}?`;
     last = q;
     out.push(`Q: ${q}`, `A: The ${phrase(18)}.`, '');
