@@ -5,7 +5,8 @@
  *   - edit: a one-line edit in that file, until its new diagnostics arrive (median of 15 edits).
  * Prints the server's resident memory, and its CPU time next to wall times (other load on the
  * machine inflates wall times, not CPU time). Run: npm run bench:lsp
- * MNEMO_BENCH_NODE_ARGS adds Node flags to the server; MNEMO_BENCH_PROFILE=DIR writes its CPU profile there.
+ * MNEMO_BENCH_NODE_ARGS adds Node flags to the server; MNEMO_BENCH_PROFILE=DIR writes its CPU profile there;
+ * MNEMO_QA_TIMING=1 makes the server print how long each check and publish took.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';

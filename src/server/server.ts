@@ -206,7 +206,9 @@ function flush(): void {
         if (expected.finalEol !== split.finalEol || JSON.stringify(expected.lines) !== JSON.stringify(split.lines)) connection.console.error(`tracked lines of ${uri} do not match its text`);
       }
     }
+    const t0 = performance.now();
     for (const t of ws.update(uri, text, true, split)) touched.add(t);
+    const t1 = performance.now();
     // From now on edits are applied to these lines (a copy: the parsed file keeps its own). Only
     // where re-parsing is incremental, and not where a lone CR makes the editor count lines differently.
     const state = ws.files.get(uri);
@@ -214,6 +216,8 @@ function flush(): void {
       trackedLines.set(uri, state.file.finalEol || state.file.lines.length === 0 ? [...state.file.lines, ''] : [...state.file.lines]);
     } else trackedLines.delete(uri);
     publish(uri);
+    // MNEMO_QA_TIMING=1 (the benchmark) logs where an edit's time goes.
+    if (process.env.MNEMO_QA_TIMING) log(`TIMING update ${(t1 - t0).toFixed(1)} publish ${(performance.now() - t1).toFixed(1)}`);
     touched.delete(uri);
     announce([uri]);
   }

@@ -70,6 +70,7 @@ export async function startServer(root: string, options: { bundle?: boolean; nod
   const errors: string[] = [];
   conn.onNotification('window/logMessage', (p: { type: number; message: string }) => {
     if (p.type === 1) errors.push(p.message);
+    if (p.message.startsWith('TIMING')) console.log(p.message);
   });
   conn.onRequest('client/registerCapability', () => null);
   conn.onRequest('window/workDoneProgress/create', () => null);
