@@ -2,7 +2,7 @@
 // lenses, and the Q&A view. Included in the list of test/harness/ui.mjs.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openView, widenSidebar, workbench } from './ui.mjs';
+import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
 
 const FILE_A = [
   '# Pairs for the first chunks of the rulebook (a UI check writes this file).',
@@ -77,8 +77,20 @@ export const qaChecks = [
       if (!/5 pairs · \d+ problems?/.test(description)) throw new Error(`the file's description is "${description}", expected "... 5 pairs · N problems"`);
       await sidebar.locator('.monaco-list-row', { hasText: 'reversed' }).first().waitFor({ state: 'visible' });
       await file.click();
-      await sidebar.locator('.monaco-list-row', { hasText: 'what is the Still?' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const still = sidebar.locator('.monaco-list-row', { hasText: 'what is the Still?' }).first();
+      await still.waitFor({ state: 'visible', timeout: 30_000 });
       await screenshot('qa-view');
+
+      // Selecting a pair shows it in the editor, selected: its question and answer (lines 12-13).
+      await still.click();
+      await page.locator('.statusbar-item', { hasText: /Ln 13, Col \d+ \(\d+ selected\)/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+
+      // Coverage: a rendered report with the chunks that have no pairs.
+      await runCommand(page, 'Mnemo: Show Coverage');
+      const preview = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await preview.locator('h2', { hasText: 'sources/rulebook.pdf' }).waitFor({ state: 'visible', timeout: 60_000 });
+      await preview.locator('table').first().waitFor({ state: 'visible' });
+      await screenshot('qa-coverage');
       return description;
     },
   },
