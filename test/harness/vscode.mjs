@@ -3,7 +3,7 @@
 // opens its web workbench. The extension under development runs in the server's node extension
 // host, as on desktop. See /work/shared/notes/real-vscode-offline.md for the facts this rests on.
 import { spawn } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,7 +148,6 @@ export async function startServer({ dataDir, logFile, env = {}, port, host = '12
     pid: child.pid,
     version: vscode.version,
     exited,
-    tail: () => tail,
     stop,
     /** URI of a local path as the workbench sees it (the server's file system). */
     remote,
@@ -187,10 +186,4 @@ export async function launchBrowser() {
   if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath}. Install Debian's chromium (apt-get install -y chromium) or set MNEMO_CHROMIUM.`);
   const { chromium } = await import('playwright-core');
   return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
-}
-
-/** The version of code-server's VS Code, read from disk (no server needed). */
-export function installedVersion() {
-  const info = ensureVSCode();
-  return JSON.parse(readFileSync(join(info.vscodeDir, 'package.json'), 'utf8')).version;
 }
