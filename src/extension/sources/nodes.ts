@@ -33,7 +33,8 @@ export class SourceNode {
 
   toTreeItem(): vscode.TreeItem {
     const { entry, state } = this.item;
-    const t = new vscode.TreeItem(entry.name, vscode.TreeItemCollapsibleState.None);
+    // Files in subfolders of sources/ are labelled with their folder, so two "notes.md" stay apart.
+    const t = new vscode.TreeItem(entry.path.replace(/^sources\//, ''), vscode.TreeItemCollapsibleState.None);
     t.id = `source:${entry.path}`;
     t.resourceUri = vscode.Uri.file(entry.absPath);
     const tip = new vscode.MarkdownString(undefined, true);
