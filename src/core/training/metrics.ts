@@ -64,7 +64,7 @@ export function parseMetricLines(text: string, firstLine = 1): { events: MetricE
  * at `offset` neither loses nor doubles a line.
  */
 export class MetricsReader {
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = Buffer.alloc(0);
   private line = 1;
   /** Bytes of the stream up to and including the last complete line. */
   offset: number;
