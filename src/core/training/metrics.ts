@@ -16,7 +16,7 @@ export function parseMetricLine(text: string): { event?: MetricEvent & { nonFini
     value = JSON.parse(trimmed);
   } catch {
     // Bare NaN / Infinity / -Infinity outside strings.
-    const replaced = trimmed.replace(/("(?:[^"\\]|\\.)*")|-?\b(?:NaN|Infinity)\b/g, (m, str: string | undefined) => (str ? str : 'null'));
+    const replaced = trimmed.replace(/("(?:[^"\\]|\\.)*")|-?\b(?:NaN|Infinity)\b/g, (_m, str: string | undefined) => (str ? str : 'null'));
     if (replaced === trimmed) return { reason: 'not JSON' };
     try {
       value = JSON.parse(replaced);
