@@ -31,12 +31,11 @@ export interface ServerHandle {
   stop(): Promise<void>;
 }
 
-/** The example project's rulebook (a Markdown source): from examples/, else from the shared data it is made from. */
+/** The rulebook as Markdown (the text the example project's rulebook.pdf is made from), shipped in test/fixtures. */
 export function rulebookPath(): string {
-  const candidates = [join(REPO, 'examples/cairnrun/sources/rulebook.md'), '/work/shared/data/cairnrun/rulebook.md'];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`rulebook.md not found in ${candidates.join(' or ')}`);
-  return found;
+  const path = join(REPO, 'test/fixtures/rulebook.md');
+  if (!existsSync(path)) throw new Error(`${path} is missing: it ships with the repository.`);
+  return path;
 }
 
 export function fileUri(path: string): string {
