@@ -1,8 +1,6 @@
-import { resolve } from 'node:path';
 import { MnemoError } from '../../core/errors';
-import { Project } from '../../core/project';
 import { chunkSource } from '../../core/sources';
-import { selectSources, summarize } from './extract';
+import { loadProject, selectSources, SOURCE_OPTIONS, summarize } from './shared';
 import type { CliCommand } from './types';
 
 /** The first words of a chunk, on one line. */
@@ -15,9 +13,9 @@ export const chunks: CliCommand = {
   name: 'chunks',
   summary: 'List the chunks of each source (or of one, with --source): number, page, token range, id.',
   help: 'npm run mnemo -- chunks --project DIR [--source sources/file.pdf] [--json]\n--json prints every chunk with its text.',
-  options: { json: { type: 'boolean' }, source: { type: 'string' } },
+  options: SOURCE_OPTIONS,
   async run(values) {
-    const project = Project.load(resolve(String(values.project)));
+    const project = loadProject(values);
     const json = !!values.json;
     const out: unknown[] = [];
     let failed = 0;

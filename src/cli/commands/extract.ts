@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
 import { MnemoError } from '../../core/errors';
-import { Project } from '../../core/project';
-import { chunkSource, listSources, type ChunkedSource } from '../../core/sources';
+import { chunkSource } from '../../core/sources';
+import { loadProject, selectSources, SOURCE_OPTIONS, summarize } from './shared';
 import type { CliCommand } from './types';
 
 /** One source's outcome, as printed and as emitted with --json. */
@@ -18,26 +17,13 @@ export interface ExtractReport {
   hint?: string;
 }
 
-const fmt = new Intl.NumberFormat('en-US');
-
-export function summarize(s: Pick<ChunkedSource, 'pages' | 'tokens' | 'chunks'>): string {
-  const n = (x: number, one: string) => `${fmt.format(x)} ${one}${x === 1 ? '' : 's'}`;
-  return `${n(s.pages.length, 'page')} · ${n(s.tokens, 'token')} · ${n(s.chunks.length, 'chunk')}`;
-}
-
-/** Sources to work on: one (--source) or every file in sources/. */
-export async function selectSources(project: Project, source: unknown): Promise<{ path: string; note?: string; supported: boolean }[]> {
-  if (typeof source === 'string' && source) return [{ path: source, supported: true }];
-  return (await listSources(project)).map((e) => ({ path: e.path, note: e.note, supported: !!e.kind }));
-}
-
 export const extract: CliCommand = {
   name: 'extract',
   summary: 'Extract the text of every source (cached by content) and report pages, tokens and chunks.',
   help: 'npm run mnemo -- extract --project DIR [--source sources/file.pdf] [--json]\nExits 1 if any source could not be extracted.',
-  options: { json: { type: 'boolean' }, source: { type: 'string' } },
+  options: SOURCE_OPTIONS,
   async run(values) {
-    const project = Project.load(resolve(String(values.project)));
+    const project = loadProject(values);
     const json = !!values.json;
     const reports: ExtractReport[] = [];
     const sources = await selectSources(project, values.source);
