@@ -312,7 +312,7 @@ void test('property: for any pairs and settings, rows fit, nothing is lost or do
       async (raw, dataset) => {
         const { buildRows } = await import('../../src/core/dataset/build');
         const pairs = raw.map((p, i) => ({ ...p, file: 'qa/x.qa', line: i * 3, source: 'sources/rulebook.md' }));
-        const settings = { name: 'p', context: 'Cairnrun rules', keywords: ['Cairnrun'], systemPrompt: undefined, csv: false, sourceTextRatio: 0, license: 'other', tokenizer: 'o200k_base', ...dataset };
+        const settings = { name: 'p', context: 'Cairnrun rules', keywords: ['Cairnrun'], systemPrompt: undefined, csv: false, sourceTextRatio: 0, license: 'other', tokenizer: 'o200k_base' as const, ...dataset };
         const b = buildRows({ pairs, filesRead: 1, skipped: [], sources: [] }, settings, count);
         for (const row of [...b.train, ...b.test]) {
           assert.ok(rowTokens(row.messages, count) <= dataset.rowTokenBudget);

@@ -1,5 +1,7 @@
 /** The dataset stage (DESIGN.md step 5): curated pairs -> chat rows in the Hugging Face "messages" format. */
 
+import type { ProjectConfig } from '../project';
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -55,21 +57,8 @@ export interface FileProblem {
   message: string;
 }
 
-export interface DatasetSettings {
-  /** The project's name and context phrase (for the card and the source-text prompts). */
-  name: string;
-  context: string;
-  keywords: string[];
-  turnsPerRow: number;
-  rowTokenBudget: number;
-  testFraction: number;
-  seed: number;
-  systemPrompt?: string;
-  csv: boolean;
-  sourceTextRatio: number;
-  license: string;
-  tokenizer: string;
-}
+/** What the builder reads: mnemo.json's `dataset` section with its defaults, plus the project's name, context and tokenizer. */
+export type DatasetSettings = ProjectConfig['dataset'] & Pick<ProjectConfig, 'name' | 'context' | 'keywords' | 'tokenizer'>;
 
 export interface DroppedPair {
   pair: DatasetPair;

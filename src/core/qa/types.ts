@@ -97,7 +97,7 @@ export const KNOWN_KEYS: Record<string, { scope: KeyScope; description: string }
   generator: { scope: 'file', description: 'What made the file: a model sweep, or the offline fallback generator.' },
   generated: { scope: 'file', description: 'When the file was written (ISO 8601).' },
   digest: { scope: 'file', description: 'A hash of the generated pairs: when the pairs no longer match it, the file was edited and is never overwritten.' },
-  chunk: { scope: 'block', description: 'The chunk id that the following pairs come from.' },
+  chunk: { scope: 'block', description: 'The 1-based number of the source chunk that the following pairs come from.' },
   reviewed: { scope: 'pair', description: 'The next pair was reviewed by a person.' },
   id: { scope: 'pair', description: 'A stable id for the next pair.' },
 };
