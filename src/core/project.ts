@@ -45,7 +45,16 @@ export interface ProjectConfigFile {
     license?: string;
   };
   hub?: { repo?: string; private?: boolean };
-  eval?: { questions?: string };
+  eval?: {
+    questions?: string;
+    judgePrompt?: string;
+    judge?: { baseUrl?: string; model?: string };
+    grading?: 'contains' | 'exact';
+    maxNewTokens?: number;
+    topK?: number;
+    concurrency?: number;
+    timeoutSeconds?: number;
+  };
 }
 
 /** mnemo.json with every default filled in: what the rest of the code reads. */
@@ -77,7 +86,19 @@ export interface ProjectConfig {
     license: string;
   };
   hub: { repo?: string; private: boolean };
-  eval: { questions: string };
+  eval: {
+    questions: string;
+    /** A project file with the judge prompt (default eval/judge.md when it exists, else the built-in prompt). */
+    judgePrompt?: string;
+    judge: { baseUrl?: string; model?: string };
+    /** The matcher that grades when no judge is configured. */
+    grading: 'contains' | 'exact';
+    maxNewTokens: number;
+    /** Chunks put in the prompt of an API baseline with context "chunks". */
+    topK: number;
+    concurrency: number;
+    timeoutSeconds: number;
+  };
 }
 
 export interface ConfigProblem {
@@ -150,7 +171,16 @@ export function withDefaults(file: ProjectConfigFile): ProjectConfig {
       license: d.license ?? 'other',
     },
     hub: { repo: file.hub?.repo, private: file.hub?.private ?? true },
-    eval: { questions: file.eval?.questions ?? 'eval/questions.qa' },
+    eval: {
+      questions: file.eval?.questions ?? 'eval/questions.qa',
+      judgePrompt: file.eval?.judgePrompt,
+      judge: { baseUrl: file.eval?.judge?.baseUrl, model: file.eval?.judge?.model },
+      grading: file.eval?.grading ?? 'contains',
+      maxNewTokens: file.eval?.maxNewTokens ?? 128,
+      topK: file.eval?.topK ?? 3,
+      concurrency: file.eval?.concurrency ?? 4,
+      timeoutSeconds: file.eval?.timeoutSeconds ?? 120,
+    },
   };
 }
 

@@ -100,4 +100,5 @@ export const KNOWN_KEYS: Record<string, { scope: KeyScope; description: string }
   chunk: { scope: 'block', description: 'The 1-based number of the source chunk that the following pairs come from.' },
   reviewed: { scope: 'pair', description: 'The next pair was reviewed by a person.' },
   id: { scope: 'pair', description: 'A stable id for the next pair.' },
+  tags: { scope: 'pair', description: 'Tags of the next pair, comma-separated (eval sets: forward, reversed, numeric, paraphrase); scores are split by tag.' },
 };

@@ -1,0 +1,164 @@
+/** Comparing answer sets: question by question (for diffs), and all runs side by side (ablations). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Project } from '../project';
+import { RUN_FILES } from '../training/protocol';
+import { normalizeText } from './match';
+import { scoreAnswerSet } from './score';
+import { listAnswerSets } from './store';
+import type { AblationRow, AblationTable, AnswerRecord, AnswerSet, AnswerSetMeta, Change, Comparison, ComparisonRow } from './types';
+
+function changeOf(a: AnswerRecord | undefined, b: AnswerRecord | undefined): Change {
+  if (!a) return 'only-b';
+  if (!b) return 'only-a';
+  const x = a.verdict.correct;
+  const y = b.verdict.correct;
+  if (x === null || y === null) return 'ungraded';
+  if (x && y) return 'both-correct';
+  if (!x && !y) return 'both-wrong';
+  return y ? 'fixed' : 'broken';
+}
+
+/** Question by question: what moved from set a (before) to set b (after). */
+export function compareAnswerSets(a: AnswerSet, b: AnswerSet): Comparison {
+  const inB = new Map(b.answers.map((x) => [x.questionId, x]));
+  const rows: ComparisonRow[] = [];
+  const row = (x: AnswerRecord | undefined, y: AnswerRecord | undefined): ComparisonRow => {
+    const q = (x ?? y)!;
+    return {
+      questionId: q.questionId,
+      question: q.question,
+      reference: q.reference,
+      tags: q.tags,
+      a: x,
+      b: y,
+      change: changeOf(x, y),
+      answerChanged: !!x && !!y && normalizeText(x.answer) !== normalizeText(y.answer),
+    };
+  };
+  for (const x of a.answers) rows.push(row(x, inB.get(x.questionId)));
+  const inA = new Set(a.answers.map((x) => x.questionId));
+  for (const y of b.answers) if (!inA.has(y.questionId)) rows.push(row(undefined, y));
+  const counts = { fixed: 0, broken: 0, 'both-correct': 0, 'both-wrong': 0, ungraded: 0, 'only-a': 0, 'only-b': 0 } as Record<Change, number>;
+  for (const r of rows) counts[r.change]++;
+  return { a: a.meta, b: b.meta, rows, counts, scoreA: scoreAnswerSet(a), scoreB: scoreAnswerSet(b) };
+}
+
+function verdictWord(a: AnswerRecord): string {
+  const v = a.verdict;
+  const what = v.correct === null ? 'ungraded' : v.correct ? 'correct' : 'wrong';
+  const by = v.by === 'user' ? 'user' : v.by;
+  return `${what} (${by}${v.reason ? `: ${v.reason.replace(/\s+/g, ' ')}` : ''})`;
+}
+
+function block(text: string, marker: 'Q' | 'A'): string[] {
+  // Continuation lines that would read as markers or metadata are indented so the .qa reads back the same.
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  return lines.map((l, i) => (i === 0 ? `${marker}: ${l}` : /^(Q:|A:|@|#)/.test(l) || l.trim() === '' ? `  ${l}` : l));
+}
+
+/**
+ * An answer set as a read-only `.qa` text for diffs: a header comment with what answered and the
+ * score, then per question (in the set's order, or `order` when given so two sets line up) the
+ * reference and the verdict as comments, the question and the model's answer. Questions missing
+ * from the set get a comment line in their place.
+ */
+export function answerSetToQa(set: AnswerSet, order?: string[]): string {
+  const score = scoreAnswerSet(set).overall;
+  const m = set.meta;
+  const out: string[] = [
+    `# ${m.label}`,
+    `# ${m.kind}${m.runId ? ` ${m.runId}` : ''} · model ${m.model}${m.context && m.context !== 'none' ? ` · context ${m.context}` : ''} · graded by ${m.grading}`,
+    `# score ${score.correct}/${score.graded}${score.ungraded ? ` (${score.ungraded} ungraded)` : ''}`,
+    '',
+  ];
+  const byId = new Map(set.answers.map((a) => [a.questionId, a]));
+  for (const id of order ?? set.answers.map((a) => a.questionId)) {
+    const a = byId.get(id);
+    if (!a) {
+      out.push(`# (question ${id} is not in this set)`, '');
+      continue;
+    }
+    out.push(`@id: ${a.questionId}`);
+    out.push(`# reference: ${(a.reference ?? '(none)').replace(/\s*\n\s*/g, ' ')}`);
+    out.push(`# verdict: ${verdictWord(a)}${a.error ? ` · error: ${a.error}` : ''}`);
+    out.push(...block(a.question, 'Q'));
+    out.push(...block(a.answer || '(no answer)', 'A'));
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+type Flat = Record<string, string | number | boolean | null>;
+
+function flatten(value: unknown, prefix: string, out: Flat): void {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    out[prefix] = value;
+  } else if (Array.isArray(value)) {
+    out[prefix] = value.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  }
+}
+
+/** Keys of run.json that describe a run's settings (not its state). */
+const RUN_SETTING_KEYS = ['config', 'dataset', 'label'] as const;
+/** Config keys that name files or places, not settings worth comparing. */
+const IGNORED = /^(train_file|eval_file|output_dir|push_to_hub|hub_private|logging_steps|eval_steps|save_best)$|sha256$/;
+
+function runSettings(project: Project, runId: string): Flat {
+  const out: Flat = {};
+  const file = join(project.runsDir, runId, RUN_FILES.record);
+  if (!existsSync(file)) return out;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    for (const key of RUN_SETTING_KEYS) {
+      if (record[key] === undefined) continue;
+      if (key === 'config') flatten(record[key], '', out);
+      else flatten(record[key], key, out);
+    }
+  } catch {
+    // A run.json being written or damaged: the row still shows its scores.
+  }
+  for (const k of Object.keys(out)) if (IGNORED.test(k)) delete out[k];
+  return out;
+}
+
+function baselineSettings(meta: AnswerSetMeta): Flat {
+  const out: Flat = { model: meta.model };
+  if (meta.context) out.context = meta.context;
+  if (meta.topK) out.top_k = meta.topK;
+  return out;
+}
+
+/**
+ * Every evaluated run and baseline side by side: score overall and per tag, and the settings of
+ * each run (its training config and dataset); `differing` lists the settings that vary.
+ */
+export function ablationTable(project: Project, onProblem?: (path: string, message: string) => void): AblationTable {
+  const rows: AblationRow[] = listAnswerSets(project, onProblem).map((e) => ({
+    path: e.path,
+    meta: e.meta,
+    score: e.score,
+    settings: e.meta.kind === 'run' && e.meta.runId ? runSettings(project, e.meta.runId) : baselineSettings(e.meta),
+  }));
+  const keys = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r.settings)) keys.add(k);
+  const differing = [...keys].filter((k) => new Set(rows.map((r) => JSON.stringify(r.settings[k] ?? null))).size > 1).sort();
+  const tags = [...new Set(rows.flatMap((r) => Object.keys(r.score.byTag)))].sort();
+  return { rows, differing, tags };
+}
+
+/** The ablation table as Markdown, sorted by overall rate (best first). */
+export function ablationMarkdown(table: AblationTable): string {
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const cell = (s: { correct: number; graded: number; low: number; high: number } | undefined) => (s ? `${s.correct}/${s.graded} [${pct(s.low)}–${pct(s.high)}]` : '');
+  const rows = [...table.rows].sort((x, y) => y.score.overall.rate - x.score.overall.rate);
+  const head = ['answer set', 'kind', 'score', ...table.tags, ...table.differing];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    const cells = [r.meta.label, r.meta.kind, cell(r.score.overall), ...table.tags.map((t) => cell(r.score.byTag[t])), ...table.differing.map((k) => String(r.settings[k] ?? ''))];
+    lines.push(`| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}

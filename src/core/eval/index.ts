@@ -1,0 +1,228 @@
+/**
+ * Evaluation: a hand-written question set asked of the base model, of a run's fine-tuned model
+ * and of API baselines; answers graded (judge, matchers, the user's overrules), scored with
+ * Wilson intervals per tag, compared question by question and run by run.
+ *
+ * The one API the CLI and the extension call. Storage and shapes: see types.ts.
+ *
+ *   loadEvalSet(path) -> EvalSet
+ *   evaluate(project, { target, questions?, judge?, ... }) -> { set, path, report }   answer + grade + save
+ *   regrade(project, path, { judge?, matcher? }) -> { set, report }                    grade again, overrules kept
+ *   listAnswerSets(project) / readAnswerSet(path) / saveAnswerSet(project, set)
+ *   overrule(path, questionId, true | false | null) / clearOverrule(path, questionId)
+ *   scoreAnswerSet(set), wilson(k, n), judgeAgreement(set), formatScore(score)
+ *   compareAnswerSets(a, b), answerSetToQa(set, order?), ablationTable(project), ablationMarkdown(table)
+ *   answerWithApi(project, evalSet, opts), runModelEval(evalSet, spec, opts), gradeAnswerSet(set, opts)
+ */
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { MnemoError } from '../errors';
+import { OpenAiChatClient, type ChatClient } from '../generation/client';
+import type { Project } from '../project';
+import { answerWithApi } from './api';
+import { gradeAnswerSet, gradingMode, type JudgeConfig } from './grade';
+import { loadJudgePrompt } from './judge';
+import { projectBaseModel, runModelEval, runModelSpec, type ModelEvalOptions } from './model';
+import { loadEvalSet } from './questions';
+import { scoreAnswerSet } from './score';
+import { answerSetId, answerSetPath, carryOverrules, readAnswerSet, saveAnswerSet, storedPath, writeAnswerSet } from './store';
+import type { AnswerRecord, AnswerSet, AnswerSetMeta, ContextMode, EvalProgress, EvalSet, ScoreReport } from './types';
+
+export * from './types';
+export { loadEvalSet, parseEvalSet, parseTags, questionId } from './questions';
+export { formatScore, judgeAgreement, scoreAnswers, scoreAnswerSet, UNTAGGED, wilson } from './score';
+export { keyTerms, matchAnswer, normalizeText, normalizeTokens, stripCitations } from './match';
+export { checkJudgeTemplate, DEFAULT_JUDGE_PROMPT, JUDGE_PLACEHOLDERS, JUDGE_PROMPT_FILE, judgeAnswer, loadJudgePrompt, parseJudgeReply, renderJudgePrompt, type JudgeOptions, type JudgePrompt } from './judge';
+export { gradeAnswerSet, gradingMode, matcherVerdict, pool, type GradeOptions, type JudgeConfig } from './grade';
+export {
+  answerSetId,
+  answerSetPath,
+  applyOverrule,
+  carryOverrules,
+  clearOverrule,
+  listAnswerSets,
+  overrule,
+  readAnswerSet,
+  removeOverrule,
+  RESULTS_DIR,
+  resultsDir,
+  runEvalDir,
+  saveAnswerSet,
+  storedPath,
+  writeAnswerSet,
+} from './store';
+export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets } from './compare';
+export { answerWithApi, apiPrompt, bm25TopK, documentText, type ApiAnswerOptions, type ContextChunk } from './api';
+export { findEvalScript, projectBaseModel, runModelEval, runModelSpec, type LocalModelSpec, type ModelEvalOptions } from './model';
+
+/** What answers: the base model, a run's fine-tuned model, or an API model (with some context). */
+export type EvalTarget =
+  | { kind: 'base'; model?: string; ggufFile?: string }
+  | { kind: 'run'; runId: string }
+  | { kind: 'api'; baseUrl: string; model: string; context?: ContextMode; topK?: number };
+
+export interface JudgeEndpoint {
+  baseUrl: string;
+  model: string;
+  /** From OPENAI_API_KEY or secret storage; never logged or saved. */
+  apiKey?: string;
+  /** A client to use instead of one made from baseUrl/apiKey. */
+  client?: ChatClient;
+}
+
+export interface EvaluateOptions {
+  target: EvalTarget;
+  /** The eval set (a .qa file, inside the project or not); default mnemo.json eval.questions. */
+  questions?: string;
+  /** Key of the answering API model. */
+  apiKey?: string;
+  /** A client for the answering API model instead of one made from the target's baseUrl. */
+  answerClient?: ChatClient;
+  /** The judge; without one, answers are graded by `matcher` (default mnemo.json eval.grading). */
+  judge?: JudgeEndpoint;
+  matcher?: 'contains' | 'exact';
+  /** Options for eval.py (base and run targets). */
+  local?: Omit<ModelEvalOptions, 'signal' | 'onProgress' | 'onLog'>;
+  signal?: AbortSignal;
+  onProgress?: (p: EvalProgress) => void;
+  onLog?: (line: string) => void;
+}
+
+export interface EvaluateResult {
+  evalSet: EvalSet;
+  set: AnswerSet;
+  /** Where the set was saved. */
+  path: string;
+  report: ScoreReport;
+  /** Overrules carried over from the set's previous file (same question and answer text). */
+  carried: number;
+}
+
+/** The eval set path of a project: an explicit path (relative to the cwd), else mnemo.json eval.questions. */
+export function evalSetPath(project: Project, questions?: string): string {
+  if (questions) return resolve(questions);
+  return isAbsolute(project.config.eval.questions) ? project.config.eval.questions : join(project.root, project.config.eval.questions);
+}
+
+/** The judge the project is configured with (mnemo.json eval.judge), with explicit values first. */
+export function resolveJudge(project: Project, override: Partial<JudgeEndpoint> = {}): JudgeEndpoint | undefined {
+  const baseUrl = override.baseUrl ?? project.config.eval.judge.baseUrl ?? project.config.generation.baseUrl;
+  const model = override.model ?? project.config.eval.judge.model;
+  if (!model) return undefined;
+  if (!baseUrl) throw new MnemoError(`The judge model "${model}" has no endpoint.`, 'Set eval.judge.baseUrl in mnemo.json (or pass --judge-base-url).');
+  return { baseUrl: baseUrl.replace(/\/+$/, ''), model, apiKey: override.apiKey, client: override.client };
+}
+
+function judgeConfig(project: Project, judge: JudgeEndpoint): JudgeConfig {
+  return {
+    client: judge.client ?? new OpenAiChatClient({ baseUrl: judge.baseUrl, apiKey: judge.apiKey }),
+    baseUrl: judge.baseUrl,
+    model: judge.model,
+    prompt: loadJudgePrompt(project),
+    context: project.config.context,
+    timeoutMs: project.config.eval.timeoutSeconds * 1000,
+  };
+}
+
+function shortModel(model: string): string {
+  return existsSync(model) || isAbsolute(model) ? basename(model.replace(/[\\/]+$/, '')) : model;
+}
+
+/** The run's label from its run.json ("bs 1, 9x"), when it has one. */
+function runLabel(project: Project, runId: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(project.runsDir, runId, 'run.json'), 'utf8')) as { label?: string }).label;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Answers the eval set with the target, grades the answers, and saves the set (replacing the
+ * previous file of the same evaluation, whose overrules are carried over where the answer is the
+ * same). Throws a MnemoError when nothing could be answered at all.
+ */
+export async function evaluate(project: Project, opts: EvaluateOptions): Promise<EvaluateResult> {
+  const evalSet = loadEvalSet(evalSetPath(project, opts.questions));
+  const t = opts.target;
+  const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
+  const matcher = opts.matcher ?? project.config.eval.grading;
+  const base: Omit<AnswerSetMeta, 'id' | 'label' | 'kind' | 'model'> = {
+    questionsPath: storedPath(project, evalSet.path),
+    questionsSha256: evalSet.sha256,
+    created: new Date().toISOString(),
+    grading: gradingMode({ judge, matcher }),
+  };
+  let meta: AnswerSetMeta;
+  let answers: AnswerRecord[];
+  if (t.kind === 'api') {
+    const context = t.context ?? 'none';
+    const topK = context === 'chunks' ? (t.topK ?? project.config.eval.topK) : undefined;
+    meta = { ...base, id: '', label: `${t.model}${context === 'none' ? '' : context === 'document' ? ' + document' : ` + top ${topK} chunks`}`, kind: 'api', model: t.model, baseUrl: t.baseUrl, context, ...(topK ? { topK } : {}) };
+    answers = await answerWithApi(project, evalSet, { baseUrl: t.baseUrl, model: t.model, apiKey: opts.apiKey, client: opts.answerClient, context, topK, signal: opts.signal, onProgress: opts.onProgress });
+  } else {
+    const spec =
+      t.kind === 'run'
+        ? runModelSpec(project, t.runId)
+        : (() => {
+            const fromProject = projectBaseModel(project);
+            const model = t.model ?? fromProject.model;
+            if (!model) throw new MnemoError('No base model to evaluate.', 'Pass the model (--model HF-ID-or-folder), or set training.model in mnemo.json.');
+            return { model, ggufFile: t.ggufFile ?? (t.model ? undefined : fromProject.ggufFile) };
+          })();
+    const systemPrompt = project.config.dataset.systemPrompt;
+    const runName = t.kind === 'run' ? runLabel(project, t.runId) : undefined;
+    const label = t.kind === 'run' ? `run ${t.runId}${runName ? ` (${runName})` : ''}` : `base ${shortModel(spec.model)}`;
+    meta = {
+      ...base,
+      id: '',
+      label,
+      kind: t.kind,
+      ...(t.kind === 'run' ? { runId: t.runId, adapter: 'outputDir' in spec ? storedPath(project, (spec as { outputDir: string }).outputDir) : undefined } : {}),
+      model: spec.model,
+      settings: { max_new_tokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens, batch_size: opts.local?.batchSize ?? 8, device: opts.local?.device ?? 'auto', decoding: 'greedy' },
+    };
+    meta.id = answerSetId(meta);
+    const workDir = opts.local?.workDir ?? join(project.cacheDir, 'eval', t.kind === 'run' ? `run-${t.runId}-${meta.id}` : meta.id);
+    answers = await runModelEval(evalSet, { ...spec, systemPrompt }, {
+      ...opts.local,
+      maxNewTokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens,
+      workDir,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      onLog: opts.onLog,
+    });
+  }
+  meta.id = answerSetId(meta);
+  if (!meta.adapter) delete meta.adapter;
+  if (answers.length && answers.every((a) => a.error)) {
+    throw new MnemoError(`No question was answered: ${answers[0].error}.`, 'Check that the model is reachable and answers (e.g. "Mnemo: Test Connection"), then run the evaluation again.');
+  }
+  const set: AnswerSet = { version: 1, meta, answers };
+  await gradeAnswerSet(set, { judge, matcher, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
+  const path = answerSetPath(project, meta);
+  let previous: AnswerSet | undefined;
+  if (existsSync(path)) {
+    try {
+      previous = readAnswerSet(path);
+    } catch {
+      // A damaged earlier file is replaced; it had nothing we can carry.
+    }
+  }
+  const carried = carryOverrules(previous, set);
+  saveAnswerSet(project, set);
+  return { evalSet, set, path, report: scoreAnswerSet(set), carried };
+}
+
+/** Grades a saved set again (e.g. with a judge, or after editing the judge prompt); overrules stay. */
+export async function regrade(
+  project: Project,
+  path: string,
+  opts: { judge?: JudgeEndpoint; matcher?: 'contains' | 'exact'; signal?: AbortSignal; onProgress?: (p: EvalProgress) => void } = {},
+): Promise<{ set: AnswerSet; report: ScoreReport }> {
+  const set = readAnswerSet(path);
+  const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
+  await gradeAnswerSet(set, { judge, matcher: opts.matcher ?? project.config.eval.grading, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
+  writeAnswerSet(path, set);
+  return { set, report: scoreAnswerSet(set) };
+}

@@ -1,0 +1,146 @@
+/**
+ * Deterministic grading: exact and contains matching.
+ *
+ * Both compare normalised text: lower case, accents removed, punctuation dropped (a decimal point
+ * between digits is kept), number words written as digits ("twenty-five" -> 25, "sixth" -> 6th).
+ * Rule citations in parentheses ("(Rule 9.1)", "(Rules 4.6, 6.5)") are left out of the reference:
+ * a model answering from memory is not asked to cite.
+ *
+ * - exact: the normalised answer is the normalised reference, or contains it word for word.
+ * - contains: every key term of the reference appears in the answer. Key terms are its numbers,
+ *   its capitalised words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too,
+ *   unless they are common function words), and "yes"/"no" when the reference starts with one.
+ *   A reference with none of those uses its content words (4+ letters, not function words). Terms
+ *   the question already contains do not count (echoing the question proves nothing). Words match
+ *   up to a plural "s"/"es".
+ */
+import type { MatchResult } from './types';
+
+const UNITS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];
+const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
+// "second" is left out: it is a unit of time more often than an ordinal.
+const ORDINALS: Record<string, number> = {
+  first: 1, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
+  eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, twentieth: 20,
+};
+const NUMBER_WORDS = new Map<string, number>([...UNITS.map((w, i) => [w, i] as [string, number]), ...TENS.map((w, i) => [w, i * 10] as [string, number]).filter(([w]) => w)]);
+
+/** Common English words that are never key terms, even capitalised at the start of a sentence. */
+const FUNCTION_WORDS = new Set(
+  (
+    'a an the and or but nor if then than that this these those there their they them it its is are was were be been being ' +
+    'has have had do does did done to of in on at by for from with without within into onto over under after before ' +
+    'up down out off only just also not no yes each every both either neither all any some none one ones other another ' +
+    'such same own so too very can could may might must shall should will would what which who whom whose when where why how ' +
+    'he she his her we our you your i me my as about above below between during through while until again more most less ' +
+    'least many much few several per via here once always never often'
+  ).split(' '),
+);
+
+/** Rule citations in parentheses, left out of references before matching. */
+const CITATION = /\(\s*(?:see\s+)?(?:rules?|§+|sections?|articles?)\s*[\d.,;\s&and-]*\)/gi;
+
+export function stripCitations(text: string): string {
+  return text.replace(CITATION, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Normalised tokens of a text (see the file comment). */
+export function normalizeTokens(text: string): string[] {
+  const plain = text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    // A decimal point or thousands separator between digits stays; other punctuation becomes a space.
+    .replace(/(\d),(\d{3})\b/g, '$1$2')
+    .replace(/(?<!\d)\.|\.(?!\d)/g, ' ')
+    .replace(/[^\p{L}\p{N}.]+/gu, ' ')
+    .trim();
+  if (!plain) return [];
+  const out: string[] = [];
+  const words = plain.split(/\s+/);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const ord = ORDINALS[w];
+    if (ord !== undefined) {
+      out.push(`${ord}th`);
+      continue;
+    }
+    const n = NUMBER_WORDS.get(w);
+    if (n === undefined) {
+      out.push(/^\d+(st|nd|rd|th)$/.test(w) ? `${parseInt(w, 10)}th` : w);
+      continue;
+    }
+    // "twenty five" / "twenty-five" (the hyphen is already a space) -> 25.
+    let value = n;
+    const next = words[i + 1];
+    if (n >= 20 && n % 10 === 0 && next !== undefined) {
+      const unit = NUMBER_WORDS.get(next);
+      if (unit !== undefined && unit > 0 && unit < 10) {
+        value += unit;
+        i++;
+      } else if (ORDINALS[next] !== undefined && ORDINALS[next] < 10) {
+        out.push(`${value + ORDINALS[next]}th`);
+        i++;
+        continue;
+      }
+    }
+    if (words[i + 1] === 'hundred') {
+      value *= 100;
+      i++;
+    }
+    out.push(String(value));
+  }
+  return out;
+}
+
+export function normalizeText(text: string): string {
+  return normalizeTokens(text).join(' ');
+}
+
+function stem(word: string): string {
+  if (/^\d/.test(word)) return word;
+  if (word.length > 4 && word.endsWith('es') && !word.endsWith('ses')) return word.slice(0, -2);
+  if (word.length > 3 && word.endsWith('s') && !word.endsWith('ss')) return word.slice(0, -1);
+  return word;
+}
+
+/** The key terms of a reference answer (normalised), in order, without duplicates. */
+export function keyTerms(reference: string, question = ''): string[] {
+  const ref = stripCitations(reference);
+  const inQuestion = new Set(normalizeTokens(question).map(stem));
+  const terms: string[] = [];
+  const add = (t: string) => {
+    if (!t || inQuestion.has(stem(t)) || terms.includes(t)) return;
+    terms.push(t);
+  };
+  const yesNo = /^\s*(yes|no)\b/i.exec(ref);
+  if (yesNo) add(yesNo[1].toLowerCase());
+  // Capitalised words and numbers, read from the raw text (case is lost after normalising).
+  for (const m of ref.matchAll(/[\p{L}\p{N}][\p{L}\p{N}.'’-]*/gu)) {
+    const raw = m[0].replace(/[.'’-]+$/, '');
+    const lower = raw.toLowerCase();
+    // "one" and "zero" spelled out read as words more often than as quantities ("one short").
+    const isNumber = /\d/.test(raw) || (NUMBER_WORDS.has(lower) && lower !== 'one' && lower !== 'zero') || ORDINALS[lower] !== undefined;
+    if (!isNumber && NUMBER_WORDS.has(lower)) continue;
+    const isCapital = /^\p{Lu}/u.test(raw);
+    if (!isNumber && !isCapital) continue;
+    for (const t of normalizeTokens(raw)) {
+      if (isNumber ? /\d/.test(t) : !FUNCTION_WORDS.has(t)) add(t);
+    }
+  }
+  if (terms.length > (yesNo ? 1 : 0)) return terms;
+  for (const t of normalizeTokens(ref)) if (t.length >= 4 && !FUNCTION_WORDS.has(t)) add(t);
+  return terms;
+}
+
+/** Exact and contains matching of an answer against a reference. */
+export function matchAnswer(answer: string, reference: string, question = ''): MatchResult {
+  const ans = normalizeTokens(answer);
+  const ref = normalizeTokens(stripCitations(reference));
+  const a = ` ${ans.join(' ')} `;
+  const exact = ref.length > 0 && a.includes(` ${ref.join(' ')} `);
+  const terms = keyTerms(reference, question);
+  const have = new Set(ans.map(stem));
+  const missing = terms.filter((t) => !have.has(stem(t)));
+  return { exact, contains: terms.length > 0 ? missing.length === 0 : exact, terms, missing };
+}
