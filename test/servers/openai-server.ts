@@ -38,6 +38,60 @@ export interface FakeServerOptions {
   behavior?: (info: { n: number; key: string; attempt: number; body: ChatBody }) => Fault;
   /** When set, every question and answer is worded differently ("take N"): a regeneration that yields new pairs. */
   take?: number;
+  /** A token-bucket rate limit, checked as a request arrives (a refused request is answered 429 at once). */
+  rateLimit?: RateLimitOptions;
+}
+
+export interface RateLimitOptions {
+  /** Requests the bucket refills per second. */
+  requestsPerSecond: number;
+  /** Bucket size (the burst allowed); default one second's worth. */
+  burst?: number;
+  /** Token budget per minute, counted as the prompt's tokens plus max_tokens (as hosted APIs reserve). */
+  tokensPerMinute?: number;
+  /** Send x-ratelimit-* headers on every answer (default true). */
+  headers?: boolean;
+  /** Send Retry-After (seconds) with each 429 (default true). */
+  retryAfter?: boolean;
+}
+
+/** A token bucket: `capacity` at most, refilled at `perSecond`. */
+class Bucket {
+  private level: number;
+  private at: number;
+  constructor(
+    readonly capacity: number,
+    readonly perSecond: number,
+  ) {
+    this.level = capacity;
+    this.at = performance.now();
+  }
+  private refill(): void {
+    const now = performance.now();
+    this.level = Math.min(this.capacity, this.level + ((now - this.at) / 1000) * this.perSecond);
+    this.at = now;
+  }
+  remaining(): number {
+    this.refill();
+    return this.level;
+  }
+  take(n: number): void {
+    this.refill();
+    this.level -= n;
+  }
+  /** Milliseconds until `n` are available (0 if now). */
+  msUntil(n: number): number {
+    this.refill();
+    return this.level >= n ? 0 : ((n - this.level) / this.perSecond) * 1000;
+  }
+  /** Milliseconds until the bucket is full again (what x-ratelimit-reset-* reports). */
+  msUntilFull(): number {
+    return this.msUntil(this.capacity);
+  }
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${Math.ceil(ms)}ms` : `${(ms / 1000).toFixed(3)}s`;
 }
 
 export interface ServerStats {
@@ -54,6 +108,8 @@ export interface ServerStats {
   maxInFlight: number;
   /** Requests the client gave up on (socket closed before the answer). */
   abandoned: number;
+  /** Requests refused by the rate limit (options.rateLimit). */
+  rateLimited: number;
 }
 
 export interface FakeServer {
@@ -118,7 +174,25 @@ function malformed(prompt: string, take?: number): string {
 }
 
 export async function startOpenAiServer(options: FakeServerOptions = {}): Promise<FakeServer> {
-  const stats: ServerStats = { requests: 0, completed: new Map(), attempts: new Map(), faults: {}, usage: { promptTokens: 0, completionTokens: 0 }, maxInFlight: 0, abandoned: 0 };
+  const stats: ServerStats = { requests: 0, completed: new Map(), attempts: new Map(), faults: {}, usage: { promptTokens: 0, completionTokens: 0 }, maxInFlight: 0, abandoned: 0, rateLimited: 0 };
+  const rl = options.rateLimit;
+  const reqBucket = rl ? new Bucket(rl.burst ?? rl.requestsPerSecond, rl.requestsPerSecond) : undefined;
+  const tokBucket = rl?.tokensPerMinute ? new Bucket(rl.tokensPerMinute, rl.tokensPerMinute / 60) : undefined;
+  const limitHeaders = (): Record<string, string> => {
+    if (!rl || rl.headers === false) return {};
+    const h: Record<string, string> = {};
+    if (reqBucket) {
+      h['x-ratelimit-limit-requests'] = String(reqBucket.capacity);
+      h['x-ratelimit-remaining-requests'] = String(Math.max(0, Math.floor(reqBucket.remaining())));
+      h['x-ratelimit-reset-requests'] = duration(reqBucket.msUntilFull());
+    }
+    if (tokBucket) {
+      h['x-ratelimit-limit-tokens'] = String(tokBucket.capacity);
+      h['x-ratelimit-remaining-tokens'] = String(Math.max(0, Math.floor(tokBucket.remaining())));
+      h['x-ratelimit-reset-tokens'] = duration(tokBucket.msUntilFull());
+    }
+    return h;
+  };
   const sockets = new Set<Socket>();
   let inFlight = 0;
   let server: Server;
@@ -150,6 +224,18 @@ export async function startOpenAiServer(options: FakeServerOptions = {}): Promis
       return json(res, 404, { error: { message: `The model \`${body.model}\` does not exist.`, type: 'invalid_request_error', code: 'model_not_found' } });
     }
     const key = serverKey(body);
+    if (reqBucket) {
+      const cost = approxTokens(body.messages.map((m) => m.content).join('\n')) + (body.max_tokens ?? 0);
+      const wait = Math.max(reqBucket.msUntil(1), tokBucket?.msUntil(cost) ?? 0);
+      if (wait > 0) {
+        stats.rateLimited++;
+        const headers = limitHeaders();
+        if (rl?.retryAfter !== false) headers['retry-after'] = (wait / 1000).toFixed(3);
+        return json(res, 429, { error: { message: 'Rate limit reached for requests.', type: 'requests', code: 'rate_limit_exceeded' } }, headers);
+      }
+      reqBucket.take(1);
+      tokBucket?.take(cost);
+    }
     stats.requests++;
     const attempt = (stats.attempts.get(key) ?? 0) + 1;
     stats.attempts.set(key, attempt);
@@ -203,7 +289,7 @@ export async function startOpenAiServer(options: FakeServerOptions = {}): Promis
         choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
       };
       if (fault.kind !== 'no-usage') payload.usage = usage;
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...limitHeaders() });
       res.end(JSON.stringify(payload), () => {
         // Counted once the answer is handed to the socket in full.
         stats.completed.set(key, (stats.completed.get(key) ?? 0) + 1);

@@ -7,10 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  buildPlan,
   costOf,
   Journal,
-  loadPromptTemplates,
   OpenAiChatClient,
   runSweep,
   testConnection,
@@ -18,11 +16,10 @@ import {
   type JournalEntry,
   type PlannedRequest,
   type RunOptions,
-  type SourceChunks,
 } from '../../src/core/generation';
 import { activePairs, parseQa } from '../../src/core/qa';
-import type { Chunk } from '../../src/core/sources/types';
 import { serverKey, startOpenAiServer, type ChatBody, type FakeServer, type FakeServerOptions } from '../servers/openai-server';
+import { sentenceChunk, sweepOptions, sweepPlan } from '../servers/sweep';
 
 const repo = join(__dirname, '..', '..');
 const dirs: string[] = [];
@@ -44,22 +41,8 @@ async function server(opts: FakeServerOptions = {}): Promise<FakeServer> {
   return s;
 }
 
-const SENTENCES = [
-  'Opponents must retreat nine metres at a Free Cast.',
-  'The captain of the defending side places the stone on the mark.',
-  'Play restarts when the referee raises the blue flag.',
-  'A cairn is built from exactly seven stones.',
-  'Each half lasts thirty minutes of running time.',
-];
-
-function chunk(n: number, tokens = 180): Chunk {
-  const text = [0, 1, 2].map((i) => SENTENCES[(n + i) % SENTENCES.length]).join(' ') + ` (Chunk ${n}.)`;
-  return { n, id: `chunk-${n}`, text, tokenStart: 0, tokenEnd: tokens, charStart: 0, charEnd: text.length, page: 1 };
-}
-
 function makePlan(chunks: number, variants = ['nuanced', 'simple'], temperatures = [0.01, 0.6, 1.2]): PlannedRequest[] {
-  const sources: SourceChunks[] = [{ source: 'sources/rulebook.md', sourceHash: 'h', chunks: Array.from({ length: chunks }, (_, i) => chunk(i + 1)) }];
-  return buildPlan(sources, { context: 'Cairnrun rules', model: 'mock-model', variants: loadPromptTemplates('/nonexistent', variants), temperatures, tokensPerQuestion: 60, maxOutputTokens: 1024 });
+  return sweepPlan(Array.from({ length: chunks }, (_, i) => sentenceChunk(i + 1, { start: i + 1, sentences: 3, pool: 5, tokens: 180 })), { variants, temperatures, maxOutputTokens: 1024 });
 }
 
 /** The key the server counts by, for a planned request (same body the client sends). */
@@ -68,7 +51,7 @@ function keyOf(r: PlannedRequest): string {
 }
 
 function options(s: FakeServer, journal: Journal, extra: Partial<RunOptions> = {}): RunOptions {
-  return { client: new OpenAiChatClient({ baseUrl: s.url, apiKey: 'test-key' }), journal, concurrency: 4, timeoutMs: 10_000, retry: { baseMs: 10, capMs: 100 }, ...extra };
+  return sweepOptions(s, journal, { retry: { baseMs: 10, capMs: 100 }, ...extra });
 }
 
 function journalLines(path: string): JournalEntry[] {

@@ -34,7 +34,8 @@ function number(value: unknown, flag: string, min = 0): number | undefined {
 
 function progressLine(p: RunProgress): string {
   const eta = p.etaSeconds !== undefined ? `, ETA ${formatDuration(p.etaSeconds)}` : '';
-  return `${p.done}/${p.total} done, ${p.failed} failed, ${p.inFlight} in flight, ${p.retries} retries, ${formatUsd(p.spentUsd)} spent${eta}`;
+  const limited = p.rateLimited ? `, ${p.rateLimited} rate-limited (429)` : '';
+  return `${p.done}/${p.total} done, ${p.failed} failed, ${p.inFlight} in flight of ${p.concurrency} allowed, ${p.retries} retries${limited}, ${formatUsd(p.spentUsd)} spent${eta}`;
 }
 
 export const generate: CliCommand = {

@@ -4,6 +4,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { MnemoError } from '../errors';
+import { parseRateLimitHeaders, type RateLimitInfo } from './ratelimit';
 import type { Usage } from './types';
 
 export interface ChatRequest {
@@ -17,6 +18,8 @@ export interface ChatResponse {
   text: string;
   usage?: Usage;
   finishReason?: string;
+  /** What the response's x-ratelimit-* headers said, when it had any. */
+  rateLimit?: RateLimitInfo;
 }
 
 export interface ChatClient {
@@ -32,6 +35,7 @@ export class RequestFailure extends Error {
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    readonly rateLimit?: RateLimitInfo,
   ) {
     super(message);
     this.name = 'RequestFailure';
@@ -66,7 +70,7 @@ export function classifyError(err: unknown): RequestFailure {
     const status = err.status ?? 0;
     const wait = retryAfterMs(err.headers as Headers | undefined);
     const detail = `HTTP ${status}${err.message ? `: ${err.message.replace(/^\d{3}\s*/, '')}` : ''}`;
-    if (status === 429) return new RequestFailure('rate-limit', detail, status, wait);
+    if (status === 429) return new RequestFailure('rate-limit', detail, status, wait, parseRateLimitHeaders(err.headers as Headers | undefined));
     if (status === 408) return new RequestFailure('timeout', detail, status, wait);
     if (status >= 500) return new RequestFailure('server', detail, status, wait);
     if (status === 401 || status === 403) return new RequestFailure('auth', detail, status);
@@ -114,14 +118,13 @@ export class OpenAiChatClient implements ChatClient {
     if (opts.signal.aborted) own.abort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await this.client.chat.completions.create(
-        { model: req.model, messages: [{ role: 'user', content: req.prompt }], temperature: req.temperature, max_tokens: req.maxTokens },
-        { signal: own.signal, timeout: opts.timeoutMs, maxRetries: 0 },
-      );
+      const { data: res, response } = await this.client.chat.completions
+        .create({ model: req.model, messages: [{ role: 'user', content: req.prompt }], temperature: req.temperature, max_tokens: req.maxTokens }, { signal: own.signal, timeout: opts.timeoutMs, maxRetries: 0 })
+        .withResponse();
       const choice = res.choices?.[0];
       const text = choice?.message?.content ?? '';
       const usage = res.usage ? { inputTokens: res.usage.prompt_tokens ?? 0, outputTokens: res.usage.completion_tokens ?? 0 } : undefined;
-      return { text, usage, finishReason: choice?.finish_reason ?? undefined };
+      return { text, usage, finishReason: choice?.finish_reason ?? undefined, rateLimit: parseRateLimitHeaders(response.headers) };
     } catch (err) {
       if (opts.signal.aborted) throw new RequestFailure('cancelled', 'cancelled');
       throw classifyError(err);

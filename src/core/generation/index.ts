@@ -24,6 +24,7 @@ export * from './output';
 export * from './parse';
 export * from './plan';
 export * from './prompts';
+export * from './ratelimit';
 export * from './runner';
 
 export interface Endpoint {

@@ -8,6 +8,7 @@ import { MnemoError } from '../errors';
 import { classifyError, RequestFailure, type ChatClient } from './client';
 import type { Journal } from './journal';
 import { parseModelPairs } from './parse';
+import { AdaptiveLimiter } from './ratelimit';
 import { charsOver4, costOf } from './plan';
 import type { DropReason, JournalEntry, PlannedRequest, Price } from './types';
 
@@ -31,6 +32,10 @@ export interface RunProgress {
   resumed: number;
   failed: number;
   inFlight: number;
+  /** Requests allowed at once now: the configured concurrency, lowered while the server rate-limits. */
+  concurrency: number;
+  /** Answers that were 429 (rate limited), retried after the server's wait. */
+  rateLimited: number;
   retries: number;
   spentUsd: number;
   inputTokens: number;
@@ -69,6 +74,8 @@ export interface RunOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   countTokens?: (text: string) => number;
   random?: () => number;
+  /** Adapt concurrency to the server's rate limit (default true); false keeps it fixed (for comparison). */
+  adaptive?: boolean;
 }
 
 export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
@@ -98,6 +105,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   }
   const started = Date.now();
   const stopper = new AbortController();
+  const limiter = new AdaptiveLimiter({ max: opts.concurrency, fixed: opts.adaptive === false });
   // Every request in flight and every backoff listens for cancel.
   setMaxListeners(Math.max(10, opts.concurrency * 4 + 10), stopper.signal);
   const onAbort = () => stopper.abort();
@@ -114,6 +122,8 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
     resumed: unique.length - queue.length,
     failed: 0,
     inFlight: 0,
+    concurrency: limiter.concurrency,
+    rateLimited: 0,
     retries: 0,
     spentUsd: 0,
     inputTokens: 0,
@@ -132,6 +142,8 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   const facts = { listed: 0, covered: 0 };
 
   const progress = () => {
+    p.concurrency = limiter.concurrency;
+    p.rateLimited = limiter.rateLimited;
     p.elapsedSeconds = (Date.now() - started) / 1000;
     const finished = finishedThisRun + p.failed;
     const remaining = p.total - p.done - p.failed;
@@ -150,9 +162,23 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   const runOne = async (r: PlannedRequest): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       if (stopper.signal.aborted) return;
+      // Waits for a slot under the adapted concurrency and for the budget the server reports.
+      let ticket: number;
+      try {
+        ticket = await limiter.acquire(r.estInputTokens + r.maxTokens, stopper.signal);
+      } catch {
+        return;
+      }
+      let released = false;
+      const release = (outcome: Parameters<AdaptiveLimiter['release']>[1]) => {
+        if (released) return;
+        released = true;
+        limiter.release(ticket, outcome);
+      };
       const t0 = Date.now();
       try {
         const res = await opts.client.complete({ model: r.model, prompt: r.prompt, temperature: r.temperature, maxTokens: r.maxTokens }, { signal: stopper.signal, timeoutMs: opts.timeoutMs });
+        release({ kind: 'ok', rate: res.rateLimit });
         const parsed = parseModelPairs(res.text, { truncated: res.finishReason === 'length' });
         const usage = res.usage ?? { inputTokens: r.estInputTokens, outputTokens: count(res.text) };
         const cost = costOf(usage, opts.price);
@@ -195,6 +221,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
         return;
       } catch (err) {
         const f = err instanceof RequestFailure ? err : classifyError(err);
+        release(f.kind === 'rate-limit' ? { kind: 'rate-limited', retryAfterMs: f.retryAfterMs, rate: f.rateLimit } : { kind: 'other' });
         if (f.kind === 'cancelled' || stopper.signal.aborted) return;
         const fail = async (why: string) => {
           p.failed++;
@@ -266,6 +293,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, queue.length || 1)) }, worker));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    limiter.dispose();
   }
   if (opts.signal?.aborted && stopped === 'completed') {
     stopped = 'cancelled';
@@ -273,5 +301,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   }
   p.elapsedSeconds = (Date.now() - started) / 1000;
   p.etaSeconds = 0;
+  p.concurrency = limiter.concurrency;
+  p.rateLimited = limiter.rateLimited;
   return { ...p, stopped, message, failures, droppedByReason, facts };
 }

@@ -69,9 +69,11 @@ export class GenerationState implements vscode.Disposable {
           const eta = p.etaSeconds !== undefined && !finished ? `, about ${formatDuration(p.etaSeconds)} left` : '';
           const failed = p.failed ? `, ${p.failed} failed` : '';
           const retries = p.retries ? `, ${p.retries} retries` : '';
-          progress.report({ increment: pct - reported, message: `${p.done}/${p.total} requests${failed}${retries}, ${formatUsd(p.spentUsd)}${eta}` });
+          const limited = p.rateLimited ? `, rate limited: ${p.concurrency} at once` : '';
+          progress.report({ increment: pct - reported, message: `${p.done}/${p.total} requests${failed}${retries}${limited}, ${formatUsd(p.spentUsd)}${eta}` });
           reported = pct;
-          this.status.text = `$(sync~spin) Mnemo ${p.done}/${p.total} · ${formatUsd(p.spentUsd)}${p.etaSeconds !== undefined && !finished ? ` · ${formatDuration(p.etaSeconds)}` : ''}`;
+          this.status.text = `$(sync~spin) Mnemo ${p.done}/${p.total} · ${formatUsd(p.spentUsd)}${p.etaSeconds !== undefined && !finished ? ` · ${formatDuration(p.etaSeconds)}` : ''} · ${p.concurrency} at once`;
+          this.status.tooltip = `Generating: ${p.inFlight} requests in flight, ${p.concurrency} allowed at once${p.rateLimited ? ` (lowered after ${p.rateLimited} rate-limit answers)` : ''}. Click to cancel; finished requests are kept and a new run resumes.`;
         };
         return work(controller.signal, onProgress);
       });
