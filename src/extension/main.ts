@@ -2,13 +2,14 @@ import * as vscode from 'vscode';
 import { registerCommands, type Feature } from './commands';
 import { Ctx } from './ctx';
 import { datasetFeature } from './dataset';
+import { evalFeature } from './eval';
 import { generationFeature } from './generation';
 import { projectFeature } from './project';
 import { qaFeature } from './qa';
 import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
 
 /** Every feature of the extension, in the order they are set up. */
-export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, qaFeature, datasetFeature];
+export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, qaFeature, datasetFeature, evalFeature];
 
 export interface MnemoApi {
   ctx: Ctx;

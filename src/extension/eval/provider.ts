@@ -1,0 +1,104 @@
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import { judgeAgreement, readAnswerSet, type AnswerSetEntry } from '../../core/eval';
+import type { EvalModel } from './model';
+import { AnswerSetNode, EvalSetNode, GroupNode, ProblemNode, TagNode, type EvalNode } from './nodes';
+
+/** A plain snapshot of a tree item, for tests and logs. */
+export interface EvalTreeSnapshot {
+  label: string;
+  description?: string;
+  contextValue?: string;
+  children?: EvalTreeSnapshot[];
+}
+
+/** The Evaluations tree: eval sets, then what answered (run, base model, API model), then answer sets with their scores, then tags. */
+export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<EvalNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly sub: vscode.Disposable;
+
+  constructor(private readonly model: EvalModel) {
+    this.sub = model.onDidChange(() => this.changed.fire(undefined));
+  }
+
+  getTreeItem(node: EvalNode): vscode.TreeItem {
+    return node.toTreeItem();
+  }
+
+  getParent(node: EvalNode): EvalNode | undefined {
+    return node.parent;
+  }
+
+  getChildren(node?: EvalNode): EvalNode[] {
+    if (!node) return this.roots();
+    if (node instanceof EvalSetNode) return node.children;
+    if (node instanceof GroupNode) return node.children;
+    if (node instanceof AnswerSetNode) return node.tags;
+    return [];
+  }
+
+  /** Adds the judge's agreement with the user's verdicts to an answer set's tooltip (read when hovered). */
+  resolveTreeItem(item: vscode.TreeItem, node: EvalNode): vscode.TreeItem {
+    if (!(node instanceof AnswerSetNode) || !(item.tooltip instanceof vscode.MarkdownString)) return item;
+    try {
+      const a = judgeAgreement(readAnswerSet(node.path));
+      if (a.rate !== null) item.tooltip.appendMarkdown('\n\n').appendText(`The judge agreed with your verdicts on ${a.agreed} of ${a.compared} (${Math.round(a.rate * 100)}%).`);
+    } catch {
+      // The set changed under the view; it refreshes on its own.
+    }
+    return item;
+  }
+
+  private roots(): EvalNode[] {
+    const snap = this.model.snapshot();
+    const byRel = new Map<string, EvalSetNode>();
+    const roots: EvalNode[] = [];
+    for (const info of snap.evalSets) {
+      const n = new EvalSetNode(info);
+      byRel.set(info.rel, n);
+      roots.push(n);
+    }
+    for (const entry of snap.answerSets) {
+      const q = entry.meta.questionsPath;
+      let setNode = byRel.get(q);
+      if (!setNode) {
+        // Answers to a question file that is no longer (or never was) under eval/.
+        setNode = new EvalSetNode({ path: q, rel: q.startsWith('/') ? basename(q) : q }, false);
+        byRel.set(q, setNode);
+        roots.push(setNode);
+      }
+      groupFor(setNode, entry).children.push(new AnswerSetNode(entry, groupFor(setNode, entry)));
+    }
+    for (const p of snap.unreadable) roots.push(new ProblemNode(p.path, p.message));
+    return roots;
+  }
+
+  /** The whole tree as plain data (for tests), expanded `depth` levels. */
+  snapshot(depth = 4, node?: EvalNode): EvalTreeSnapshot[] {
+    return this.getChildren(node).map((c) => {
+      const item = c.toTreeItem();
+      const label = typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
+      const snap: EvalTreeSnapshot = { label, description: typeof item.description === 'string' ? item.description : undefined, contextValue: item.contextValue };
+      if (depth > 1 && !(c instanceof TagNode) && !(c instanceof ProblemNode)) snap.children = this.snapshot(depth - 1, c);
+      return snap;
+    });
+  }
+
+  dispose(): void {
+    this.sub.dispose();
+    this.changed.dispose();
+  }
+}
+
+function groupFor(setNode: EvalSetNode, entry: AnswerSetEntry): GroupNode {
+  const m = entry.meta;
+  const [key, label, icon] =
+    m.kind === 'run' ? [`run:${m.runId}`, `run ${m.runId}`, 'beaker'] : m.kind === 'base' ? [`base:${m.model}`, `base model ${m.model}`, 'package'] : [`api:${m.model}`, `${m.model} (API)`, 'cloud'];
+  let g = setNode.children.find((c) => c.key === key);
+  if (!g) {
+    g = new GroupNode(key, label, icon, setNode);
+    setNode.children.push(g);
+  }
+  return g;
+}
