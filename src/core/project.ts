@@ -33,6 +33,7 @@ export interface ProjectConfigFile {
     maxOutputTokens?: number;
     budgetUsd?: number;
     prices?: Record<string, { input: number; output: number }>;
+    filters?: Partial<GenerationFilters>;
   };
   dataset?: {
     turnsPerRow?: number;
@@ -74,6 +75,7 @@ export interface ProjectConfig {
     maxOutputTokens: number;
     budgetUsd?: number;
     prices: Record<string, { input: number; output: number }>;
+    filters: GenerationFilters;
   };
   dataset: {
     turnsPerRow: number;
@@ -100,6 +102,18 @@ export interface ProjectConfig {
     timeoutSeconds: number;
   };
 }
+
+/** mnemo.json `generation.filters`: which pair filters run as answers are parsed (see src/core/generation/filters.ts). */
+export interface GenerationFilters {
+  exampleEcho: boolean;
+  ungrounded: boolean;
+  /** Least share of an answer's content words and numbers found in its chunk (the context's words count as found). */
+  groundedness: number;
+  vacuous: boolean;
+  duplicateInAnswer: boolean;
+}
+
+export const DEFAULT_FILTERS: GenerationFilters = { exampleEcho: true, ungrounded: true, groundedness: 0.5, vacuous: true, duplicateInAnswer: true };
 
 export interface ConfigProblem {
   /** JSON pointer of the offending key, e.g. "/chunking/tokens" ("" for the whole file). */
@@ -159,6 +173,7 @@ export function withDefaults(file: ProjectConfigFile): ProjectConfig {
       maxOutputTokens: g.maxOutputTokens ?? 2048,
       budgetUsd: g.budgetUsd,
       prices: g.prices ?? {},
+      filters: { ...DEFAULT_FILTERS, ...g.filters },
     },
     dataset: {
       turnsPerRow: d.turnsPerRow ?? 5,

@@ -9,15 +9,18 @@ import { OpenAiChatClient, type ChatClient } from './client';
 import { Journal, journalPath } from './journal';
 import { OFFLINE_GENERATOR, writeQaFile, sourceStem, qaFileName, writeSweepOutputs, type WrittenFile } from './output';
 import { offlinePairs } from './offline';
+import { filterPairs, isFilterReason, PairJudge, templateExamples } from './filters';
 import { parseModelPairs, type ParsedResponse } from './parse';
 import { buildPlan, charsOver4, priceFor, summarizePlan, type PlanSummary } from './plan';
-import { loadPromptTemplates } from './prompts';
-import { runSweep, type RetryPolicy, type RunProgress, type RunResult } from './runner';
+import { loadPromptTemplates, type PromptTemplate } from './prompts';
+import { runSweep, type RetryPolicy, type RunOptions, type RunProgress, type RunResult } from './runner';
 import type { GeneratedPair, PlannedRequest, Price, SourceChunks } from './types';
 import { join } from 'node:path';
 
 export * from './types';
 export * from './client';
+export * from './drops';
+export * from './filters';
 export * from './journal';
 export * from './offline';
 export * from './output';
@@ -96,6 +99,8 @@ export interface PreparedSweep {
   budgetUsd?: number;
   concurrency: number;
   journalFile: string;
+  /** The pair filters of mnemo.json generation.filters (undefined when all are off). */
+  filter?: RunOptions['filter'];
   allSources: string[];
   countTokens: (text: string) => number;
 }
@@ -125,7 +130,18 @@ export async function prepareSweep(project: Project, sources: SourceChunks[], op
   const summary = summarizePlan(plan, { done: new Set(journal.done.keys()), price, concurrency: opts.concurrency, secondsPerRequest: opts.secondsPerRequest ?? observedSeconds(journal, opts.model), budgetUsd });
   await journal.close();
   const allSources = (await listSources(project).catch(() => [])).filter((s) => s.kind).map((s) => s.path);
-  return { project, endpoint: { baseUrl: opts.baseUrl, model: opts.model }, plan, summary, price, budgetUsd, concurrency: opts.concurrency, journalFile, allSources: allSources.length ? allSources : sources.map((s) => s.source), countTokens };
+  const filter = sweepFilter(project, templates, sources);
+  return { project, endpoint: { baseUrl: opts.baseUrl, model: opts.model }, plan, summary, price, budgetUsd, concurrency: opts.concurrency, journalFile, filter, allSources: allSources.length ? allSources : sources.map((s) => s.source), countTokens };
+}
+
+/** The pair filters of a sweep (mnemo.json generation.filters): each request's pairs judged against its chunk and its template's examples. */
+export function sweepFilter(project: Project, templates: PromptTemplate[], sources: SourceChunks[]): RunOptions['filter'] {
+  const f = project.config.generation.filters;
+  if (!f.exampleEcho && !f.ungrounded && !f.vacuous && !f.duplicateInAnswer) return undefined;
+  const { context, keywords } = project.config;
+  const examples = new Map(templates.map((t) => [t.variant, templateExamples(t.text, context)]));
+  const chunks = new Map(sources.flatMap((s) => s.chunks.map((c) => [`${s.source}\u0000${c.n}`, c.text] as const)));
+  return (r, pairs) => filterPairs(pairs, new PairJudge({ chunk: chunks.get(`${r.source}\u0000${r.chunk}`), context, keywords, examples: examples.get(r.variant) ?? [] }), f);
 }
 
 /** The median time of this model's recent requests in the journal, when there are enough to say. */
@@ -155,6 +171,30 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
   const journal = Journal.open(prep.journalFile);
   if (journal.badLines) opts.log?.('warn', `${journal.badLines} unreadable line(s) in ${prep.journalFile} were skipped (a line cut by a crash is normal).`);
   const fresh = new Set<string>();
+  // Each chunk's pairs go into their .qa files as soon as the last request of that chunk is
+  // journaled, so the files (and the Q&A view) fill during a long sweep; the final pass writes
+  // whatever is left (a cancelled sweep's partial chunks, answers journaled by an earlier run).
+  const written = new Set<string>();
+  const files = new WrittenFiles();
+  const chunkOf = (r: PlannedRequest) => `${r.source}\u0000${r.chunk}`;
+  const byChunk = new Map<string, PlannedRequest[]>();
+  const left = new Map<string, Set<string>>();
+  for (const r of prep.plan) {
+    byChunk.set(chunkOf(r), [...(byChunk.get(chunkOf(r)) ?? []), r]);
+    if (!journal.has(r.key)) left.set(chunkOf(r), (left.get(chunkOf(r)) ?? new Set()).add(r.key));
+  }
+  const writeChunk = (id: string) => {
+    const requests = byChunk.get(id) ?? [];
+    const keys = new Set(requests.filter((r) => fresh.has(r.key) && !written.has(r.key)).map((r) => r.key));
+    if (!keys.size) return;
+    try {
+      for (const f of writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests, journal, freshKeys: keys, allSources: prep.allSources })) files.add(f);
+      for (const k of keys) written.add(k);
+    } catch (err) {
+      // The final pass tries again; the answers are safe in the journal.
+      opts.log?.('warn', `could not write the pairs of ${requests[0]?.source} chunk ${requests[0]?.chunk} yet: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   try {
     const result = await runSweep(prep.plan, {
       client: opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey }),
@@ -168,14 +208,33 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
       onProgress: opts.onProgress,
       log: opts.log,
       countTokens: prep.countTokens,
-      onEntry: (e) => {
+      filter: prep.filter,
+      onEntry: (e, r) => {
         if (e.status === 'done') fresh.add(e.key);
+        const pending = left.get(chunkOf(r));
+        pending?.delete(r.key);
+        if (pending && pending.size === 0) writeChunk(chunkOf(r));
       },
     });
-    const files = writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests: prep.plan, journal, freshKeys: fresh, allSources: prep.allSources });
-    return { result, files };
+    const rest = new Set([...fresh].filter((k) => !written.has(k)));
+    for (const f of writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests: prep.plan, journal, freshKeys: rest, allSources: prep.allSources })) files.add(f);
+    return { result, files: files.list() };
   } finally {
     await journal.close();
+  }
+}
+
+/** The files a sweep wrote, each once, however many chunks were written into it. */
+class WrittenFiles {
+  private readonly byPath = new Map<string, WrittenFile>();
+  add(f: WrittenFile): void {
+    const prior = this.byPath.get(f.path);
+    if (!prior) this.byPath.set(f.path, f);
+    else if (f.action === 'merged') this.byPath.set(f.path, { ...f, pairs: (prior.action === 'merged' ? prior.pairs : 0) + f.pairs });
+    else if (f.action !== 'unchanged') this.byPath.set(f.path, { ...f, action: prior.action === 'created' ? 'created' : f.action });
+  }
+  list(): WrittenFile[] {
+    return [...this.byPath.values()];
   }
 }
 
@@ -193,7 +252,13 @@ export async function previewFirst(prep: PreparedSweep, opts: { client?: ChatCli
   if (!request) throw new MnemoError('There is nothing to preview: the plan is empty.', 'Add a source, and check generation.variants and temperatures in mnemo.json.');
   const client = opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey });
   const res = await client.complete({ model: request.model, prompt: request.prompt, temperature: request.temperature, maxTokens: request.maxTokens }, { signal: opts.signal ?? new AbortController().signal, timeoutMs: opts.timeoutMs });
-  return { request, text: res.text, parsed: parseModelPairs(res.text, { truncated: res.finishReason === 'length' }), usage: res.usage, finishReason: res.finishReason };
+  const parsed = parseModelPairs(res.text, { truncated: res.finishReason === 'length' });
+  if (prep.filter) {
+    const filtered = prep.filter(request, parsed.pairs);
+    parsed.pairs = filtered.pairs;
+    parsed.dropped.push(...filtered.dropped);
+  }
+  return { request, text: res.text, parsed, usage: res.usage, finishReason: res.finishReason };
 }
 
 /** The preview as a readable document: the full prompt, then the raw response, then what parsing made of it. */
@@ -210,12 +275,18 @@ export function formatPreview(p: PreviewResult): string {
     '',
     p.text,
     '',
-    `## Parsed: ${p.parsed.pairs.length} pair(s), ${p.parsed.dropped.length} dropped fragment(s)`,
+    `## Parsed: ${p.parsed.pairs.length} pair(s) kept, ${p.parsed.dropped.filter((d) => !isFilterReason(d.reason)).length} fragment(s) the parser dropped, ${p.parsed.dropped.filter((d) => isFilterReason(d.reason)).length} pair(s) the filters dropped${filterCounts(p)}`,
     '',
     ...p.parsed.pairs.flatMap((x) => [`Q: ${x.question}`, `A: ${x.answer}`, '']),
-    ...p.parsed.dropped.map((d) => `dropped (${d.reason}): ${d.text}`),
+    ...p.parsed.dropped.map((d) => `dropped (${d.reason}${d.detail ? `: ${d.detail}` : ''}): ${d.text}`),
     '',
   ].join('\n');
+}
+
+function filterCounts(p: PreviewResult): string {
+  const counts = new Map<string, number>();
+  for (const d of p.parsed.dropped) if (isFilterReason(d.reason)) counts.set(d.reason, (counts.get(d.reason) ?? 0) + 1);
+  return counts.size ? ` (${[...counts].map(([k, v]) => `${k} ${v}`).join(', ')}; generation.filters in mnemo.json turns each on or off)` : '';
 }
 
 export interface ChunkRegeneration extends SweepOutcome {

@@ -7,10 +7,11 @@ import { setMaxListeners } from 'node:events';
 import { MnemoError } from '../errors';
 import { classifyError, RequestFailure, type ChatClient } from './client';
 import type { Journal } from './journal';
-import { parseModelPairs } from './parse';
+import { DropTally, type DropGroup } from './drops';
+import { parseModelPairs, type ParsedPair } from './parse';
 import { AdaptiveLimiter } from './ratelimit';
 import { charsOver4, costOf } from './plan';
-import type { DropReason, JournalEntry, PlannedRequest, Price } from './types';
+import type { DroppedFragment, DropReason, JournalEntry, PlannedRequest, Price } from './types';
 
 export interface RetryPolicy {
   /** Attempts per request, the first included. */
@@ -55,6 +56,8 @@ export interface RunResult extends RunProgress {
   message?: string;
   failures: { key: string; error: string }[];
   droppedByReason: Partial<Record<DropReason, number>>;
+  /** Pairs kept and dropped per variant x temperature in this run. */
+  dropGroups: DropGroup[];
   /** Atomic facts listed by the model ("FACT n:") in this run, and how many got at least one pair. */
   facts: { listed: number; covered: number };
 }
@@ -71,6 +74,8 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** Called after each request is journaled (done or failed). */
   onEntry?: (e: JournalEntry, req: PlannedRequest) => void;
+  /** The pair filters (filters.ts) for a request's parsed pairs; what they drop is journaled with its reason. */
+  filter?: (req: PlannedRequest, pairs: ParsedPair[]) => { pairs: ParsedPair[]; dropped: DroppedFragment[] };
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   countTokens?: (text: string) => number;
   random?: () => number;
@@ -134,6 +139,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   };
   const failures: RunResult['failures'] = [];
   const droppedByReason: RunResult['droppedByReason'] = {};
+  const tally = new DropTally();
   let stopped: StopReason = 'completed';
   let message: string | undefined;
   let reserved = 0;
@@ -180,6 +186,11 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
         const res = await opts.client.complete({ model: r.model, prompt: r.prompt, temperature: r.temperature, maxTokens: r.maxTokens }, { signal: stopper.signal, timeoutMs: opts.timeoutMs });
         release({ kind: 'ok', rate: res.rateLimit });
         const parsed = parseModelPairs(res.text, { truncated: res.finishReason === 'length' });
+        if (opts.filter) {
+          const filtered = opts.filter(r, parsed.pairs);
+          parsed.pairs = filtered.pairs;
+          parsed.dropped.push(...filtered.dropped);
+        }
         const usage = res.usage ?? { inputTokens: r.estInputTokens, outputTokens: count(res.text) };
         const cost = costOf(usage, opts.price);
         const entry: JournalEntry = {
@@ -215,8 +226,9 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
         }
         for (const d of parsed.dropped) {
           droppedByReason[d.reason] = (droppedByReason[d.reason] ?? 0) + 1;
-          log('warn', `dropped a fragment (${d.reason}) from ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature}: ${JSON.stringify(d.text.slice(0, 200))}`);
+          log('warn', `dropped ${d.detail ? 'a pair' : 'a fragment'} (${d.reason}${d.detail ? `: ${d.detail}` : ''}) from ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature}: ${JSON.stringify(d.text.slice(0, 200))}`);
         }
+        tally.add(r.variant, r.temperature, parsed.pairs.length, parsed.dropped);
         opts.onEntry?.(entry, r);
         return;
       } catch (err) {
@@ -303,5 +315,5 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   p.etaSeconds = 0;
   p.concurrency = limiter.concurrency;
   p.rateLimited = limiter.rateLimited;
-  return { ...p, stopped, message, failures, droppedByReason, facts };
+  return { ...p, stopped, message, failures, droppedByReason, dropGroups: tally.groupsSorted(), facts };
 }

