@@ -277,16 +277,30 @@ export function codeLenses(ws: QaWorkspace, uri: string): CodeLens[] {
     if (!p.commented && ci >= 0) counts.set(chunkLines[ci].line, (counts.get(chunkLines[ci].line) ?? 0) + 1);
   }
   let source: string | undefined;
+  let variant: string | undefined;
+  let temperature: number | undefined;
   for (const m of file.metaLines) {
     if (m.key === 'source') source = m.value;
+    if (m.key === 'variant') variant = m.value || undefined;
+    if (m.key === 'temperature') temperature = m.value.trim() && Number.isFinite(Number(m.value)) ? Number(m.value) : undefined;
     if (m.key !== 'chunk') continue;
     const chunk = Number(m.value);
     if (!source || !Number.isInteger(chunk)) continue;
     const range = Range.create(m.line, 0, m.line, file.lines[m.line].length);
     const args: ChunkRef = { uri, source, chunk };
-    out.push(CodeLens.create(range), CodeLens.create(range));
-    out[out.length - 2].command = { title: 'Regenerate this chunk', command: QA_COMMANDS.regenerateChunk, arguments: [args] };
-    out[out.length - 1].command = { title: `Open source (${counts.get(m.line) ?? 0} pairs)`, command: QA_COMMANDS.openSourceChunk, arguments: [args] };
+    const lens = (title: string, command: string, a: ChunkRef) => {
+      const l = CodeLens.create(range);
+      l.command = { title, command, arguments: [a] };
+      out.push(l);
+    };
+    // The file's own variant and temperature: one request. Sweeping every variant x temperature is the second choice.
+    if (variant && temperature !== undefined) {
+      lens('Regenerate this chunk', QA_COMMANDS.regenerateChunk, { ...args, variant, temperature, scope: 'file' });
+      lens('All variants × temperatures', QA_COMMANDS.regenerateChunk, { ...args, scope: 'all' });
+    } else {
+      lens('Regenerate this chunk', QA_COMMANDS.regenerateChunk, args);
+    }
+    lens(`Open source (${counts.get(m.line) ?? 0} pairs)`, QA_COMMANDS.openSourceChunk, args);
   }
   return out;
 }

@@ -63,6 +63,15 @@ export interface ChunkRef {
   source: string;
   /** 1-based chunk number. */
   chunk: number;
+  /** The file's own prompt variant and temperature (its `@variant`, `@temperature`), when it has them. */
+  variant?: string;
+  temperature?: number;
+  /**
+   * What to regenerate: 'file' sends one request, the file's variant at its temperature (the
+   * default when both are known); 'all' sweeps the chunk over the project's variants and
+   * temperatures (the default otherwise).
+   */
+  scope?: 'file' | 'all';
 }
 
 /** Commands the server's code lenses and actions name (registered by the extension). */

@@ -141,6 +141,15 @@ void test('outline, folding, code lenses and formatting', async () => {
   const lenses = (await server.conn.sendRequest('textDocument/codeLens', { textDocument: { uri } })) as CodeLens[];
   assert.deepEqual(lenses.map((l) => l.command?.title), ['Regenerate this chunk', 'Open source (2 pairs)', 'Regenerate this chunk', 'Open source (1 pairs)']);
   assert.deepEqual(lenses[0].command?.arguments, [{ uri, source: 'sources/rulebook.md', chunk: 1 }]);
+  // A file with its own variant and temperature: regenerate sends just that; sweeping all is the second lens.
+  const own = fileUri(join(root, 'qa/own.qa'));
+  server.open(own, ['@source: sources/rulebook.md', '@variant: simple', '@temperature: 0.456', '', '@chunk: 2', 'Q: In Cairnrun, three?', 'A: Third.', ''].join('\n'), 1);
+  await server.waitDiagnostics(own);
+  const ownLenses = (await server.conn.sendRequest('textDocument/codeLens', { textDocument: { uri: own } })) as CodeLens[];
+  assert.deepEqual(ownLenses.map((l) => l.command?.title), ['Regenerate this chunk', 'All variants × temperatures', 'Open source (1 pairs)']);
+  assert.deepEqual(ownLenses[0].command?.arguments, [{ uri: own, source: 'sources/rulebook.md', chunk: 2, variant: 'simple', temperature: 0.456, scope: 'file' }]);
+  assert.deepEqual(ownLenses[1].command?.arguments, [{ uri: own, source: 'sources/rulebook.md', chunk: 2, scope: 'all' }]);
+  server.close(own);
   const edits = (await server.conn.sendRequest('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } })) as TextEdit[];
   const formatted = TextDocument.applyEdits(TextDocument.create(uri, 'mnemo-qa', 1, text), edits);
   assert.equal(formatted, ['@source: sources/rulebook.md', '', '@chunk: 1', 'Q: In Cairnrun, one?', 'A: First.', '', 'Q: In Cairnrun, two', 'continued?', 'A: Second.', '', '@chunk: 2', 'Q: In Cairnrun, three?', 'A: Third.', ''].join('\r\n'));

@@ -69,7 +69,8 @@ function editText(what: 'question' | 'answer') {
 function chunkRef(arg: unknown): ChunkRef {
   const a = arg as Partial<ChunkRef> | undefined;
   if (!a || typeof a.source !== 'string' || !Number.isInteger(Number(a.chunk))) throw new MnemoError('This command needs a source and a chunk.', 'Run it from the code lens above an "@chunk" line.');
-  return { uri: a.uri, source: a.source, chunk: Number(a.chunk) };
+  const temperature = a.temperature !== undefined && Number.isFinite(Number(a.temperature)) ? Number(a.temperature) : undefined;
+  return { uri: a.uri, source: a.source, chunk: Number(a.chunk), variant: typeof a.variant === 'string' && a.variant ? a.variant : undefined, temperature, scope: a.scope };
 }
 
 const commands: CommandSpec[] = [
@@ -109,12 +110,14 @@ const commands: CommandSpec[] = [
   { id: COMMANDS.clearFilter, run: () => setFilter('all') },
   { id: COMMANDS.showCoverage, run: (ctx) => showCoverage(ctx) },
   {
-    // Regenerating is the generation stage's job: it sweeps this one chunk again (its progress and
-    // cancel UI), replacing the chunk's pairs in untouched files and appending in edited ones.
+    // Regenerating is the generation stage's job: it asks for this one chunk again (its progress and
+    // cancel UI), replacing the chunk's pairs in untouched files and appending in edited ones. By
+    // default one request, the file's own variant and temperature; scope 'all' sweeps the chunk.
     id: COMMANDS.regenerateChunk,
     run: async (ctx, arg) => {
       const ref = chunkRef(arg);
-      const outcome = await regenerateChunks(ctx, ref.source, [ref.chunk]);
+      const own = ref.scope !== 'all' && ref.variant !== undefined && ref.temperature !== undefined;
+      const outcome = await regenerateChunks(ctx, ref.source, [ref.chunk], own ? { variants: [ref.variant!], temperatures: [ref.temperature!] } : {});
       need().model.refresh();
       return outcome;
     },

@@ -194,7 +194,7 @@ suite('Q&A curation: regenerate a chunk', () => {
     server = await startOpenAiServer({ apiKey: 'test-key-qa', models: ['mock-model'], take: 2 });
     const api = (await activateMnemo()) as unknown as { ctx: { project?: { config: { generation: { baseUrl?: string } } }; onDidChangeProject: vscode.Event<unknown> } };
     const config = JSON.parse(original) as Record<string, unknown>;
-    config.generation = { baseUrl: server.url, model: 'mock-model', variants: ['nuanced'], temperatures: [0.45] };
+    config.generation = { baseUrl: server.url, model: 'mock-model', variants: ['nuanced'], temperatures: [0.45, 0.9] };
     writeFileSync(configPath, JSON.stringify(config, null, 2));
     await waitFor('the project to reload with the local endpoint', () => api.ctx.project?.config.generation.baseUrl === server.url, { events: [api.ctx.onDidChangeProject] });
     assert.strictEqual(await vscode.commands.executeCommand('mnemo.setApiKey', 'test-key-qa'), true);
@@ -205,13 +205,21 @@ suite('Q&A curation: regenerate a chunk', () => {
     writeFileSync(configPath, original);
   });
 
-  test('the code lens command sweeps that one chunk again and the pairs land under its @chunk', async () => {
+  test("the code lens command asks again for that one chunk at the file's own variant and temperature, and the pairs land under its @chunk", async () => {
     const before = server.stats.requests;
-    const outcome = await vscode.commands.executeCommand<{ plan: { chunk: number; source: string }[] } | undefined>('mnemo.qa.regenerateChunk', { source: 'sources/rulebook.pdf', chunk: 2 });
+    const outcome = await vscode.commands.executeCommand<{ plan: { chunk: number; source: string; temperature: number }[] } | undefined>('mnemo.qa.regenerateChunk', { source: 'sources/rulebook.pdf', chunk: 2, variant: 'nuanced', temperature: 0.45, scope: 'file' });
     assert.ok(outcome, 'the command returned the generation outcome (see the Mnemo log if not)');
-    assert.deepStrictEqual(outcome.plan.map((r) => [r.source, r.chunk]), [['sources/rulebook.pdf', 2]]);
+    assert.deepStrictEqual(outcome.plan.map((r) => [r.source, r.chunk, r.temperature]), [['sources/rulebook.pdf', 2, 0.45]]);
     assert.strictEqual(server.stats.requests - before, 1);
     const written = readdirSync(join(harness.workspace, 'qa'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.qa') && readFileSync(join(harness.workspace, 'qa', f), 'utf8').includes('@temperature: 0.45') && readFileSync(join(harness.workspace, 'qa', f), 'utf8').includes('@chunk: 2\nQ: '));
     assert.ok(written.length >= 1, 'a .qa file holds new pairs under @chunk: 2');
+  });
+
+  test('the second lens sweeps the chunk over every variant and temperature', async () => {
+    const before = server.stats.requests;
+    const outcome = await vscode.commands.executeCommand<{ plan: { temperature: number }[] } | undefined>('mnemo.qa.regenerateChunk', { source: 'sources/rulebook.pdf', chunk: 3, variant: 'nuanced', temperature: 0.45, scope: 'all' });
+    assert.ok(outcome, 'the command returned the generation outcome (see the Mnemo log if not)');
+    assert.deepStrictEqual(outcome.plan.map((r) => r.temperature).sort(), [0.45, 0.9]);
+    assert.strictEqual(server.stats.requests - before, 2);
   });
 });
