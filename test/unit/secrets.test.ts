@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { clearTextOrigin, isLoopbackHost, originAllowed, redaction, SecretRegistry } from '../../src/core/secrets';
+
+const KEY = 'sk-SENTINELkey0123456789abcdefWXYZ';
+
+function registry(): SecretRegistry {
+  const r = new SecretRegistry();
+  assert.equal(r.register(KEY, 'API key'), true);
+  return r;
+}
+
+void test('the whole key is scrubbed wherever it appears', () => {
+  const r = registry();
+  const out = r.scrub(`Incorrect API key provided: ${KEY}. Bearer ${KEY}`);
+  assert.equal(out, `Incorrect API key provided: ${redaction('API key')}. Bearer ${redaction('API key')}`);
+  assert.ok(!out.includes('SENTINEL'));
+});
+
+void test('partial forms servers echo are scrubbed', () => {
+  const r = registry();
+  const forms = [
+    `${KEY.slice(0, 6)}*******${KEY.slice(-4)}`, // OpenAI: sk-SEN*******WXYZ
+    `${KEY.slice(0, 3)}...${KEY.slice(-4)}`,
+    `****${KEY.slice(-4)}`,
+    `…${KEY.slice(-4)}`,
+    `${KEY.slice(0, 8)}…`,
+    `${KEY.slice(0, 12)}...`,
+    `${KEY.slice(0, 10)}***`,
+    `${KEY.slice(0, 10)}*****${KEY.slice(-4)}`,
+    `${KEY.slice(0, 9)}xxxxxxxx`,
+  ];
+  for (const f of forms) {
+    const out = r.scrub(`Incorrect API key provided: ${f}, you can find your key at …`);
+    assert.equal(out, `Incorrect API key provided: ${redaction('API key')}, you can find your key at …`, f);
+    assert.equal(r.contains(f), true, f);
+  }
+});
+
+void test('ordinary text is left alone', () => {
+  const r = registry();
+  const texts = [
+    'The ball is played... and then WXYZ is called.',
+    `A prefix of 7 ${KEY.slice(0, 7)}... is not enough`,
+    `${KEY.slice(0, 8)} without a mask stays`,
+    `the last four ${KEY.slice(-4)} alone stay`,
+    `****${KEY.slice(-4)}more is another key`,
+  ];
+  for (const t of texts) assert.equal(r.scrub(t), t, t);
+});
+
+void test('short and placeholder values are not registered', () => {
+  const r = new SecretRegistry();
+  for (const v of ['', 'abc', 'sk-1234', 'no-key', 'password', 'aaaaaaaaaaaa', '   ']) assert.equal(r.register(v, 'API key'), false, v);
+  assert.equal(r.size, 0);
+  assert.equal(r.scrub('no-key password abc'), 'no-key password abc');
+});
+
+void test('register counts references; unregister forgets', () => {
+  const r = registry();
+  r.register(KEY, 'API key');
+  r.unregister(KEY);
+  assert.equal(r.contains(KEY), true);
+  r.unregister(KEY);
+  assert.equal(r.contains(KEY), false);
+  assert.equal(r.scrub(KEY), KEY);
+});
+
+void test('scrubDeep copies objects, arrays and errors with every string scrubbed', () => {
+  const r = registry();
+  const err = new Error(`bad key ${KEY}`);
+  const value = { a: [KEY, 1, { b: `x ${KEY.slice(0, 9)}...` }], [KEY]: true, err, n: null };
+  const out = r.scrubDeep(value);
+  const text = JSON.stringify(out);
+  assert.ok(!text.includes('SENTINEL'), text);
+  assert.equal(value.a[0], KEY, 'the original is unchanged');
+  assert.equal((out.err as unknown as { message: string }).message, `bad key ${redaction('API key')}`);
+});
+
+void test('several secrets: the longer one first, each labelled', () => {
+  const r = registry();
+  r.register('hf_SENTINELtoken0123456789abcdef', 'Hugging Face token');
+  const out = r.scrub(`key ${KEY} token hf_SENTINELtoken0123456789abcdef`);
+  assert.equal(out, `key ${redaction('API key')} token ${redaction('Hugging Face token')}`);
+  assert.deepEqual(r.found(`hf_SENTINELtoken0123456789abcdef`), ['Hugging Face token']);
+});
+
+void test('clear text: plain http to a non-loopback host', () => {
+  for (const h of ['localhost', '127.0.0.1', '127.8.9.10', '[::1]', '::1', 'api.localhost']) assert.equal(isLoopbackHost(h), true, h);
+  for (const h of ['example.com', '10.0.0.1', '128.0.0.1', '192.168.1.2', 'localhost.example.com']) assert.equal(isLoopbackHost(h), false, h);
+  assert.equal(clearTextOrigin('http://127.0.0.1:8000/v1'), undefined);
+  assert.equal(clearTextOrigin('http://[::1]:8000/v1'), undefined);
+  assert.equal(clearTextOrigin('https://api.example.com/v1'), undefined);
+  assert.equal(clearTextOrigin('http://gpu-box.lan:8000/v1'), 'http://gpu-box.lan:8000');
+  assert.equal(originAllowed('http://gpu-box.lan:8000', ['http://gpu-box.lan:8000/v1']), true);
+  assert.equal(originAllowed('http://gpu-box.lan:8000', ['http://gpu-box.lan:8001']), false);
+  assert.equal(originAllowed('http://gpu-box.lan:8000', undefined), false);
+});
