@@ -26,8 +26,13 @@ const node = {
 };
 
 const webviewDir = join(root, 'src/webview');
+// A webview of several files keeps them in a folder: src/webview/<name>/main.ts -> dist/webview/<name>.js (and .css).
 const webviewEntries = existsSync(webviewDir)
-  ? readdirSync(webviewDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => join('src/webview', f))
+  ? readdirSync(webviewDir, { withFileTypes: true }).flatMap((d) => {
+      if (d.isFile() && d.name.endsWith('.ts') && !d.name.endsWith('.d.ts')) return [{ in: join('src/webview', d.name), out: d.name.slice(0, -3) }];
+      if (d.isDirectory() && existsSync(join(webviewDir, d.name, 'main.ts'))) return [{ in: join('src/webview', d.name, 'main.ts'), out: d.name }];
+      return [];
+    })
   : [];
 
 // Integration tests: the mocha runner (index) and one bundle per suite file, all in out/test/suite/,

@@ -1,0 +1,510 @@
+/**
+ * The chart webview: one run (training loss raw and smoothed, eval loss with its best point,
+ * learning rate and grad norm on axes of their own) or several runs compared (eval and smoothed
+ * training losses, a legend naming what sets each run apart). Data comes from the extension
+ * (src/shared/chart-protocol.ts); live points are pushed onto the arrays chart.js already holds
+ * and drawn once per animation frame without animation, with min-max decimation for long series.
+ */
+import { Chart, Decimation, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type LegendItem, type TooltipItem } from 'chart.js';
+import { DEFAULT_VIEW_OPTIONS, type ChartPanelState, type ChartRun, type ChartStats, type ChartViewOptions, type FromWebview, type RunStatus, type ToWebview } from '../../shared/chart-protocol';
+import './chart.css';
+import { RunStore, type ChartPoint } from './store';
+import { readTheme, withAlpha, type ChartTheme } from './theme';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Legend, Decimation);
+
+interface VsCodeApi {
+  postMessage(message: FromWebview): void;
+  getState(): unknown;
+  setState(state: ChartPanelState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const post = (m: FromWebview) => vscode.postMessage(m);
+
+// Every CSP violation is recorded and reported; tests and the extension's log read them.
+const violations: string[] = [];
+let probe: ((description: string) => void) | undefined;
+document.addEventListener('securitypolicyviolation', (e) => {
+  const description = `${e.violatedDirective} blocked ${e.blockedURI || 'inline'}${e.sample ? ` (${e.sample.slice(0, 60)})` : ''}`;
+  if (probe && e.sample?.includes('mnemo-csp-probe')) {
+    probe(description);
+    return;
+  }
+  violations.push(description);
+  post({ type: 'cspViolation', description });
+});
+window.addEventListener('error', (e) => post({ type: 'error', message: `${e.message} (${e.filename}:${e.lineno})` }));
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+const saved = (vscode.getState() ?? {}) as Partial<ChartPanelState>;
+let options: ChartViewOptions = { ...DEFAULT_VIEW_OPTIONS, ...saved.options };
+let mode: 'run' | 'compare' = 'run';
+let runs: ChartRun[] = [];
+let stores: RunStore[] = [];
+let missing: string[] = [];
+let theme: ChartTheme = readTheme();
+let chart: Chart<'line', ChartPoint[]> | undefined;
+let frame = 0;
+let updates = 0;
+let lastUpdateMs = 0;
+
+function saveState(): void {
+  vscode.setState({ runIds: runs.map((r) => r.id).concat(missing), options });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+const title = el('h1', { className: 'title' });
+const status = el('span', { className: 'status' });
+const legendKey = el('span', { className: 'key' });
+const flags = el('ul', { className: 'flags' });
+const xSelect = el('select', { id: 'x-axis', title: 'What the x axis counts' }, el('option', { value: 'step', textContent: 'step' }), el('option', { value: 'epoch', textContent: 'epoch' }));
+const smoothing = el('input', { id: 'smoothing', type: 'range', min: '0', max: '0.99', step: '0.01', title: 'Smoothing of the training loss (exponential moving average)' });
+const smoothingValue = el('output', { className: 'value' });
+smoothingValue.htmlFor.add('smoothing');
+const toggles: { key: keyof ChartViewOptions; label: string; modes: ('run' | 'compare')[] }[] = [
+  { key: 'showRawLoss', label: 'raw loss', modes: ['run'] },
+  { key: 'showEval', label: 'eval loss', modes: ['run'] },
+  { key: 'showLr', label: 'learning rate', modes: ['run'] },
+  { key: 'showGradNorm', label: 'grad norm', modes: ['run'] },
+  { key: 'showTrain', label: 'training loss', modes: ['compare'] },
+];
+const checkboxes = new Map<keyof ChartViewOptions, { input: HTMLInputElement; label: HTMLLabelElement }>();
+for (const t of toggles) {
+  const input = el('input', { type: 'checkbox', id: `show-${t.key}` });
+  const label = el('label', { className: 'toggle' }, input, t.label);
+  input.addEventListener('change', () => setOptions({ [t.key]: input.checked }));
+  checkboxes.set(t.key, { input, label });
+}
+const pngButton = el('button', { id: 'export-png', textContent: 'Export PNG', title: 'Save the chart as a PNG image' });
+const csvButton = el('button', { id: 'export-csv', textContent: 'Export CSV', title: 'Save the data as CSV' });
+pngButton.addEventListener('click', () => post({ type: 'export', format: 'png' }));
+csvButton.addEventListener('click', () => post({ type: 'export', format: 'csv' }));
+xSelect.addEventListener('change', () => setOptions({ xAxis: xSelect.value === 'epoch' ? 'epoch' : 'step' }));
+smoothing.addEventListener('input', () => setOptions({ smoothing: Number(smoothing.value) }));
+
+const canvas = el('canvas', { id: 'chart' });
+canvas.setAttribute('role', 'img');
+const empty = el('div', { className: 'empty', hidden: true });
+document.body.append(
+  el('header', {}, title, status),
+  el(
+    'div',
+    { className: 'toolbar' },
+    el('label', {}, 'x axis ', xSelect),
+    el('label', { className: 'smoothing' }, 'smoothing ', smoothing, smoothingValue),
+    ...[...checkboxes.values()].map((c) => c.label),
+    el('span', { className: 'spacer' }),
+    pngButton,
+    csvButton,
+  ),
+  legendKey,
+  flags,
+  el('div', { className: 'plot' }, canvas, empty),
+);
+
+function syncControls(): void {
+  xSelect.value = options.xAxis;
+  smoothing.value = String(options.smoothing);
+  smoothingValue.textContent = options.smoothing.toFixed(2);
+  for (const t of toggles) {
+    const c = checkboxes.get(t.key);
+    if (!c) continue;
+    c.input.checked = Boolean(options[t.key]);
+    c.label.hidden = !t.modes.includes(mode);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Words
+
+const SCRIPT_STATES: Record<string, string> = {
+  starting: 'starting',
+  loading_model: 'loading the model',
+  tokenizing: 'tokenizing',
+  training: 'training',
+  evaluating: 'evaluating',
+  saving: 'saving',
+  merging: 'merging',
+  pushing: 'pushing to the Hub',
+};
+
+function describeStatus(s: RunStatus): string {
+  const parts: string[] = [];
+  if (s.state === 'running') parts.push(SCRIPT_STATES[s.scriptState ?? ''] ?? 'running');
+  else parts.push(s.state === 'setting_up' ? 'setting up' : s.state);
+  if (s.step !== undefined) parts.push(`step ${s.step.toLocaleString('en-US')}${s.totalSteps ? ` / ${s.totalSteps.toLocaleString('en-US')}` : ''}`);
+  if (s.epoch !== undefined) parts.push(`epoch ${s.epoch.toFixed(2)}`);
+  return parts.join(' · ');
+}
+
+/** 1.2345 -> "1.234"; 0.0001 -> "1.00e-4". */
+function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 0.001 || a >= 1e5)) return v.toExponential(2).replace('e+', 'e');
+  return Number(v.toPrecision(4)).toString();
+}
+
+function listSteps(steps: number[]): string {
+  const shown = steps.slice(0, 5).map((s) => s.toLocaleString('en-US'));
+  return shown.join(', ') + (steps.length > 5 ? ` and ${steps.length - 5} more` : '');
+}
+
+function renderHeader(): void {
+  if (mode === 'run') {
+    const run = runs[0];
+    title.textContent = run ? run.name : missing.length ? `Run ${missing[0]}` : 'Run';
+    status.textContent = run ? describeStatus(run.status) : '';
+    legendKey.textContent = '';
+  } else {
+    title.textContent = `Comparing ${runs.length} runs`;
+    status.textContent = compareSummary;
+    legendKey.textContent = options.showTrain ? 'solid: eval loss, with ◆ at the best · dashed: training loss (smoothed)' : 'eval loss, with ◆ at the best';
+  }
+  const items: { text: string; kind: 'warning' | 'error' | 'info' }[] = [];
+  for (const id of missing) items.push({ kind: 'error', text: `Run ${id} is no longer in runs/: it was deleted or renamed.` });
+  runs.forEach((run, i) => {
+    const store = stores[i];
+    const who = mode === 'compare' ? `${run.name}: ` : '';
+    if (run.status.error) items.push({ kind: 'error', text: `${who}the run failed: ${run.status.error}` });
+    if (store.nonFinite.length) {
+      const byKey = new Map<string, number[]>();
+      for (const p of store.nonFinite) byKey.set(p.key, [...(byKey.get(p.key) ?? []), p.step]);
+      const where = [...byKey].map(([k, steps]) => `${k.replace('_', ' ')} at step${steps.length > 1 ? 's' : ''} ${listSteps(steps)}`).join('; ');
+      items.push({ kind: 'warning', text: `${who}${store.nonFinite.length} value${store.nonFinite.length > 1 ? 's were' : ' was'} NaN or infinite (${where}): shown as gaps.` });
+    }
+    if (run.badLines) items.push({ kind: 'warning', text: `${who}${run.badLines} line${run.badLines > 1 ? 's' : ''} of metrics.jsonl could not be read${run.firstBadLine ? ` (${run.firstBadLine})` : ''}; left out of the chart.` });
+    if (store.logCount && !store.evalCount) items.push({ kind: 'info', text: `${who}no eval points yet: eval loss appears after the first evaluation (every eval_steps steps, or at the end).` });
+    if (options.xAxis === 'epoch' && store.lacksEpochs) items.push({ kind: 'info', text: `${who}some points have no epoch (the run logged none and sent no start event); they are left out of the epoch axis.` });
+  });
+  flags.replaceChildren(...items.map((f) => el('li', { className: f.kind, textContent: f.text })));
+  const points = stores.reduce((n, s) => n + s.logCount + s.evalCount, 0);
+  empty.hidden = points > 0 || !runs.length;
+  empty.textContent = 'No metrics yet: the chart fills in as the run logs its first steps.';
+  canvas.setAttribute('aria-label', runs.length === 1 ? `Loss chart of ${runs[0].name}` : `Loss chart comparing ${runs.map((r) => r.name).join(', ')}`);
+}
+let compareSummary = '';
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+type LineDataset = ChartDataset<'line', ChartPoint[]> & { runIndex: number; kind: string };
+
+function line(label: string, data: ChartPoint[], color: string, extra: Partial<ChartDataset<'line', ChartPoint[]>> = {}): Partial<LineDataset> {
+  return { label, data, borderColor: color, backgroundColor: color, borderWidth: theme.lineWidth, pointRadius: 0, pointHoverRadius: 3, spanGaps: false, ...extra };
+}
+
+function datasets(): LineDataset[] {
+  const out: Partial<LineDataset>[] = [];
+  const hc = theme.kind.startsWith('high-contrast');
+  if (mode === 'run') {
+    const s = stores[0];
+    if (!s) return [];
+    const p = s.points;
+    const smoothed = options.smoothing > 0;
+    if (smoothed && options.showRawLoss) out.push({ ...line('training loss (raw)', p.raw, withAlpha(theme.loss, hc ? 0.6 : 0.3), { borderWidth: 1 }), kind: 'raw' });
+    out.push({ ...line(smoothed ? `training loss (smoothed ${options.smoothing.toFixed(2)})` : 'training loss', smoothed ? p.smooth : p.raw, theme.loss), kind: 'loss' });
+    if (options.showEval) {
+      out.push({ ...line('eval loss', p.eval, theme.eval, { pointRadius: p.eval.length > 200 ? 0 : 2.5, borderWidth: theme.lineWidth + 0.5 }), kind: 'eval' });
+      const best = s.best;
+      if (best) out.push({ ...line(`best eval ${fmt(best.y)} at step ${best.s.toLocaleString('en-US')}`, p.best, theme.best, { pointRadius: 7, pointHoverRadius: 8, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1.5, showLine: false }), kind: 'best' });
+    }
+    if (options.showLr) out.push({ ...line('learning rate', p.lr, theme.lr, { yAxisID: 'yLr', borderDash: [6, 3], borderWidth: 1.25 }), kind: 'lr' });
+    if (options.showGradNorm) out.push({ ...line('grad norm', p.grad, withAlpha(theme.grad, 0.85), { yAxisID: 'yGrad', borderWidth: 1 }), kind: 'grad' });
+  } else {
+    stores.forEach((s, i) => {
+      const color = theme.palette[i % theme.palette.length];
+      const p = s.points;
+      out.push({ ...line(runs[i].name, p.eval, color, { pointRadius: p.eval.length > 200 ? 0 : 2.5, borderWidth: theme.lineWidth + 0.5 }), kind: 'eval', runIndex: i });
+      if (s.best) out.push({ ...line(`${runs[i].name} best`, p.best, color, { pointRadius: 6, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1, showLine: false }), kind: 'best', runIndex: i });
+      if (options.showTrain) out.push({ ...line(`${runs[i].name} training`, options.smoothing > 0 ? p.smooth : p.raw, withAlpha(color, hc ? 0.9 : 0.6), { borderDash: [5, 4], borderWidth: 1.25 }), kind: 'train', runIndex: i });
+    });
+  }
+  return out.map((d) => ({ runIndex: 0, ...d }) as LineDataset);
+}
+
+function legendLabels(c: Chart): LegendItem[] {
+  const sets = c.data.datasets as LineDataset[];
+  const font = { family: theme.font, size: theme.fontSize };
+  if (mode === 'run') {
+    return sets.map((d, i) => ({
+      text: String(d.label),
+      datasetIndex: i,
+      fillStyle: String(d.kind === 'best' ? theme.best : d.borderColor),
+      strokeStyle: String(d.borderColor),
+      fontColor: theme.foreground,
+      lineWidth: Number(d.borderWidth ?? 1),
+      lineDash: (d.borderDash as number[] | undefined) ?? [],
+      pointStyle: d.kind === 'best' ? 'rectRot' : 'line',
+      hidden: !c.isDatasetVisible(i),
+      font,
+    }));
+  }
+  return runs.map((run, i) => {
+    const index = sets.findIndex((d) => d.runIndex === i && d.kind === 'eval');
+    const extra = [...run.settings, ...(run.dataHint ? [run.dataHint] : [])];
+    const color = theme.palette[i % theme.palette.length];
+    return { text: extra.length ? `${run.name} — ${extra.join(', ')}` : run.name, datasetIndex: index, fillStyle: color, strokeStyle: color, fontColor: theme.foreground, lineWidth: 3, pointStyle: 'line', hidden: index >= 0 && !c.isDatasetVisible(index), font };
+  });
+}
+
+function xTitle(): string {
+  return options.xAxis === 'epoch' ? 'epoch' : 'step';
+}
+
+function tooltipTitle(items: TooltipItem<'line'>[]): string {
+  const p = items[0]?.raw as ChartPoint | undefined;
+  if (!p) return '';
+  return `step ${p.s.toLocaleString('en-US')}${p.e !== null ? ` · epoch ${p.e.toFixed(3)}` : ''}`;
+}
+
+function tooltipLabel(item: TooltipItem<'line'>): string {
+  const d = item.dataset as LineDataset;
+  const p = item.raw as ChartPoint;
+  return `${d.kind === 'best' ? (mode === 'run' ? 'best eval' : d.label) : d.label}: ${fmt(p.y)}`;
+}
+
+function makeChart(): Chart<'line', ChartPoint[]> {
+  const c = new Chart<'line', ChartPoint[]>(canvas, {
+    type: 'line',
+    data: { datasets: [] },
+    options: {
+      animation: false,
+      parsing: false,
+      normalized: true,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+      plugins: {
+        decimation: { enabled: true, algorithm: 'min-max' },
+        legend: {
+          position: 'top',
+          align: 'start',
+          labels: { usePointStyle: true, generateLabels: (ch) => legendLabels(ch), filter: (item) => item.datasetIndex !== undefined && item.datasetIndex >= 0 },
+          onClick: (_e, item, legend) => {
+            const ch = legend.chart;
+            const i = item.datasetIndex ?? -1;
+            if (i < 0) return;
+            const visible = !ch.isDatasetVisible(i);
+            const sets = ch.data.datasets as LineDataset[];
+            // In a comparison, one entry stands for all the lines of its run.
+            const affected = mode === 'compare' ? sets.map((d, j) => (d.runIndex === sets[i].runIndex ? j : -1)).filter((j) => j >= 0) : [i];
+            for (const j of affected) ch.setDatasetVisibility(j, visible);
+            ch.update('none');
+          },
+        },
+        tooltip: { callbacks: { title: tooltipTitle, label: tooltipLabel } },
+      },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: xTitle() } },
+        y: { type: 'linear', position: 'left', title: { display: true, text: 'loss' } },
+        yLr: { type: 'linear', position: 'right', display: 'auto', grid: { drawOnChartArea: false }, title: { display: true, text: 'learning rate' }, ticks: { callback: (v) => fmt(Number(v)) } },
+        yGrad: { type: 'linear', position: 'right', display: 'auto', grid: { drawOnChartArea: false }, title: { display: true, text: 'grad norm' } },
+      },
+    },
+  });
+  return c;
+}
+
+/** Colours, fonts and axis titles from the theme and options (a full redraw follows). */
+function applyTheme(c: Chart<'line', ChartPoint[]>): void {
+  const t = theme;
+  const font = { family: t.font, size: t.fontSize };
+  Chart.defaults.font.family = t.font;
+  Chart.defaults.font.size = t.fontSize;
+  Chart.defaults.color = t.foreground;
+  const o = c.options;
+  for (const [id, scale] of Object.entries(o.scales ?? {})) {
+    if (!scale) continue;
+    const s = scale as { ticks?: { color?: string; font?: object }; grid?: { color?: string }; border?: { color?: string }; title?: { color?: string; font?: object; text?: string } };
+    s.ticks = { ...s.ticks, color: t.muted, font };
+    s.grid = { ...s.grid, color: t.grid };
+    s.border = { ...s.border, color: t.grid };
+    s.title = { ...s.title, color: id === 'yLr' ? t.lr : id === 'yGrad' ? t.grad : t.foreground, font };
+    if (id === 'x') s.title.text = xTitle();
+  }
+  if (o.plugins?.legend?.labels) o.plugins.legend.labels.color = t.foreground;
+  if (o.plugins?.tooltip) {
+    Object.assign(o.plugins.tooltip, { backgroundColor: withAlpha(t.background, 0.95), titleColor: t.foreground, bodyColor: t.foreground, borderColor: t.grid, borderWidth: 1, titleFont: font, bodyFont: font });
+  }
+}
+
+function rebuild(): void {
+  if (!chart) chart = makeChart();
+  applyTheme(chart);
+  chart.data.datasets = datasets();
+  draw();
+  renderHeader();
+}
+
+function draw(): void {
+  if (frame) {
+    cancelAnimationFrame(frame);
+    frame = 0;
+  }
+  if (!chart) return;
+  const t = performance.now();
+  chart.update('none');
+  lastUpdateMs = performance.now() - t;
+  updates++;
+}
+
+/** Live points: one draw per animation frame, however many messages came in it. */
+function scheduleDraw(): void {
+  if (!frame) {
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      draw();
+      renderHeader();
+    });
+  }
+}
+
+function setOptions(patch: Partial<ChartViewOptions>): void {
+  const before = options;
+  options = { ...options, ...patch };
+  if (options.xAxis !== before.xAxis) for (const s of stores) s.setAxis(options.xAxis);
+  if (options.smoothing !== before.smoothing) for (const s of stores) s.setSmoothing(options.smoothing);
+  syncControls();
+  saveState();
+  post({ type: 'options', options });
+  rebuild();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports for the extension (tests, the benchmark, export)
+
+function inkPixels(): number {
+  const ctx = canvas.getContext('2d');
+  if (!ctx || !canvas.width || !canvas.height) return 0;
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+  return n;
+}
+
+function stats(ink: boolean): ChartStats {
+  if (frame) draw();
+  const drawnPoints = chart ? chart.data.datasets.reduce((n, _d, i) => n + (chart?.getDatasetMeta(i).data.length ?? 0), 0) : 0;
+  return {
+    runs: runs.map((r, i) => ({ id: r.id, log: stores[i].logCount, eval: stores[i].evalCount, nonFinite: stores[i].nonFinite.length })),
+    drawnPoints,
+    updates,
+    lastUpdateMs,
+    theme: theme.kind,
+    lossColor: theme.loss,
+    options,
+    cspViolations: [...violations],
+    ...(ink ? { inkPixels: inkPixels() } : {}),
+    canvas: { width: canvas.width, height: canvas.height },
+  };
+}
+
+function png(): string {
+  if (frame) draw();
+  const out = document.createElement('canvas');
+  out.width = canvas.width;
+  out.height = canvas.height;
+  const ctx = out.getContext('2d');
+  if (!ctx) throw new Error('no 2D context');
+  ctx.fillStyle = theme.background;
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(canvas, 0, 0);
+  return out.toDataURL('image/png');
+}
+
+function cspProbe(requestId: number): void {
+  // An inline style element: forbidden by the page's policy, so it must be reported.
+  const timer = setTimeout(() => {
+    probe = undefined;
+    post({ type: 'cspProbeResult', requestId, caught: false });
+  }, 2000);
+  probe = (description) => {
+    clearTimeout(timer);
+    probe = undefined;
+    style.remove();
+    post({ type: 'cspProbeResult', requestId, caught: true, description });
+  };
+  const style = document.createElement('style');
+  style.textContent = '/* mnemo-csp-probe */ body { outline: 1px solid red; }';
+  document.head.append(style);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
+  const m = event.data;
+  try {
+    switch (m.type) {
+      case 'init': {
+        mode = m.mode;
+        runs = m.runs;
+        missing = m.missing ?? [];
+        compareSummary = m.summary ?? '';
+        if (m.options) options = { ...options, ...m.options };
+        stores = runs.map((r) => new RunStore(r, options.xAxis, options.smoothing));
+        syncControls();
+        saveState();
+        rebuild();
+        break;
+      }
+      case 'append': {
+        const i = runs.findIndex((r) => r.id === m.runId);
+        if (i < 0) break;
+        runs[i].status = m.status;
+        runs[i].badLines = m.badLines;
+        if (stores[i].append(m.log, m.eval, m.nonFinite) === 'rebuilt' && chart) chart.data.datasets = datasets();
+        else if (chart && mode === 'run' && options.showEval && stores[i].best && !chart.data.datasets.some((d) => (d as LineDataset).kind === 'best')) chart.data.datasets = datasets();
+        scheduleDraw();
+        break;
+      }
+      case 'status': {
+        const i = runs.findIndex((r) => r.id === m.runId);
+        if (i < 0) break;
+        Object.assign(runs[i], { status: m.status, badLines: m.badLines, firstBadLine: m.firstBadLine });
+        renderHeader();
+        break;
+      }
+      case 'setOptions':
+        setOptions(m.options);
+        break;
+      case 'query':
+        post({ type: 'queryResult', requestId: m.requestId, stats: stats(!!m.ink) });
+        break;
+      case 'png':
+        post({ type: 'pngResult', requestId: m.requestId, dataUrl: png() });
+        break;
+      case 'cspProbe':
+        cspProbe(m.requestId);
+        break;
+    }
+  } catch (err) {
+    post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  }
+});
+
+// The theme: VS Code swaps the body's classes and the variables on <html> when it changes.
+const observer = new MutationObserver(() => {
+  const next = readTheme();
+  if (JSON.stringify(next) === JSON.stringify(theme)) return;
+  theme = next;
+  if (chart) rebuild();
+});
+observer.observe(document.body, { attributes: true, attributeFilter: ['class'] });
+observer.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+
+syncControls();
+post({ type: 'ready' });
