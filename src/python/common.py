@@ -1,0 +1,482 @@
+"""Helpers shared by Mnemo's Python scripts (train.py, eval.py, gpu_check.py, the benchmarks).
+
+The scripts are uploaded flat into a run folder and run there, so they import this file as
+`import common`; it needs only the standard library at import time (torch and transformers are
+imported inside the functions that use them).
+
+What is here, in the order a script uses it:
+    Metrics            the metrics protocol writer (metrics.jsonl + stdout, one JSON line per event)
+    log                a human-readable line on stderr (the bridge keeps it in train.log)
+    ScriptError        a failure with a `kind` and a `hint`, as the protocol's `error` event wants
+    classify_error     any exception -> ScriptError (oom, missing_package, model_not_found, ...)
+    on_sigterm_cancel  SIGTERM raises Cancelled, so a cancelled run still writes its error event
+    read_jsonl         rows of a JSONL file, with the line number of a bad line
+    pick_device, pick_dtype, pick_attn_implementation
+    load_tokenizer, load_model   HF id, local folder, or a .gguf file inside a folder (`gguf_file`)
+    render_chat        the model's chat template as text
+    tokenize_chat      input_ids + labels with the loss on assistant tokens only (see its docstring)
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# A ChatML template for tokenizers that have none (base models); the tests' tiny tokenizer uses it too.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+ERROR_KINDS = ("oom", "missing_package", "model_not_found", "no_gpu", "disk_full", "bad_config", "bad_data", "cancelled", "other")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics protocol and logs
+
+
+def clean_numbers(value):
+    """Replaces NaN and infinities (anywhere in dicts and lists) with None: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_numbers(v) for v in value]
+    return value
+
+
+def is_main_process() -> bool:
+    """True on the process that writes metrics: rank 0 under torchrun / accelerate launch, or a plain run."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class Metrics:
+    """Writes protocol events (src/core/training/protocol.ts) as JSON lines to a file and to stdout.
+
+    Every event gets `time` (Unix seconds). The file is opened for appending, line-buffered and
+    flushed after each line, because the editor tails it while the script runs. Non-finite floats
+    become null. With `enabled=False` (ranks other than 0) only `error` events are written, so a
+    failure on any rank reaches the editor.
+
+        metrics = Metrics("metrics.jsonl")
+        metrics.emit("status", state="loading_model", message="loading gpt2")
+        metrics.error(ScriptError("...", kind="bad_data", hint="..."))
+    """
+
+    def __init__(self, path: str | os.PathLike | None = "metrics.jsonl", stdout: bool = True, enabled: bool | None = None):
+        self.enabled = is_main_process() if enabled is None else enabled
+        self.stdout = stdout
+        self.file = open(path, "a", buffering=1, encoding="utf-8") if path is not None else None
+
+    def emit(self, event: str, **data) -> dict:
+        """Writes one event (dropped on non-main ranks unless it is an error); returns the event."""
+        record = clean_numbers({"event": event, "time": round(time.time(), 3), **data})
+        if not self.enabled and event != "error":
+            return record
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        if self.file is not None:
+            try:
+                self.file.write(line + "\n")
+                self.file.flush()
+            except OSError:
+                pass  # A full disk must not hide the original error; stdout still gets the line.
+        if self.stdout:
+            print(line, flush=True)
+        return record
+
+    def status(self, state: str, message: str | None = None, **data) -> dict:
+        """A `status` event: starting, loading_model, tokenizing, training, evaluating, saving, merging, pushing."""
+        if message is not None:
+            data["message"] = message
+        return self.emit("status", state=state, **data)
+
+    def error(self, err: "ScriptError") -> dict:
+        """The `error` event of a ScriptError (also logged on stderr)."""
+        log(f"error ({err.kind}): {err}" + (f" - {err.hint}" if err.hint else ""))
+        data = {"message": str(err), "kind": err.kind}
+        if err.hint:
+            data["hint"] = err.hint
+        return self.emit("error", **data)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def log(message: str) -> None:
+    """A human-readable line on stderr, with the time; the runner keeps stderr as train.log."""
+    rank = os.environ.get("RANK")
+    prefix = f"[{time.strftime('%H:%M:%S')}]" + (f" [rank {rank}]" if rank not in (None, "0") else "")
+    print(f"{prefix} {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class ScriptError(Exception):
+    """A failure the editor can explain: `kind` is one of ERROR_KINDS, `hint` says what to do."""
+
+    def __init__(self, message: str, kind: str = "other", hint: str | None = None):
+        super().__init__(message)
+        self.kind = kind if kind in ERROR_KINDS else "other"
+        self.hint = hint
+
+
+class Cancelled(BaseException):
+    """Raised by the SIGTERM handler; a BaseException so that library `except Exception` blocks let it through."""
+
+
+def on_sigterm_cancel() -> None:
+    """Makes SIGTERM (cancel, `kill -- -pgid`) raise Cancelled in the main thread, so the script can
+    report `cancelled` and exit non-zero instead of vanishing mid-line."""
+
+    def handler(signum, frame):
+        raise Cancelled(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and name:
+        return name.split(".")[0]
+    return None
+
+
+def classify_error(exc: BaseException) -> ScriptError:
+    """Maps any exception to a ScriptError with a kind and a hint (a ScriptError is returned as is)."""
+    if isinstance(exc, ScriptError):
+        return exc
+    if isinstance(exc, (Cancelled, KeyboardInterrupt)):
+        return ScriptError("The run was cancelled.", kind="cancelled", hint="Start it again to train; finished checkpoints are kept in the run folder.")
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    if "out of memory" in low or type(exc).__name__ == "OutOfMemoryError":
+        return ScriptError(
+            f"The GPU ran out of memory: {str(exc).splitlines()[0] if str(exc) else text}",
+            kind="oom",
+            hint="Lower max_length, keep batch_size 1 (raise grad_accum instead), turn on gradient_checkpointing, use LoRA instead of full fine-tuning, or load_in_4bit.",
+        )
+    module = _missing_module(exc)
+    if module:
+        return ScriptError(
+            f"A Python package is missing: {module}.",
+            kind="missing_package",
+            hint=f"Install it in the training environment (pip install {module}), or use requirements.txt beside train.py.",
+        )
+    if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "no space left" in low):
+        return ScriptError(f"The disk is full: {exc}", kind="disk_full", hint="Free space in the run folder's disk (old runs, checkpoints, the Hugging Face cache) and start again.")
+    if "cuda" in low and ("no cuda gpus" in low or "not compiled with cuda" in low or "found no nvidia driver" in low):
+        return ScriptError(f"No usable GPU: {exc}", kind="no_gpu", hint="Check `nvidia-smi` on the machine, and that the installed torch is a CUDA build.")
+    return ScriptError(text, kind="other", hint="See train.log for the full traceback.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a bad_data ScriptError naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise ScriptError(f"{p} does not exist.", kind="bad_data", hint="Build the dataset first (Mnemo: Build Dataset) or fix the file name in the config.")
+    rows = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ScriptError(f"{p.name} line {n} is not valid JSON: {e.msg}.", kind="bad_data", hint="Rebuild the dataset, or fix that line.") from None
+            if not isinstance(row, dict):
+                raise ScriptError(f"{p.name} line {n} is not a JSON object.", kind="bad_data", hint="Each line must be {\"messages\": [...]}.")
+            rows.append(row)
+    return rows
+
+
+def check_messages(row: dict, where: str) -> list[dict]:
+    """The `messages` of a dataset row, checked: a list of {role, content} with string content."""
+    messages = row.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ScriptError(f"{where} has no \"messages\" list.", kind="bad_data", hint="Rows must be in the Hugging Face messages format: {\"messages\": [{\"role\": \"user\", \"content\": ...}, ...]}.")
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+            raise ScriptError(f"{where} has a message that is not {{role: system|user|assistant, content: string}}: {json.dumps(m)[:200]}", kind="bad_data", hint="Rebuild the dataset, or fix that row.")
+    return messages
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices and precision
+
+
+def pick_device(name: str = "auto") -> str:
+    """'auto' -> 'cuda' when a GPU is usable, else 'mps' on Apple silicon, else 'cpu'. Asking for cuda without one is a no_gpu error."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ScriptError(f"The config asks for {name} but torch sees no CUDA GPU (torch {torch.__version__}).", kind="no_gpu", hint="Check `nvidia-smi`, install a CUDA build of torch, or choose the CPU.")
+    return name
+
+
+def pick_dtype(precision: str, device: str):
+    """The torch dtype for a precision setting: auto = bf16 on a GPU that supports it, else fp16 on CUDA, else fp32."""
+    import torch
+
+    if precision == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if precision not in table:
+        raise ScriptError(f"precision must be auto, bf16, fp16 or fp32, not {precision!r}.", kind="bad_config")
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise ScriptError("precision fp16 needs a CUDA GPU.", kind="bad_config", hint="Use precision auto or fp32 on the CPU.")
+    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise ScriptError("This GPU does not support bf16.", kind="bad_config", hint="Use precision auto (fp16 on this GPU) or fp16.")
+    return table[precision]
+
+
+def dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def pick_attn_implementation(requested: str, device: str, dtype) -> str:
+    """'auto' -> flash_attention_2 when flash-attn is installed and the run is on CUDA in bf16/fp16, else sdpa."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16) and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and tokenizers
+
+
+def looks_like_path(model: str) -> bool:
+    """A local path rather than a Hub id ("org/name"): starts with / . ~ or a drive, or has more than one slash."""
+    return model.startswith(("/", ".", "~", "\\")) or (len(model) > 1 and model[1] == ":") or model.count("/") > 1 or os.path.exists(model)
+
+
+def check_model_source(model: str, gguf_file: str | None = None) -> None:
+    """Raises model_not_found for a local folder (or gguf_file inside it) that does not exist, before any slow load."""
+    if not model:
+        raise ScriptError("No model given.", kind="bad_config", hint="Set `model` to a Hugging Face id (e.g. HuggingFaceTB/SmolLM2-135M-Instruct) or a local folder.")
+    if looks_like_path(model):
+        p = Path(model).expanduser()
+        if not p.exists():
+            raise ScriptError(f"The model folder {model} does not exist.", kind="model_not_found", hint="Check the path (relative paths start from the run folder), or give a Hugging Face model id.")
+        if gguf_file and not (p / gguf_file).exists():
+            raise ScriptError(f"{gguf_file} is not in {model}.", kind="model_not_found", hint="gguf_file is a file name inside the `model` folder.")
+        if not gguf_file and p.is_dir() and not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
+            ggufs = sorted(x.name for x in p.glob("*.gguf"))
+            hint = f"It holds {', '.join(ggufs)}: set gguf_file." if ggufs else "Point `model` at a folder saved with save_pretrained (config.json and weights)."
+            raise ScriptError(f"{model} has no config.json.", kind="model_not_found", hint=hint)
+
+
+def _model_load_error(model: str, exc: BaseException) -> ScriptError:
+    err = classify_error(exc)
+    if err.kind != "other":
+        return err
+    text = str(exc)
+    if isinstance(exc, OSError) or type(exc).__name__ in ("RepositoryNotFoundError", "HFValidationError", "GatedRepoError", "EntryNotFoundError", "LocalEntryNotFoundError"):
+        gated = "gated" in text.lower() or "401" in text or "403" in text
+        hint = (
+            "The model is gated or private: accept its license on the Hub and set HF_TOKEN in the training environment."
+            if gated
+            else "Check the model id (org/name) or the local folder, and that the machine can reach the Hub (or has the model in its cache)."
+        )
+        return ScriptError(f"Could not load the model {model}: {text.splitlines()[0] if text else type(exc).__name__}", kind="model_not_found", hint=hint)
+    return err
+
+
+def load_tokenizer(model: str, gguf_file: str | None = None, padding_side: str | None = None):
+    """The model's tokenizer (HF id, local folder, or `gguf_file` inside a folder), with a pad token.
+
+    Falls back to PreTrainedTokenizerFast when AutoTokenizer cannot map the saved class (transformers 5
+    writes "TokenizersBackend" for tokenizers built from a `tokenizers` object). A tokenizer with no
+    pad token gets its eos (padding is masked out of the loss and attention anyway); one with no chat
+    template gets ChatML (logged: a base model learns it from the data)."""
+    check_model_source(model, gguf_file)
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    kw = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, **kw)
+    except Exception as first:  # noqa: BLE001 - retried below, reported if that fails too
+        if gguf_file or not looks_like_path(model):
+            raise _model_load_error(model, first) from first
+        try:
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(model)
+        except Exception:  # noqa: BLE001
+            raise _model_load_error(model, first) from first
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
+    if not getattr(tokenizer, "chat_template", None):
+        log(f"{model} has no chat template: using ChatML")
+        tokenizer.chat_template = CHATML_TEMPLATE
+    if padding_side:
+        tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_model(model: str, gguf_file: str | None = None, dtype=None, attn_implementation: str | None = None, quantization_config=None, device_map=None):
+    """AutoModelForCausalLM from a Hub id, a local folder, or `gguf_file` inside a folder (dequantized to `dtype`).
+
+    Errors come back as ScriptError: model_not_found for a wrong id or path, missing_package, oom.
+    An `attn_implementation` the model does not support falls back to sdpa, then eager (logged)."""
+    check_model_source(model, gguf_file)
+    from transformers import AutoModelForCausalLM
+
+    kw = {}
+    if gguf_file:
+        kw["gguf_file"] = gguf_file
+    if dtype is not None:
+        kw["dtype"] = dtype
+    if quantization_config is not None:
+        kw["quantization_config"] = quantization_config
+    if device_map is not None:
+        kw["device_map"] = device_map
+    tries = [attn_implementation] if attn_implementation else [None]
+    if attn_implementation == "flash_attention_2":
+        tries.append("sdpa")
+    if attn_implementation in ("flash_attention_2", "sdpa"):
+        tries.append("eager")
+    for i, attn in enumerate(tries):
+        try:
+            extra = {"attn_implementation": attn} if attn else {}
+            return AutoModelForCausalLM.from_pretrained(model, **kw, **extra)
+        except (ValueError, ImportError) as e:
+            if i + 1 < len(tries) and ("attn" in str(e).lower() or "attention" in str(e).lower() or "flash" in str(e).lower()):
+                log(f"attention {attn} not available for this model ({str(e).splitlines()[0]}): trying {tries[i + 1]}")
+                continue
+            raise _model_load_error(model, e) from e
+        except Exception as e:  # noqa: BLE001 - classified
+            raise _model_load_error(model, e) from e
+    raise AssertionError("unreachable")
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel()
+        if hasattr(p, "ds_numel"):
+            n = p.ds_numel
+        # A 4-bit parameter packs two values per byte.
+        if p.__class__.__name__ == "Params4bit":
+            n *= 2
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return trainable, total
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat template
+
+
+def render_chat(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
+    """The chat template's text for `messages` (not tokenized). With add_generation_prompt the text
+    ends where the assistant's answer starts (what eval.py feeds to generate())."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+@dataclass
+class ChatTokens:
+    """One tokenized conversation. labels[i] == input_ids[i] on assistant tokens, -100 elsewhere."""
+
+    input_ids: list[int]
+    labels: list[int]
+    text: str  # the rendered conversation
+    assistant_spans: list[tuple[int, int]] = field(default_factory=list)  # character ranges of `text` that carry the loss
+
+    @property
+    def target_tokens(self) -> int:
+        return sum(1 for x in self.labels if x != -100)
+
+
+def assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[int, int]]:
+    """Character ranges of `text` (the full rendering) holding each assistant turn: its content and
+    the template's end-of-turn marker (e.g. `<|im_end|>`, `<|eot_id|>`), without trailing whitespace.
+
+    Each turn is found by rendering the conversation up to it with the generation prompt (where the
+    answer starts) and up to and including it (where it ends), and checking both are prefixes of the
+    full text. Templates that render earlier turns differently (so prefixes do not match) fall back to
+    finding the turn's content after the previous span, and its end marker from the prefix rendering.
+    Raises bad_data when a turn cannot be found at all (an unusual template)."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = render_chat(tokenizer, messages[:i], add_generation_prompt=True)
+        upto = render_chat(tokenizer, messages[: i + 1])
+        if text.startswith(before) and text.startswith(upto) and len(before) <= len(upto):
+            start, end = len(before), len(upto)
+        else:
+            content = m["content"]
+            start = text.find(content, cursor) if content else -1
+            if start < 0:
+                raise ScriptError(
+                    f"Could not find assistant turn {i} in the chat template's rendering.",
+                    kind="bad_data",
+                    hint="The model's chat template changes messages when rendering; use a model with a standard template.",
+                )
+            end = start + len(content)
+            at = upto.rfind(content)
+            if at >= 0:
+                tail = upto[at + len(content):]
+                if text.startswith(tail, end):
+                    end += len(tail)
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+        cursor = max(cursor, end)
+    return spans
+
+
+def tokenize_chat(tokenizer, messages: list[dict]) -> ChatTokens:
+    """Renders `messages` with the chat template and tokenizes it once, labelling only assistant tokens.
+
+    Why not apply_chat_template(return_assistant_tokens_mask=True): it needs `{% generation %}` blocks,
+    which most templates lack, and then returns an all-zero mask that trains on nothing without failing.
+    Here every token whose characters overlap an assistant span (see assistant_spans) is a target,
+    which includes the end-of-turn token, so the model learns to stop. The text is tokenized with
+    add_special_tokens=False because the template already writes BOS where the model wants it.
+    Truncation is left to the caller (train.py reports it)."""
+    text = render_chat(tokenizer, messages)
+    spans = assistant_spans(tokenizer, messages, text)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(enc["input_ids"])
+    labels = [-100] * len(ids)
+    j = 0
+    for t, (s, e) in enumerate(enc["offset_mapping"]):
+        while j < len(spans) and spans[j][1] <= s:
+            j += 1
+        if j < len(spans) and s < spans[j][1] and max(e, s + 1) > spans[j][0]:
+            labels[t] = ids[t]
+    return ChatTokens(input_ids=ids, labels=labels, text=text, assistant_spans=spans)

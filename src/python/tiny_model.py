@@ -1,0 +1,117 @@
+"""Builds a tiny Llama-style chat model and its tokenizer on the spot: no downloads, a second or two on a CPU.
+
+For tests and checks of the training and evaluation scripts (pytest's conftest.py, gpu_check.py):
+
+    python tiny_model.py OUT_DIR            # writes config.json, model.safetensors, tokenizer files
+    python -c "import tiny_model; tiny_model.build('out')"
+
+The tokenizer is a byte-level BPE trained with the `tokenizers` library on the sample rulebook
+(test/fixtures/rulebook.md) plus the texts given, with ChatML special tokens and a ChatML chat
+template; the model has random weights (LlamaConfig: 2 layers, hidden 128), so it knows no
+language and must be fully fine-tuned to learn anything (LoRA on noise learns little).
+It also holds a small memorization set (MEMO_PAIRS) that a few dozen steps can teach it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import common
+
+RULEBOOK = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "rulebook.md"
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+
+# Short question-answer pairs in the rulebook's words, for memorization checks.
+MEMO_PAIRS = [
+    ("In Cairnrun, how many points is a Crown worth?", "5 points."),
+    ("In Cairnrun, how long is each watch?", "30 minutes."),
+    ("In Cairnrun, how far must opponents retreat at a Free Cast?", "9 metres."),
+    ("In Cairnrun, how many substitutions may a team make?", "Up to eight."),
+    ("In Cairnrun, how long is an amber pennant suspension?", "4 minutes."),
+    ("In Cairnrun, what is the inner diameter of the Gate ring?", "1.2 metres."),
+]
+
+SYSTEM_PROMPT = "You answer questions about the Cairnrun rules."
+
+
+def memo_rows(pairs=MEMO_PAIRS, system: str | None = SYSTEM_PROMPT) -> list[dict]:
+    """One chat row per pair, in the dataset's messages format (optionally with a system message)."""
+    rows = []
+    for q, a in pairs:
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": q},
+            {"role": "assistant", "content": a},
+        ]
+        rows.append({"messages": messages})
+    return rows
+
+
+def write_jsonl(path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def training_text(extra: list[str] | None = None) -> list[str]:
+    """What the tokenizer is trained on: the rulebook's lines (when the repository has it) plus `extra`."""
+    texts = RULEBOOK.read_text(encoding="utf-8").splitlines() if RULEBOOK.exists() else []
+    texts += [f"{q} {a}" for q, a in MEMO_PAIRS] + [SYSTEM_PROMPT]
+    return texts + list(extra or [])
+
+
+def build_tokenizer(vocab_size: int = 1024, extra_texts: list[str] | None = None):
+    """A PreTrainedTokenizerFast over a byte-level BPE, ChatML tokens and template, pad = <|pad|>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(training_text(extra_texts), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|pad|>", unk_token="<|endoftext|>")
+    tokenizer.chat_template = common.CHATML_TEMPLATE
+    return tokenizer
+
+
+def build_model(tokenizer, hidden_size: int = 128, layers: int = 2, seed: int = 0):
+    """A LlamaForCausalLM with random weights sized for `tokenizer`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config)
+
+
+def build(out_dir, vocab_size: int = 1024, hidden_size: int = 128, layers: int = 2, seed: int = 0) -> Path:
+    """Writes the tiny model and tokenizer to `out_dir` (save_pretrained) and returns it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(vocab_size)
+    model = build_model(tokenizer, hidden_size=hidden_size, layers=layers, seed=seed)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tiny_model.py OUT_DIR")
+    print(build(sys.argv[1]))
