@@ -56,6 +56,8 @@ export interface ProjectConfigFile {
     concurrency?: number;
     timeoutSeconds?: number;
   };
+  /** Training defaults: train.py's config.json keys (snake_case), checked in src/core/training/config.ts. */
+  training?: Record<string, unknown>;
 }
 
 /** mnemo.json with every default filled in: what the rest of the code reads. */
@@ -101,6 +103,8 @@ export interface ProjectConfig {
     concurrency: number;
     timeoutSeconds: number;
   };
+  /** mnemo.json `training` as written (defaults are filled in by resolveTrainConfig). */
+  training: Record<string, unknown>;
 }
 
 /** mnemo.json `generation.filters`: which pair filters run as answers are parsed (see src/core/generation/filters.ts). */
@@ -196,6 +200,7 @@ export function withDefaults(file: ProjectConfigFile): ProjectConfig {
       concurrency: file.eval?.concurrency ?? 4,
       timeoutSeconds: file.eval?.timeoutSeconds ?? 120,
     },
+    training: { ...file.training },
   };
 }
 
