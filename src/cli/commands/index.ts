@@ -1,5 +1,6 @@
 import { build } from './build';
 import { chunks } from './chunks';
+import { evalCommand } from './eval';
 import { extract } from './extract';
 import { generate } from './generate';
 import { init } from './init';
@@ -7,4 +8,4 @@ import { push } from './push';
 import type { CliCommand } from './types';
 
 /** Every CLI command, one per stage. Each stage's command lives in its own file. */
-export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push];
+export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push, evalCommand];

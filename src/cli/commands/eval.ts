@@ -1,0 +1,170 @@
+import { relative, resolve } from 'node:path';
+import {
+  ablationMarkdown,
+  ablationTable,
+  evaluate,
+  formatScore,
+  judgeAgreement,
+  resolveJudge,
+  type ContextMode,
+  type EvalProgress,
+  type EvalTarget,
+  type EvaluateResult,
+} from '../../core/eval';
+import { MnemoError } from '../../core/errors';
+import { isLocalUrl } from '../../core/generation';
+import { Project } from '../../core/project';
+import type { CliCommand } from './types';
+
+const CONTEXTS: ContextMode[] = ['none', 'document', 'chunks'];
+
+function int(value: unknown, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new MnemoError(`--${flag} ${String(value)} is not a whole number of at least ${min}.`, `Write e.g. --${flag} ${min}.`);
+  return n;
+}
+
+function target(values: Record<string, unknown>): EvalTarget {
+  const run = values.run as string | undefined;
+  const baseUrl = values['base-url'] as string | undefined;
+  const model = values.model as string | undefined;
+  const chosen = [run !== undefined, !!values.base, baseUrl !== undefined].filter(Boolean).length;
+  if (chosen !== 1) {
+    throw new MnemoError(chosen ? 'Pick one of --run, --base and --base-url.' : 'Say what answers: --run ID, --base, or --base-url URL --model M.', 'See `npm run mnemo -- eval --help`.');
+  }
+  const context = values.context as string | undefined;
+  if (context !== undefined && (baseUrl === undefined || !CONTEXTS.includes(context as ContextMode))) {
+    throw new MnemoError(baseUrl === undefined ? '--context applies to an API model (--base-url).' : `--context ${context} is not one of ${CONTEXTS.join(', ')}.`, 'Write --context none, document or chunks with --base-url and --model.');
+  }
+  if (run !== undefined) return { kind: 'run', runId: run };
+  if (values.base) return { kind: 'base', model, ggufFile: values['gguf-file'] as string | undefined };
+  if (!model) throw new MnemoError('--base-url needs --model.', 'Write e.g. --base-url http://localhost:11434/v1 --model llama3.1.');
+  return { kind: 'api', baseUrl: baseUrl!.replace(/\/+$/, ''), model, context: (context as ContextMode | undefined) ?? 'none', topK: int(values['top-k'], 'top-k') };
+}
+
+function progressLine(p: EvalProgress): string {
+  return p.phase === 'loading' ? `${p.message ?? 'loading'}…` : `${p.phase}: ${p.done}/${p.total}${p.message && !/answered$/.test(p.message) ? ` (${p.message})` : ''}`;
+}
+
+function printResult(r: EvaluateResult, project: Project): void {
+  const { set, report } = r;
+  console.log(`${set.meta.label} on ${set.meta.questionsPath} (${set.answers.length} questions, graded by ${set.meta.grading}${set.meta.judge ? ` ${set.meta.judge.model}` : ''})`);
+  const tags = Object.keys(report.byTag);
+  const width = Math.max(7, ...tags.map((t) => t.length));
+  for (const tag of tags) console.log(`  ${tag.padEnd(width)}  ${formatScore(report.byTag[tag])}`);
+  console.log(`  ${'overall'.padEnd(width)}  ${formatScore(report.overall)}`);
+  const flagged = set.answers.filter((a) => a.verdict.flags?.length);
+  if (flagged.length) {
+    console.log(`Flagged (${flagged.length}):`);
+    for (const a of flagged) console.log(`  - ${a.question.slice(0, 70)}${a.question.length > 70 ? '…' : ''}: ${a.verdict.reason ?? a.verdict.flags!.join(', ')}`);
+  }
+  const agreement = judgeAgreement(set);
+  if (agreement.compared) console.log(`Judge agreed with your verdicts on ${agreement.agreed} of ${agreement.compared}.`);
+  if (r.carried) console.log(`Kept ${r.carried} of your verdicts from the previous run of this evaluation (same answers).`);
+  for (const p of r.evalSet.problems) console.log(`warning: ${r.evalSet.path}:${p.line + 1}: ${p.message}`);
+  console.log(`wrote ${relative(project.root, r.path)}`);
+}
+
+export const evalCommand: CliCommand = {
+  name: 'eval',
+  summary: 'Evaluate: ask the eval questions of the base model, a run, or an API model; grade, score per tag, save.',
+  help: [
+    'npm run mnemo -- eval --project DIR [--questions FILE] [--run ID | --base [--model M] | --base-url URL --model M [--context none|document|chunks]]',
+    '                 [--judge-base-url URL --judge-model M] [--grading contains|exact] [--json]',
+    '                 [--top-k N] [--max-new-tokens N] [--batch-size N] [--device cpu|cuda|auto]',
+    'npm run mnemo -- eval --project DIR --table [--json]',
+    '',
+    'Answers every question of the eval set (default mnemo.json eval.questions, eval/questions.qa; --questions takes',
+    'any .qa file, inside the project or not; A lines are the reference answers, @tags: above a pair tags it):',
+    '  --run ID        a run\'s fine-tuned model (runs/ID/output: its adapter on the base model, or the merged model)',
+    '  --base          the base model (--model, else mnemo.json training.model); local, through src/python/eval.py',
+    '                  (Python from $MNEMO_PYTHON, else python3, with torch + transformers (+ peft for runs))',
+    '  --base-url URL --model M   an OpenAI-compatible model, with --context none (default), document (the whole text',
+    '                  of the sources) or chunks (the --top-k chunks by BM25, default mnemo.json eval.topK)',
+    'Grading: the judge (--judge-model, or mnemo.json eval.judge) when one is set, else --grading (default contains:',
+    'every key term of the reference in the answer). Results: runs/ID/eval/<set>.json, or eval/results/<set>.json',
+    'for the base model and API models. The API key of the answering model and of the judge: OPENAI_API_KEY.',
+    '--table prints every evaluated run and baseline side by side (Markdown).',
+  ].join('\n'),
+  options: {
+    questions: { type: 'string' },
+    run: { type: 'string' },
+    base: { type: 'boolean' },
+    'base-url': { type: 'string' },
+    model: { type: 'string' },
+    'gguf-file': { type: 'string' },
+    context: { type: 'string' },
+    'top-k': { type: 'string' },
+    'judge-base-url': { type: 'string' },
+    'judge-model': { type: 'string' },
+    grading: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    'batch-size': { type: 'string' },
+    device: { type: 'string' },
+    table: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run(values) {
+    const project = Project.load(resolve(String(values.project)));
+    if (values.table) {
+      const table = ablationTable(project, (path, message) => console.error(`warning: skipped ${path}: ${message}`));
+      if (values.json) console.log(JSON.stringify(table, null, 2));
+      else console.log(table.rows.length ? ablationMarkdown(table) : 'No evaluations yet: run `npm run mnemo -- eval --project DIR --base` (or --run ID) first.');
+      return 0;
+    }
+    const t = target(values);
+    const grading = values.grading as string | undefined;
+    if (grading !== undefined && grading !== 'contains' && grading !== 'exact') throw new MnemoError(`--grading ${grading} is not contains or exact.`, 'Write --grading contains (key terms) or --grading exact.');
+    const apiKey = process.env.OPENAI_API_KEY;
+    if (t.kind === 'api' && !apiKey && !isLocalUrl(t.baseUrl)) {
+      throw new MnemoError(`${t.baseUrl} needs an API key and OPENAI_API_KEY is not set.`, 'Set it in the environment (export OPENAI_API_KEY=...).');
+    }
+    if (values['judge-base-url'] !== undefined && values['judge-model'] === undefined && !project.config.eval.judge.model) {
+      throw new MnemoError('--judge-base-url needs --judge-model (or eval.judge.model in mnemo.json).', 'Write e.g. --judge-base-url https://api.openai.com/v1 --judge-model gpt-4o.');
+    }
+    const judge = resolveJudge(project, { baseUrl: values['judge-base-url'] as string | undefined, model: values['judge-model'] as string | undefined, apiKey });
+    if (judge && !apiKey && !isLocalUrl(judge.baseUrl)) {
+      throw new MnemoError(`The judge at ${judge.baseUrl} needs an API key and OPENAI_API_KEY is not set.`, 'Set it in the environment, or grade without a judge (leave out --judge-model).');
+    }
+    const ac = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (ac.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
+      console.error(`\nCancelling (${signal}): nothing of this evaluation is saved.`);
+      ac.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const tty = process.stderr.isTTY;
+    let last = 0;
+    try {
+      const r = await evaluate(project, {
+        target: t,
+        questions: values.questions as string | undefined,
+        apiKey,
+        judge,
+        matcher: grading as 'contains' | 'exact' | undefined,
+        local: { maxNewTokens: int(values['max-new-tokens'], 'max-new-tokens'), batchSize: int(values['batch-size'], 'batch-size'), device: values.device as string | undefined },
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (values.json) return;
+          const now = Date.now();
+          if (now - last < (tty ? 200 : 2000) && p.done < p.total) return;
+          last = now;
+          if (tty) process.stderr.write(`\r${progressLine(p)}      `);
+          else console.error(progressLine(p));
+        },
+      });
+      if (tty && !values.json) process.stderr.write('\n');
+      if (values.json) console.log(JSON.stringify({ path: r.path, meta: r.set.meta, report: r.report, agreement: judgeAgreement(r.set), problems: r.evalSet.problems, answers: r.set.answers }, null, 2));
+      else printResult(r, project);
+      return 0;
+    } catch (err) {
+      if (ac.signal.aborted) return 130;
+      throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};

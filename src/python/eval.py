@@ -1,0 +1,361 @@
+"""Answers evaluation questions with a causal language model: greedy, batched, same chat template as training.
+
+Mnemo's evaluation stage writes the questions and runs this script, locally or in a run's folder
+on the GPU machine:
+
+    python eval.py --questions questions.jsonl --output answers.jsonl --model HuggingFaceTB/SmolLM2-135M-Instruct
+    python eval.py --questions q.jsonl --output a.jsonl --model BASE --adapter runs/<id>/output      # base + LoRA
+    python eval.py --questions q.jsonl --output a.jsonl --model runs/<id>/output/merged             # merged / full model
+    python eval.py --questions q.jsonl --output a.jsonl --model FOLDER --gguf-file model.Q4_1.gguf   # a GGUF in a folder
+    python eval.py --questions q.jsonl --output a.jsonl --model BASE --context-file document.txt    # the document in the prompt
+
+With --context-file the whole document goes into the system message (the "ceiling": the model
+reads the answer instead of recalling it); that shared prefix is computed once and its KV cache
+reused for every question, so a long document costs one prefill, not one per question.
+
+questions.jsonl: one {"id": ..., "question": ...} per line. answers.jsonl: one
+{"id", "answer", "latency_ms"} (or {"id", "error"}) per line, in the questions' order, written as
+each batch finishes. Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
+{"event": "status", "state": "loading_model" | "evaluating", "done": n, "total": m},
+{"event": "error", "message", "hint", "kind"}, {"event": "done", "output_dir": answers file}.
+Exit code 0 when the script ran (single questions may still carry an error), 1 when it failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class EvalConfig:
+    questions: str = "questions.jsonl"  # input: {"id", "question"} per line
+    output: str = "answers.jsonl"  # output: {"id", "answer", "latency_ms"} or {"id", "error"} per line
+    model: str = ""  # HF id or local folder of the base model (or of a merged / fully fine-tuned model)
+    gguf_file: str | None = None  # a .gguf file inside the `model` folder (dequantized on load)
+    adapter: str | None = None  # a peft adapter folder applied on top of `model`
+    system_prompt: str | None = None  # the training rows' system message (mnemo.json dataset.systemPrompt)
+    context_file: str | None = None  # a text file put in the system message (answers read from it, not recalled)
+    max_new_tokens: int = 128  # most tokens of one answer
+    batch_size: int = 8  # questions generated together (left padding)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+
+
+def emit(event: str, **data) -> None:
+    """One protocol line on stdout (flushed: the editor reads it live)."""
+    print(json.dumps({"event": event, "time": round(time.time(), 3), **data}, ensure_ascii=False), flush=True)
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, hint: str | None = None, kind: str = "other"):
+        super().__init__(message)
+        self.hint = hint
+        self.kind = kind
+
+
+def parse_args(argv: list[str] | None = None) -> EvalConfig:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in fields(EvalConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = int if f.type in ("int", int) else str
+        parser.add_argument(flag, type=kind, default=f.default, dest=f.name)
+    cfg = EvalConfig(**vars(parser.parse_args(argv)))
+    if not cfg.model:
+        raise EvalError("No model given.", "Pass --model with an HF id or a local folder.", "bad_config")
+    if cfg.batch_size < 1 or cfg.max_new_tokens < 1:
+        raise EvalError("--batch-size and --max-new-tokens must be at least 1.", None, "bad_config")
+    return cfg
+
+
+def read_questions(path: str) -> list[dict]:
+    p = Path(path)
+    if not p.exists():
+        raise EvalError(f"The questions file {path} does not exist.", None, "bad_data")
+    out = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvalError(f"{path}:{n} is not JSON ({e.msg}).", "Each line must be {\"id\": ..., \"question\": ...}.", "bad_data")
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("question"), str):
+            raise EvalError(f"{path}:{n} needs a string \"id\" and \"question\".", None, "bad_data")
+        out.append(item)
+    return out
+
+
+def pick_device(name: str):
+    import torch
+
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def pick_dtype(precision: str, device):
+    import torch
+
+    if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
+        return torch.float32
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+
+
+def load_tokenizer(cfg: EvalConfig):
+    from transformers import AutoTokenizer
+
+    kw = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+    # An adapter folder saved by train.py carries the tokenizer it was trained with (same chat template).
+    source = cfg.adapter if cfg.adapter and (Path(cfg.adapter) / "tokenizer_config.json").exists() else cfg.model
+    try:
+        tok = AutoTokenizer.from_pretrained(source, **({} if source == cfg.adapter else kw))
+    except (ValueError, OSError):
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(source)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(cfg: EvalConfig, device, dtype):
+    from transformers import AutoModelForCausalLM
+
+    kw = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype, **kw)
+    if cfg.adapter:
+        try:
+            from peft import PeftModel
+        except ImportError as e:
+            raise EvalError("peft is not installed, and an adapter was given.", "pip install peft", "missing_package") from e
+        model = PeftModel.from_pretrained(model, cfg.adapter)
+    model.to(device)
+    model.eval()
+    gc = model.generation_config
+    # Greedy decoding: sampling fields a model ships with would only produce warnings.
+    for name in ("temperature", "top_p", "top_k", "typical_p"):
+        if getattr(gc, name, None) is not None:
+            setattr(gc, name, None)
+    gc.do_sample = False
+    return model
+
+
+def render(tokenizer, question: str, system_prompt: str | None) -> str:
+    """The prompt as training renders a row up to the assistant's turn (with the generation prompt)."""
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": question}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # A tokenizer without a chat template (only tiny test models): a plain ChatML rendering.
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return text + "<|im_start|>assistant\n"
+
+
+CONTEXT_INTRO = (
+    "Here is a document.\n\n<document>\n{document}\n</document>\n\n"
+    "Answer the user's question from the document in one or two sentences, with its exact names and numbers."
+)
+
+
+def effective_system_prompt(cfg: EvalConfig) -> str | None:
+    if not cfg.context_file:
+        return cfg.system_prompt
+    path = Path(cfg.context_file)
+    if not path.exists():
+        raise EvalError(f"The context file {cfg.context_file} does not exist.", None, "bad_data")
+    doc = CONTEXT_INTRO.format(document=path.read_text(encoding="utf-8").strip())
+    return f"{cfg.system_prompt}\n\n{doc}" if cfg.system_prompt else doc
+
+
+class PrefixCache:
+    """The KV cache of the prompt's shared start (the system message with the document), reused per question."""
+
+    def __init__(self, model, tokenizer, system_prompt: str, device):
+        import torch
+
+        probe_a = render(tokenizer, "A?", system_prompt)
+        probe_b = render(tokenizer, "B?", system_prompt)
+        n = 0
+        while n < min(len(probe_a), len(probe_b)) and probe_a[n] == probe_b[n]:
+            n += 1
+        # Cut at the last line start before the first difference so tokens do not straddle the boundary.
+        cut = probe_a.rfind("\n", 0, n) + 1
+        self.text = probe_a[:cut]
+        ids = tokenizer(self.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+        with torch.inference_mode():
+            self.cache = model(input_ids=ids, use_cache=True).past_key_values
+        self.ids = ids
+        self.tokens = ids.shape[1]
+
+    def usable(self, tokenizer, prompt: str) -> bool:
+        if not prompt.startswith(self.text):
+            return False
+        full = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return full[: self.tokens] == self.ids[0].tolist()
+
+
+def generate_with_prefix(model, tokenizer, prefix: PrefixCache, prompt: str, cfg: EvalConfig, device) -> str:
+    import copy
+
+    import torch
+
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+    with torch.inference_mode():
+        out = model.generate(
+            **enc,
+            past_key_values=copy.deepcopy(prefix.cache),
+            max_new_tokens=cfg.max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def generate(model, tokenizer, prompts: list[str], cfg: EvalConfig, device) -> list[str]:
+    import torch
+
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    with torch.inference_mode():
+        out = model.generate(
+            **enc,
+            max_new_tokens=cfg.max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    new = out[:, enc["input_ids"].shape[1]:]
+    return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
+def is_oom(e: BaseException) -> bool:
+    return "out of memory" in str(e).lower()
+
+
+def answer_all(model, tokenizer, questions: list[dict], cfg: EvalConfig, device, out_file, system: str | None = None, prefix: PrefixCache | None = None) -> int:
+    """Answers in batches of similar length (one by one over a cached prefix), writes the answers, returns the count of errors."""
+    if prefix is not None:
+        return answer_with_prefix(model, tokenizer, questions, cfg, device, out_file, system, prefix)
+    order = sorted(range(len(questions)), key=lambda i: len(questions[i]["question"]))
+    results: dict[int, dict] = {}
+    errors = 0
+    done = 0
+    batch_size = cfg.batch_size
+    pos = 0
+    while pos < len(order):
+        idx = order[pos:pos + batch_size]
+        prompts = [render(tokenizer, questions[i]["question"], system) for i in idx]
+        started = time.time()
+        try:
+            answers = generate(model, tokenizer, prompts, cfg, device)
+            ms = round((time.time() - started) * 1000 / len(idx))
+            for i, a in zip(idx, answers):
+                results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": ms}
+        except Exception as e:  # noqa: BLE001 - one failing batch must not lose the others
+            if is_oom(e) and batch_size > 1:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                batch_size = max(1, batch_size // 2)
+                emit("status", state="evaluating", message=f"out of memory: batch size now {batch_size}", done=done, total=len(questions))
+                continue
+            if len(idx) > 1:
+                # Find the question that fails: answer this batch one by one.
+                for i in idx:
+                    try:
+                        t0 = time.time()
+                        a = generate(model, tokenizer, [render(tokenizer, questions[i]["question"], system)], cfg, device)[0]
+                        results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000)}
+                    except Exception as e1:  # noqa: BLE001
+                        results[i] = {"id": questions[i]["id"], "error": f"{type(e1).__name__}: {e1}"[:500]}
+                        errors += 1
+            else:
+                results[idx[0]] = {"id": questions[idx[0]]["id"], "error": f"{type(e).__name__}: {e}"[:500]}
+                errors += 1
+        pos += len(idx)
+        done += len(idx)
+        emit("status", state="evaluating", message=f"{done}/{len(questions)} answered", done=done, total=len(questions))
+    for i in range(len(questions)):
+        out_file.write(json.dumps(results[i], ensure_ascii=False) + "\n")
+    out_file.flush()
+    return errors
+
+
+def answer_with_prefix(model, tokenizer, questions, cfg, device, out_file, system, prefix) -> int:
+    errors = 0
+    for n, q in enumerate(questions, 1):
+        prompt = render(tokenizer, q["question"], system)
+        t0 = time.time()
+        try:
+            if prefix.usable(tokenizer, prompt):
+                a = generate_with_prefix(model, tokenizer, prefix, prompt, cfg, device)
+            else:
+                a = generate(model, tokenizer, [prompt], cfg, device)[0]
+            item = {"id": q["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000)}
+        except Exception as e:  # noqa: BLE001 - one failing question must not lose the others
+            item = {"id": q["id"], "error": f"{type(e).__name__}: {e}"[:500]}
+            errors += 1
+        out_file.write(json.dumps(item, ensure_ascii=False) + "\n")
+        out_file.flush()
+        emit("status", state="evaluating", message=f"{n}/{len(questions)} answered", done=n, total=len(questions))
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_args(argv)
+        questions = read_questions(cfg.questions)
+        emit("status", state="loading_model", message=f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as e:
+            raise EvalError(f"A Python package is missing: {e.name}.", "pip install torch transformers peft", "missing_package") from e
+        device = pick_device(cfg.device)
+        dtype = pick_dtype(cfg.precision, device)
+        try:
+            tokenizer = load_tokenizer(cfg)
+            model = load_model(cfg, device, dtype)
+        except EvalError:
+            raise
+        except OSError as e:
+            raise EvalError(f"The model could not be loaded: {e}", "Check the model id or folder (and, for an HF id, that the machine can reach the Hub or has it cached).", "model_not_found") from e
+        system = effective_system_prompt(cfg)
+        prefix = None
+        if cfg.context_file:
+            emit("status", state="evaluating", message="reading the context document", done=0, total=len(questions))
+            prefix = PrefixCache(model, tokenizer, system, device)
+            emit("status", state="evaluating", message=f"context document: {prefix.tokens} tokens, cached", done=0, total=len(questions), context_tokens=prefix.tokens)
+        emit("status", state="evaluating", message=f"0/{len(questions)} answered on {device.type} ({str(dtype).replace('torch.', '')})", done=0, total=len(questions))
+        out = Path(cfg.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as f:
+            errors = answer_all(model, tokenizer, questions, cfg, device, f, system, prefix)
+        emit("done", output_dir=str(out), answered=len(questions) - errors, errors=errors)
+        return 0
+    except EvalError as e:
+        emit("error", message=str(e), hint=e.hint, kind=e.kind)
+        return 1
+    except KeyboardInterrupt:
+        emit("error", message="cancelled", kind="cancelled")
+        return 1
+    except Exception as e:  # noqa: BLE001 - reported in the protocol, with the kind the editor can advise on
+        kind = "oom" if is_oom(e) else "other"
+        emit("error", message=f"{type(e).__name__}: {e}"[:1000], kind=kind, hint="Lower --batch-size." if kind == "oom" else None)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
