@@ -431,9 +431,11 @@ const commands: CommandSpec[] = [
   { id: COMMANDS.clearVerdict, run: setVerdict('clear') },
   { id: COMMANDS.cancelEvaluation, run: () => (running ? (running.abort(), true) : false) },
   {
-    // `{ snapshot: true }` (tests and scripts) returns what the view then shows, expanded.
+    // For tests and scripts: `{ snapshot: true }` returns what the view then shows, expanded;
+    // `{ decorationsOf: uri }` the verdict marks on the editor of that answer set document.
     id: COMMANDS.refresh,
-    run: (_ctx, arg?: { snapshot?: boolean }) => {
+    run: (_ctx, arg?: { snapshot?: boolean; decorationsOf?: string }) => {
+      if (arg?.decorationsOf) return need().decorations.snapshot(vscode.Uri.parse(arg.decorationsOf));
       need().model.refresh();
       return arg?.snapshot ? need().tree.snapshot() : undefined;
     },
