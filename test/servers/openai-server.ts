@@ -38,6 +38,8 @@ export interface FakeServerOptions {
   behavior?: (info: { n: number; key: string; attempt: number; body: ChatBody }) => Fault;
   /** When set, every question and answer is worded differently ("take N"): a regeneration that yields new pairs. */
   take?: number;
+  /** When set and it returns a string, that is the answer's text (a model answering questions, a judge). */
+  reply?: (info: { n: number; body: ChatBody; prompt: string }) => string | undefined;
   /** A token-bucket rate limit, checked as a request arrives (a refused request is answered 429 at once). */
   rateLimit?: RateLimitOptions;
 }
@@ -269,7 +271,7 @@ export async function startOpenAiServer(options: FakeServerOptions = {}): Promis
       }
       if (fault.kind === 'server-error') return json(res, fault.status ?? 500, { error: { message: 'The server had an error.', type: 'server_error' } });
       const prompt = body.messages.map((m) => m.content).join('\n');
-      let text = answerFor(prompt, options.take);
+      let text = options.reply?.({ n: stats.requests, body, prompt }) ?? answerFor(prompt, options.take);
       let finish = 'stop';
       if (fault.kind === 'malformed') text = malformed(prompt, options.take);
       if (fault.kind === 'refusal') text = "I'm sorry, but I can't help with that request.";
