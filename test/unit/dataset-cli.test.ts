@@ -53,6 +53,22 @@ void test('mnemo build writes the splits, card and report; twice gives the same 
   assert.deepEqual(readFileSync(join(root, 'data', 'train.jsonl')), bytes);
 });
 
+void test('mnemo build warns when offline (low-quality) pairs would go into the dataset, and the report lists their files', async () => {
+  const root = project(qa);
+  const offline = ['@source: sources/rulebook.md', '@generator: offline (low-quality fallback)', '', '@chunk: 1', ...Array.from({ length: 4 }, (_, i) => `Q: In Cairnrun rules, fill in the blank: the Moor is ___ m long (part ${i}).\nA: 84\n`)].join('\n');
+  writeFileSync(join(root, 'qa', 'offline.qa'), offline);
+  const r = await cli(['build', '--project', root]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^warning: 4 of 34 pairs come from the offline generator \(1 file\)/m);
+  const report = readFileSync(join(root, 'data', 'report.md'), 'utf8');
+  assert.match(report, /## Low-quality pairs[\s\S]*- qa\/offline\.qa/);
+  // Without them: no warning.
+  writeFileSync(join(root, 'qa', 'offline.qa'), offline.replace('@generator: offline (low-quality fallback)', '@generator: mnemo sweep'));
+  const clean = await cli(['build', '--project', root]);
+  assert.doesNotMatch(clean.out, /warning:/);
+  assert.doesNotMatch(readFileSync(join(root, 'data', 'report.md'), 'utf8'), /Low-quality pairs/);
+});
+
 void test('mnemo build with no pairs: exit 1, a clear message, nothing written', async () => {
   const root = project();
   const r = await cli(['build', '--project', root]);

@@ -1,5 +1,5 @@
 import { relative, resolve } from 'node:path';
-import { buildProjectDataset, DATA_FILES, summary } from '../../core/dataset';
+import { buildProjectDataset, DATA_FILES, offlineWarning, summary } from '../../core/dataset';
 import { Project } from '../../core/project';
 import type { CliCommand } from './types';
 
@@ -18,6 +18,8 @@ export const build: CliCommand = {
     const project = Project.load(resolve(String(values.project)));
     const { build: built, written } = await buildProjectDataset(project);
     console.log(summary(built));
+    const offline = offlineWarning(built.report);
+    if (offline) console.log(`warning: ${offline}`);
     for (const f of written) console.log(`wrote ${relative(project.root, f)}`);
     if (values.report) console.log('\n' + built.files.get(DATA_FILES.report));
     const left = built.report.dropped.length + built.report.files.skipped.length;

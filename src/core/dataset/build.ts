@@ -9,6 +9,7 @@
  * separate them with special tokens that BPE never merges across.
  */
 import { basename } from 'node:path';
+import { isOfflineGenerator } from '../generation/output';
 import { exactKey, words } from '../qa/similarity';
 import { nearDuplicateGroups } from './groups';
 import { rngFor, shuffled } from './random';
@@ -119,6 +120,7 @@ export function buildRows(input: BuildInput, settings: DatasetSettings, countTok
     coverage: coverageOf(sized.map((s) => s.pair), input.chunks),
     generation: generationSettings(input.pairs),
     sources: input.sources,
+    offline: offlineOf([...trainRows.flatMap((r) => r.pairs), ...test.pairs.flat()]),
   };
   return {
     train: trainRows.map((r) => r.row),
@@ -129,6 +131,11 @@ export function buildRows(input: BuildInput, settings: DatasetSettings, countTok
     testTokens: test.tokens,
     report,
   };
+}
+
+function offlineOf(pairs: DatasetPair[]): DatasetReport['offline'] {
+  const offline = pairs.filter((p) => isOfflineGenerator(p.generator));
+  return { pairs: offline.length, files: [...new Set(offline.map((p) => p.file))].sort() };
 }
 
 function pack(items: { pair: DatasetPair; tokens: number }[], settings: DatasetSettings, system: string | undefined, baseTokens: number) {

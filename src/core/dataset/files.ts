@@ -90,6 +90,14 @@ export function datasetCard(report: DatasetReport, options: { language?: string;
   return y.join('\n') + '\n\n' + body.join('\n');
 }
 
+/** A warning when the dataset holds offline (low-quality) pairs, else undefined. */
+export function offlineWarning(report: DatasetReport): string | undefined {
+  const o = report.offline;
+  if (!o.pairs) return undefined;
+  const total = report.train.pairs + report.test.pairs;
+  return `${o.pairs} of ${total} pairs come from the offline generator (${o.files.length} file${o.files.length === 1 ? '' : 's'}): cloze statements made without a model, a low-quality fallback to try the workflow. Generate pairs with a model (or reject the offline files' pairs) before training a model you mean to use.`;
+}
+
 function splitLine(name: string, r: RowStats): string {
   return `| ${name} | ${r.rows} | ${r.pairs} | ${r.tokens.min} / ${r.tokens.median} / ${r.tokens.max} |`;
 }
@@ -119,6 +127,9 @@ export function reportMarkdown(report: DatasetReport): string {
     `- Near-duplicate groups: ${report.groups.count} (largest: ${report.groups.largest} pair${report.groups.largest === 1 ? '' : 's'}); each group is on one side of the split.`,
   ];
   if (s.sourceTextRatio) out.push(`- Source-text rows (train): ${report.sourceRows}${report.sourceRowsNote ? ` (${report.sourceRowsNote})` : ''}.`);
+  if (report.offline.pairs) {
+    out.push('', '## Low-quality pairs', '', `**Warning:** ${offlineWarning(report)}`, '', ...report.offline.files.map((f) => `- ${f}`));
+  }
   out.push('', '## Left out', '');
   if (!report.files.skipped.length && !report.dropped.length && !report.files.problems.length) out.push('Nothing: every active pair is in the dataset.', '');
   if (report.files.skipped.length) {

@@ -17,7 +17,7 @@ import type { DatasetBuild, DatasetPair, DatasetSettings, FileProblem, SkippedFi
 
 export * from './types';
 export { buildRows, cleanText, guessLanguage, rowTokens, MESSAGE_OVERHEAD, ROW_OVERHEAD, sentences } from './build';
-export { DATA_FILES, csvField, datasetCard, reportMarkdown, sizeCategory, toCsv, toJsonl } from './files';
+export { DATA_FILES, csvField, datasetCard, offlineWarning, reportMarkdown, sizeCategory, toCsv, toJsonl } from './files';
 export { nearDuplicateGroups, SPLIT_NEAR_DUPLICATE_THRESHOLD } from './groups';
 export { mulberry32, rngFor, shuffled } from './random';
 
@@ -97,6 +97,7 @@ export function collectPairs(project: Project): { pairs: DatasetPair[]; filesRea
         temperature: p.meta.temperature,
         model: p.meta.model,
         chunk: p.chunk,
+        generator: p.meta.generator,
       });
     }
   }

@@ -25,6 +25,8 @@ export interface DatasetPair {
   temperature?: string;
   model?: string;
   chunk?: string;
+  /** The file's `@generator` ("offline (low-quality fallback)" for the offline generator). */
+  generator?: string;
 }
 
 /** A source document's chunks, for coverage and for rows of the source text itself. */
@@ -100,6 +102,8 @@ export interface DatasetReport {
   coverage: ChunkCoverage[];
   generation: { variants: string[]; temperatures: string[]; models: string[] };
   sources: SourceDocument[];
+  /** Pairs in the dataset made by the offline generator (low quality), and the files they come from. */
+  offline: { pairs: number; files: string[] };
 }
 
 export interface DatasetBuild {

@@ -17,6 +17,11 @@ import type { GeneratedPair, JournalEntry, PlannedRequest } from './types';
 export const SWEEP_GENERATOR = 'mnemo sweep';
 export const OFFLINE_GENERATOR = 'offline (low-quality fallback)';
 
+/** Whether a `@generator` value names the offline generator (low-quality cloze pairs, no model). */
+export function isOfflineGenerator(generator: string | undefined): boolean {
+  return !!generator && /^offline\b/i.test(generator.trim());
+}
+
 /** The folder under qa/ for a source: its name without extension ("sources/rulebook.pdf" -> "rulebook"), made unique among `all`. */
 export function sourceStem(source: string, all: string[] = [source]): string {
   const rel = source.replace(/\\/g, '/').replace(/^sources\//, '');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { buildProjectDataset, builtFiles, DATA_FILES, datasetIsStale, summary, type DatasetReport } from '../../core/dataset';
+import { buildProjectDataset, builtFiles, DATA_FILES, datasetIsStale, offlineWarning, summary, type DatasetReport } from '../../core/dataset';
 import { describeError, MnemoError } from '../../core/errors';
 import { pushDataset, REPO_PATTERN, type PushResult } from '../../core/hub';
 import { slug } from '../../core/project';
@@ -41,7 +41,14 @@ async function buildDataset(ctx: Ctx, args?: { quiet?: boolean }): Promise<Build
   }
   for (const s of build.report.files.skipped) ctx.log.warn(`${s.file}: ${s.reason}; left out of the dataset.`);
   const reportPath = join(project.dataDir, DATA_FILES.report);
-  if (!args?.quiet) {
+  const offline = offlineWarning(build.report);
+  if (offline) ctx.log.warn(`Dataset: ${offline} Files: ${build.report.offline.files.join(', ')}`);
+  if (!args?.quiet && offline) {
+    void vscode.window.showWarningMessage(`Mnemo: dataset built: ${line} ${offline}`, 'Open Report', 'Generate Q&A').then((choice) => {
+      if (choice === 'Open Report') void vscode.commands.executeCommand(COMMANDS.openDatasetReport);
+      if (choice === 'Generate Q&A') void vscode.commands.executeCommand('mnemo.generate');
+    });
+  } else if (!args?.quiet) {
     void vscode.window.showInformationMessage(`Mnemo: dataset built: ${line}`, 'Open Report', 'Push to Hub').then((choice) => {
       if (choice === 'Open Report') void vscode.commands.executeCommand(COMMANDS.openDatasetReport);
       if (choice === 'Push to Hub') void vscode.commands.executeCommand(COMMANDS.pushDataset);

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { isOfflineGenerator } from '../../core/generation/output';
 import type { QaPair } from '../../core/qa';
 import type { QaFileSummary } from '../../shared/lsp-protocol';
 import { CONTEXT_VALUES, type QaFilter } from './ids';
@@ -51,6 +52,11 @@ export class FileNode {
     return vscode.Uri.parse(this.summary.uri);
   }
 
+  /** Made by the offline generator: cloze statements, low quality. */
+  get offline(): boolean {
+    return isOfflineGenerator(this.summary.header.generator);
+  }
+
   toTreeItem(): vscode.TreeItem {
     const s = this.summary;
     const name = s.path.split('/').pop() ?? s.path;
@@ -60,10 +66,15 @@ export class FileNode {
     item.resourceUri = this.uri;
     item.contextValue = CONTEXT_VALUES.file;
     const problems = problemCount(s);
-    item.description = `${t !== undefined ? name + ' · ' : ''}${plural(s.active, 'pair')}${problems ? ` · ${plural(problems, 'problem')}` : ''}`;
-    item.iconPath = new vscode.ThemeIcon(s.problems.error ? 'error' : problems ? 'warning' : 'file', s.problems.error ? new vscode.ThemeColor('problemsErrorIcon.foreground') : problems ? new vscode.ThemeColor('problemsWarningIcon.foreground') : undefined);
+    item.description = `${t !== undefined ? name + ' · ' : ''}${plural(s.active, 'pair')}${problems ? ` · ${plural(problems, 'problem')}` : ''}${this.offline ? ' · offline, low quality' : ''}`;
+    item.iconPath = s.problems.error
+      ? new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'))
+      : this.offline
+        ? new vscode.ThemeIcon('circuit-board', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+        : new vscode.ThemeIcon(problems ? 'warning' : 'file', problems ? new vscode.ThemeColor('problemsWarningIcon.foreground') : undefined);
     item.tooltip = new vscode.MarkdownString(
-      [`**${s.path}**`, '', ...Object.entries(s.header).map(([k, v]) => `- ${k}: ${v}`), '', `${s.active} active of ${s.pairs} pairs, ${s.reviewed} reviewed`, `${s.problems.error} errors, ${s.problems.warning} warnings, ${s.problems.information} notes`].join('\n'),
+      [`**${s.path}**`, ...(this.offline ? ['', '$(warning) Made by the offline generator (no model): cloze statements, a low-quality fallback. Generate with a model before training a model you mean to use.'] : []), '', ...Object.entries(s.header).map(([k, v]) => `- ${k}: ${v}`), '', `${s.active} active of ${s.pairs} pairs, ${s.reviewed} reviewed`, `${s.problems.error} errors, ${s.problems.warning} warnings, ${s.problems.information} notes`].join('\n'),
+      true,
     );
     return item;
   }
@@ -97,7 +108,8 @@ export class PairNode {
     const p = this.pair;
     const item = new vscode.TreeItem(p.question.replace(/\s+/g, ' ') || '(no question)', vscode.TreeItemCollapsibleState.None);
     item.id = `pair:${this.parent.summary.uri}#${p.index}:${p.questionLine}`;
-    item.description = p.answer.replace(/\s+/g, ' ');
+    const offline = this.parent.offline;
+    item.description = `${offline ? 'offline · ' : ''}${p.answer.replace(/\s+/g, ' ')}`;
     item.contextValue = this.contextValue;
     item.iconPath = p.commented
       ? new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground'))
@@ -105,10 +117,12 @@ export class PairNode {
         ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
         : p.reviewed
           ? new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed'))
-          : new vscode.ThemeIcon('comment-discussion');
+          : offline
+            ? new vscode.ThemeIcon('circuit-board', new vscode.ThemeColor('disabledForeground'))
+            : new vscode.ThemeIcon('comment-discussion');
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**Q:** `).appendText(p.question).appendMarkdown('\n\n**A:** ').appendText(p.answer);
-    md.appendMarkdown(`\n\n_${[p.chunk ? `chunk ${p.chunk}` : '', p.reviewed ? 'reviewed' : '', p.commented ? 'rejected (commented out)' : '', this.hasProblem ? 'has problems' : ''].filter(Boolean).join(' · ')}_`);
+    md.appendMarkdown(`\n\n_${[p.chunk ? `chunk ${p.chunk}` : '', offline ? 'offline generator: low quality' : '', p.reviewed ? 'reviewed' : '', p.commented ? 'rejected (commented out)' : '', this.hasProblem ? 'has problems' : ''].filter(Boolean).join(' · ')}_`);
     item.tooltip = md;
     const end = p.answerSpan ?? p.questionSpan;
     item.command = {

@@ -1,7 +1,7 @@
 // Curation in the real VS Code: the .qa language server's diagnostics, quick fixes and code lenses,
 // and the Q&A view's commands editing files through the editor (unsaved changes kept).
 import * as assert from 'node:assert';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { startOpenAiServer, type FakeServer } from '../../servers/openai-server';
@@ -88,8 +88,9 @@ suite('Q&A curation', () => {
       const l = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uriA);
       return l.length ? l : undefined;
     });
-    assert.deepStrictEqual(lenses.map((l) => l.command?.command), ['mnemo.qa.regenerateChunk', 'mnemo.qa.openSourceChunk']);
-    assert.deepStrictEqual(lenses[0].command?.arguments?.[0], { uri: uriA.toString(), source: 'sources/rulebook.pdf', chunk: 1 });
+    assert.deepStrictEqual(lenses.map((l) => l.command?.command), ['mnemo.qa.regenerateChunk', 'mnemo.qa.regenerateChunk', 'mnemo.qa.openSourceChunk']);
+    assert.deepStrictEqual(lenses[0].command?.arguments?.[0], { uri: uriA.toString(), source: 'sources/rulebook.pdf', chunk: 1, variant: 'nuanced', temperature: 0.45, scope: 'file' });
+    assert.deepStrictEqual(lenses[1].command?.arguments?.[0], { uri: uriA.toString(), source: 'sources/rulebook.pdf', chunk: 1, scope: 'all' });
   });
 
   test('the Q&A view groups files by source and variant, with pairs and problem counts', async () => {
@@ -181,6 +182,25 @@ suite('Q&A curation: hover and go to definition', () => {
     const chunkDoc = await vscode.workspace.openTextDocument(target);
     assert.ok(chunkDoc.getText().length > 200, 'the chunk document has the chunk text');
     assert.ok(hover.includes(chunkDoc.getText().slice(0, 40).trim().split('\n')[0]), 'the hover shows the same text');
+  });
+});
+
+suite('Q&A curation: offline pairs', () => {
+  test('the Q&A view marks files and pairs of the offline generator as low quality', async () => {
+    await activateMnemo();
+    const path = join(harness.workspace, 'qa/rulebook-offline.qa');
+    writeFileSync(path, ['@source: sources/rulebook.pdf', '@variant: offline', '@temperature: 0', '@generator: offline (low-quality fallback)', '', '@chunk: 1', 'Q: In Cairnrun rules, fill in the blank: the Moor is ___ m long.', 'A: 84', ''].join('\n'));
+    try {
+      const file = await waitFor('the offline file in the view', async () => {
+        const t = (await vscode.commands.executeCommand<Snap[]>('mnemo.refreshQa', { snapshot: true })) ?? [];
+        const files = t.flatMap((s) => s.children ?? []).flatMap((v) => (v.label === 'offline' ? (v.children ?? []) : []));
+        return files[0]?.children?.length ? files[0] : undefined;
+      }, { timeoutMs: 60_000 });
+      assert.match(file.description ?? '', /offline, low quality/);
+      assert.match(file.children![0].description ?? '', /^offline · 84$/);
+    } finally {
+      unlinkSync(path);
+    }
   });
 });
 
