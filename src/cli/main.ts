@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { describeError, MnemoError } from '../core/errors';
 import { COMMANDS } from './commands';
+import { scrubProcessOutput } from './output';
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -20,6 +21,7 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  scrubProcessOutput();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());

@@ -126,6 +126,7 @@ export class SecretRegistry {
 
   /** A copy of a JSON-like value with every string (and object key) scrubbed. Errors become plain objects with scrubbed fields. */
   scrubDeep<T>(value: T): T {
+    if (!this.entries.size) return value;
     return deep(value, (s) => this.scrub(s), new WeakMap()) as T;
   }
 }

@@ -15,7 +15,10 @@ import {
   runPreparedSweep,
   type RunProgress,
 } from '../../core/generation';
+import { checkKeyTransport } from '../../core/generation/client';
+import { describeLeaks, findLeaks, scrubLeaks } from '../../core/leaks';
 import { Project } from '../../core/project';
+import { registerSecret } from '../../core/secrets';
 import type { CliCommand } from './types';
 
 /** The defaults of the mnemo.endpoint.* settings, for the command line (where there are no settings). */
@@ -32,6 +35,20 @@ function number(value: unknown, flag: string, min = 0): number | undefined {
   return n;
 }
 
+/** Project files that hold the key (written before scrubbing existed, or by hand): named, and scrubbed when asked. */
+function reportLeaks(project: Project, scrub: boolean): void {
+  const leaks = findLeaks(project);
+  if (!leaks.length) return;
+  if (scrub) {
+    const changed = scrubLeaks(project, leaks.map((l) => l.file));
+    for (const f of changed) console.error(`scrubbed the key from ${f}`);
+    return;
+  }
+  console.error(`warning: ${leaks.length} project file${leaks.length === 1 ? ' holds' : 's hold'} the API key in clear text (whole or in part); remove it before sharing the project:`);
+  for (const line of describeLeaks(leaks)) console.error(`  ${line}`);
+  console.error(`Run "npm run mnemo -- generate --project ${project.root} --scrub-leaks" to replace it in these files (nothing else in them changes).`);
+}
+
 function progressLine(p: RunProgress): string {
   const eta = p.etaSeconds !== undefined ? `, ETA ${formatDuration(p.etaSeconds)}` : '';
   const limited = p.rateLimited ? `, ${p.rateLimited} rate-limited (429)` : '';
@@ -46,6 +63,9 @@ export const generate: CliCommand = {
     '                 [--concurrency N] [--budget USD] [--variants a,b] [--temperatures 0.1,0.5] [--source PATH] [--timeout SECONDS]',
     '',
     'The API key comes from the environment variable OPENAI_API_KEY (never a flag).',
+    'It is never sent over plain http:// to a host other than this machine unless you allow that endpoint:',
+    '  --allow-insecure-key (this run\'s endpoint) or MNEMO_ALLOW_INSECURE_KEY=http://host:port[,...].',
+    'Project files (journal, logs, .qa files) holding the key are reported; --scrub-leaks replaces it in them.',
     'Without --yes the plan (requests, tokens, cost, time) is printed and you are asked before any call.',
     '--preview sends only the first request and prints its prompt and raw answer; nothing is written.',
     '--offline writes qa/<source>/offline.qa with cloze and reversed statements: no model, low quality.',
@@ -63,11 +83,15 @@ export const generate: CliCommand = {
     temperatures: { type: 'string' },
     source: { type: 'string' },
     timeout: { type: 'string' },
+    'allow-insecure-key': { type: 'boolean' },
+    'scrub-leaks': { type: 'boolean' },
   },
   async run(values) {
     const project = Project.load(resolve(String(values.project)));
     const sourcesWanted = list(values.source);
     const onSkip = (path: string, err: MnemoError) => console.error(`warning: skipped ${path}: ${err.describe()}`);
+    registerSecret(process.env.OPENAI_API_KEY, 'API key');
+    reportLeaks(project, !!values['scrub-leaks']);
     if (values.offline) {
       const sources = await loadSourceChunks(project, { sources: sourcesWanted, onSkip });
       for (const f of generateOffline(project, sources)) console.log(`${f.action} ${f.path} (${f.pairs} pairs; offline generator, low-quality fallback)`);
@@ -75,6 +99,8 @@ export const generate: CliCommand = {
     }
     const endpoint = resolveEndpoint(project, DEFAULT_ENDPOINT, { baseUrl: values['base-url'] as string | undefined, model: values.model as string | undefined });
     const apiKey = process.env.OPENAI_API_KEY;
+    const allowInsecureKey = [...(list(process.env.MNEMO_ALLOW_INSECURE_KEY) ?? []), ...(values['allow-insecure-key'] ? [endpoint.baseUrl] : [])];
+    checkKeyTransport({ baseUrl: endpoint.baseUrl, apiKey, allowInsecureKey });
     if (!apiKey && !isLocalUrl(endpoint.baseUrl)) {
       throw new MnemoError(`${endpoint.baseUrl} needs an API key and OPENAI_API_KEY is not set.`, 'Set it in the environment (export OPENAI_API_KEY=...), or use --offline to try the workflow without a model.');
     }
@@ -95,7 +121,7 @@ export const generate: CliCommand = {
     process.on('SIGINT', onSigint);
     try {
       if (values.preview) {
-        const p = await previewFirst(prep, { apiKey, timeoutMs, signal: ac.signal });
+        const p = await previewFirst(prep, { apiKey, allowInsecureKey, timeoutMs, signal: ac.signal });
         console.log('\n' + formatPreview(p));
         return 0;
       }
@@ -118,6 +144,7 @@ export const generate: CliCommand = {
       const tty = process.stderr.isTTY;
       const outcome = await runPreparedSweep(prep, {
         apiKey,
+        allowInsecureKey,
         timeoutMs,
         signal: ac.signal,
         onProgress: (p) => {

@@ -4,6 +4,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { MnemoError } from '../errors';
+import { clearTextOrigin, originAllowed, registerSecret, scrub, scrubDeep } from '../secrets';
 import { parseRateLimitHeaders, type RateLimitInfo } from './ratelimit';
 import type { Usage } from './types';
 
@@ -37,7 +38,8 @@ export class RequestFailure extends Error {
     readonly retryAfterMs?: number,
     readonly rateLimit?: RateLimitInfo,
   ) {
-    super(message);
+    // Servers echo the key in error bodies ("Incorrect API key provided: sk-abc***wxyz"): scrubbed here, once for every path.
+    super(scrub(message));
     this.name = 'RequestFailure';
   }
   get retryable(): boolean {
@@ -98,9 +100,32 @@ export interface EndpointConfig {
   baseUrl: string;
   /** Any string for a keyless local server; never logged. */
   apiKey?: string;
+  /** Origins (or URLs) the user allowed to receive the key over plain http:// (mnemo.endpoint.allowInsecureKey, --allow-insecure-key). */
+  allowInsecureKey?: readonly string[];
+}
+
+/** Refusal to send a key over plain http:// to a host that is not this machine. */
+export class ClearTextKeyError extends MnemoError {
+  constructor(readonly origin: string) {
+    super(
+      `The API key was not sent to ${origin}: that is plain http:// to a host other than this machine, so the key would cross the network in clear text.`,
+      `Use an https:// URL or a server on localhost. To send the key anyway, allow this endpoint: add "${origin}" to the setting mnemo.endpoint.allowInsecureKey (VS Code asks once and remembers), or on the command line pass --allow-insecure-key or set MNEMO_ALLOW_INSECURE_KEY=${origin}.`,
+    );
+    this.name = 'ClearTextKeyError';
+  }
+}
+
+/** Throws ClearTextKeyError when a key would go over plain http:// to a non-loopback host the user did not allow. Keyless requests always pass. */
+export function checkKeyTransport(cfg: EndpointConfig): void {
+  if (!cfg.apiKey) return;
+  const origin = clearTextOrigin(cfg.baseUrl);
+  if (origin && !originAllowed(origin, cfg.allowInsecureKey)) throw new ClearTextKeyError(origin);
 }
 
 export function openAiClient(cfg: EndpointConfig): OpenAI {
+  // Every string this client hands back is scrubbed of the key, in full and in the partial forms servers echo.
+  registerSecret(cfg.apiKey, 'API key');
+  checkKeyTransport(cfg);
   // The SDK refuses an empty key; local servers accept anything.
   return new OpenAI({ baseURL: cfg.baseUrl, apiKey: cfg.apiKey || 'no-key', maxRetries: 0, timeout: 600_000 });
 }
@@ -122,7 +147,7 @@ export class OpenAiChatClient implements ChatClient {
         .create({ model: req.model, messages: [{ role: 'user', content: req.prompt }], temperature: req.temperature, max_tokens: req.maxTokens }, { signal: own.signal, timeout: opts.timeoutMs, maxRetries: 0 })
         .withResponse();
       const choice = res.choices?.[0];
-      const text = choice?.message?.content ?? '';
+      const text = scrub(choice?.message?.content ?? '');
       const usage = res.usage ? { inputTokens: res.usage.prompt_tokens ?? 0, outputTokens: res.usage.completion_tokens ?? 0 } : undefined;
       return { text, usage, finishReason: choice?.finish_reason ?? undefined, rateLimit: parseRateLimitHeaders(response.headers) };
     } catch (err) {
@@ -144,9 +169,21 @@ export interface ConnectionReport {
 
 /**
  * Checks an endpoint: lists its models and sends the model a one-token request, and says exactly
- * what failed (DNS, refused, bad key, unknown model, timeout). The key never appears in the message.
+ * what failed (DNS, refused, bad key, unknown model, timeout, a key that would go in clear text).
+ * The key never appears in the report, even when the server echoes it.
  */
 export async function testConnection(cfg: EndpointConfig & { model: string; timeoutMs?: number }): Promise<ConnectionReport> {
+  registerSecret(cfg.apiKey, 'API key');
+  try {
+    checkKeyTransport(cfg);
+  } catch (err) {
+    if (err instanceof ClearTextKeyError) return { ok: false, models: [], message: err.describe() };
+    throw err;
+  }
+  return scrubDeep(await probeConnection(cfg));
+}
+
+async function probeConnection(cfg: EndpointConfig & { model: string; timeoutMs?: number }): Promise<ConnectionReport> {
   const client = openAiClient(cfg);
   const timeout = cfg.timeoutMs ?? 15_000;
   let models: string[] = [];

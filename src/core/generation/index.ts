@@ -154,6 +154,8 @@ export interface RunSweepOptions {
   /** The endpoint client; by default the openai SDK client for the prepared endpoint. */
   client?: ChatClient;
   apiKey?: string;
+  /** Origins allowed to receive the key over plain http:// (see checkKeyTransport). */
+  allowInsecureKey?: readonly string[];
   timeoutMs: number;
   signal?: AbortSignal;
   onProgress?: (p: RunProgress) => void;
@@ -197,7 +199,7 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
   };
   try {
     const result = await runSweep(prep.plan, {
-      client: opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey }),
+      client: opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey, allowInsecureKey: opts.allowInsecureKey }),
       journal,
       concurrency: prep.concurrency,
       timeoutMs: opts.timeoutMs,
@@ -247,10 +249,10 @@ export interface PreviewResult {
 }
 
 /** Sends the first request of a plan alone and returns the prompt and raw answer; writes nothing (not even the journal). */
-export async function previewFirst(prep: PreparedSweep, opts: { client?: ChatClient; apiKey?: string; timeoutMs: number; signal?: AbortSignal }): Promise<PreviewResult> {
+export async function previewFirst(prep: PreparedSweep, opts: { client?: ChatClient; apiKey?: string; allowInsecureKey?: readonly string[]; timeoutMs: number; signal?: AbortSignal }): Promise<PreviewResult> {
   const request = prep.plan[0];
   if (!request) throw new MnemoError('There is nothing to preview: the plan is empty.', 'Add a source, and check generation.variants and temperatures in mnemo.json.');
-  const client = opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey });
+  const client = opts.client ?? new OpenAiChatClient({ baseUrl: prep.endpoint.baseUrl, apiKey: opts.apiKey, allowInsecureKey: opts.allowInsecureKey });
   const res = await client.complete({ model: request.model, prompt: request.prompt, temperature: request.temperature, maxTokens: request.maxTokens }, { signal: opts.signal ?? new AbortController().signal, timeoutMs: opts.timeoutMs });
   const parsed = parseModelPairs(res.text, { truncated: res.finishReason === 'length' });
   if (prep.filter) {

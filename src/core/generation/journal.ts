@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { scrubDeep } from '../secrets';
 import type { JournalEntry } from './types';
 
 export function journalPath(cacheDir: string): string {
@@ -44,7 +45,8 @@ export class Journal {
       for (const line of text.split('\n')) {
         if (!line.trim()) continue;
         try {
-          const e = JSON.parse(line) as JournalEntry;
+          // An old line may hold a key a server echoed before scrubbing existed: it goes no further than this file.
+          const e = scrubDeep(JSON.parse(line) as JournalEntry);
           if (typeof e.key === 'string' && (e.status === 'done' || e.status === 'failed')) entries.push(e);
           else bad++;
         } catch {
@@ -63,6 +65,8 @@ export class Journal {
 
   /** Appends one entry; resolves once it is on disk (fsync'd): from then on it survives a crash. */
   append(entry: JournalEntry): Promise<void> {
+    // The last line of defence: whatever a client forgot to scrub never reaches the disk.
+    entry = scrubDeep(entry);
     const line = (this.needsNewline ? '\n' : '') + JSON.stringify(entry) + '\n';
     this.needsNewline = false;
     return new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { pairLines, parseQa, serializeQa, type NewBlock, type QaFile } from '../qa';
+import { scrub } from '../secrets';
 import type { Journal } from './journal';
 import { formatTemperature } from './plan';
 import type { GeneratedPair, JournalEntry, PlannedRequest } from './types';
@@ -89,7 +90,8 @@ export interface WrittenFile {
 function atomicWrite(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
+  // Pairs come from model answers; a key a server slipped into one is scrubbed before it lands in a file.
+  writeFileSync(tmp, scrub(text));
   renameSync(tmp, path);
 }
 

@@ -8,6 +8,7 @@
  */
 import type { HubApiError } from '@huggingface/hub';
 import { MnemoError } from '../errors';
+import { registerSecret, scrub as scrubSecrets, scrubDeep } from '../secrets';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 /** A repository name as the Hub accepts it: `namespace/name`, or a bare `name` in the token owner's namespace. */
@@ -53,9 +54,9 @@ export function datasetUrl(hubUrl: string, repo: string): string {
   return `${hubUrl.replace(/\/+$/, '')}/datasets/${repo}`;
 }
 
-/** Replaces the token wherever it appears. */
+/** Replaces the token wherever it appears, and every registered secret in full or in part (src/core/secrets.ts). */
 export function scrub(text: string, token: string): string {
-  return token ? text.split(token).join('hf_***') : text;
+  return scrubSecrets(token ? text.split(token).join('hf_***') : text);
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
@@ -83,6 +84,21 @@ function retryable(err: unknown): string | undefined {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function pushDataset(options: PushOptions): Promise<PushResult> {
+  // The token is registered so every message, log line and result is scrubbed of it, whole or as the Hub echoes a part of it.
+  registerSecret(options.token, 'Hugging Face token');
+  try {
+    return scrubDeep(await push(options));
+  } catch (err) {
+    if (err instanceof MnemoError) throw new MnemoError(scrubSecrets(err.message), err.hint && scrubSecrets(err.hint), err.file);
+    if (err instanceof Error) {
+      err.message = scrubSecrets(err.message);
+      if (err.stack) err.stack = scrubSecrets(err.stack);
+    }
+    throw err;
+  }
+}
+
+async function push(options: PushOptions): Promise<PushResult> {
   // Loaded on the first push, not at extension activation.
   const { commit, createRepo, repoExists, whoAmI } = await import('@huggingface/hub');
   const token = options.token.trim();
