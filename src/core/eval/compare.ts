@@ -53,8 +53,9 @@ function verdictWord(a: AnswerRecord): string {
 
 function block(text: string, marker: 'Q' | 'A'): string[] {
   // Continuation lines that would read as markers or metadata are indented so the .qa reads back the same.
-  const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  return lines.map((l, i) => (i === 0 ? `${marker}: ${l}` : /^(Q:|A:|@|#)/.test(l) || l.trim() === '' ? `  ${l}` : l));
+  // Blank lines would end the pair: an answer's paragraphs are joined (the diff shows the words).
+  const lines = text.replace(/\r\n?/g, '\n').replace(/\n\s*\n/g, '\n').split('\n');
+  return lines.map((l, i) => (i === 0 ? `${marker}: ${l}` : /^(Q:|A:|@|#)/.test(l) ? `  ${l}` : l));
 }
 
 /**
@@ -144,7 +145,15 @@ export function ablationTable(project: Project, onProblem?: (path: string, messa
   }));
   const keys = new Set<string>();
   for (const r of rows) for (const k of Object.keys(r.settings)) keys.add(k);
-  const differing = [...keys].filter((k) => new Set(rows.map((r) => JSON.stringify(r.settings[k] ?? null))).size > 1).sort();
+  // A setting differs when rows that have it disagree, or when some runs have it and others do not
+  // (baselines have no training settings: their absence is not a difference).
+  const runs = rows.filter((r) => r.meta.kind === 'run');
+  const differing = [...keys]
+    .filter((k) => {
+      const values = new Set(rows.filter((r) => r.settings[k] !== undefined).map((r) => JSON.stringify(r.settings[k])));
+      return values.size > 1 || (runs.some((r) => r.settings[k] !== undefined) && runs.some((r) => r.settings[k] === undefined));
+    })
+    .sort();
   const tags = [...new Set(rows.flatMap((r) => Object.keys(r.score.byTag)))].sort();
   return { rows, differing, tags };
 }
