@@ -15,6 +15,7 @@
 // Helpers below: workbench(page), openView(page, containerLabel), widenSidebar(page, px), runCommand(page, title).
 // Wait on the UI with Playwright's auto-waiting locators, never fixed sleeps.
 
+import { evalChecks } from './ui-eval.mjs';
 import { qaChecks } from './ui-qa.mjs';
 
 /** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
@@ -85,4 +86,6 @@ export const checks = [
   },
   // Curation checks live in their own file.
   ...qaChecks,
+  // Evaluation: the view, and answer sets compared in a diff with verdict marks.
+  ...evalChecks,
 ];

@@ -16,7 +16,7 @@ export interface DecorationSnapshot {
   correct: number[];
   wrong: number[];
   ungraded: number[];
-  /** Lines (the Q line) whose verdict differs from the other side, with the text shown after them. */
+  /** Lines (the `@id:` line of the block) whose verdict differs from the other side, with the text shown after them. */
   changed: { line: number; text: string }[];
   overruled: number[];
 }
@@ -24,8 +24,8 @@ export interface DecorationSnapshot {
 /**
  * Verdict marks on answer set documents, in single views and on both sides of a diff: the verdict
  * line gets a tinted background, a gutter icon and a mark in the overview ruler (correct, wrong,
- * ungraded); a question whose verdict differs from the other side of the diff gets a note after
- * it ("✗ in <other set>") and a mark in the ruler's middle lane; a verdict the user set is
+ * ungraded); an answer whose verdict differs from the other side of the diff gets a note on its
+ * block's first line ("✓ here, ✗ in <other set>") and a mark in the ruler's middle lane; a verdict the user set is
  * labelled as theirs.
  */
 export class VerdictDecorations implements vscode.Disposable {
@@ -109,9 +109,10 @@ export class VerdictDecorations implements vscode.Disposable {
         const otherMark = p.other ? markOf(p.other.verdict.correct) : undefined;
         if (otherMark !== mark) {
           const text = otherMark ? `${SYMBOL[mark]} here, ${SYMBOL[otherMark]} in ${otherLabel}` : `not asked in ${otherLabel}`;
-          const q = editor.document.lineAt(p.questionLine).range;
-          changed.push({ range: new vscode.Range(q.end, q.end), renderOptions: { after: { contentText: text } } });
-          snap.changed.push({ line: p.questionLine, text });
+          // On the short `@id:` line that opens the block, where the note is always in view.
+          const at = editor.document.lineAt(p.start).range;
+          changed.push({ range: new vscode.Range(at.end, at.end), renderOptions: { after: { contentText: text } } });
+          snap.changed.push({ line: p.start, text });
         }
       }
     }

@@ -93,7 +93,7 @@ export class AnswerSetNode {
     item.contextValue = CONTEXT_VALUES.answerSet;
     item.description = formatScore(score.overall);
     const o = score.overall;
-    item.iconPath = new vscode.ThemeIcon(o.graded ? 'pass' : 'circle-large-outline', o.graded ? new vscode.ThemeColor(o.rate >= 0.5 ? 'testing.iconPassed' : 'testing.iconFailed') : undefined);
+    item.iconPath = new vscode.ThemeIcon(o.graded ? 'graph' : 'circle-large-outline');
     item.command = { command: COMMANDS.openResults, title: 'Open Results', arguments: [this] };
     const md = new vscode.MarkdownString();
     md.appendMarkdown('**').appendText(meta.label).appendMarkdown('**\n\n');

@@ -1,0 +1,165 @@
+// UI checks of evaluation: the Evaluations view with scores, and two answer sets compared in a
+// diff with verdict marks, a verdict flipped from the editor's context menu. Included in the list
+// of test/harness/ui.mjs.
+//
+// The answer sets are written as files (the format of src/core/eval/types.ts): a base model that
+// gets most numbers wrong and a fine-tuned run that gets most right, on the example's eval set.
+// Answering and grading themselves are tested in test/integration/suite/eval.test.ts.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
+
+/** The pairs of a .qa eval set: question, reference, tags (enough of the format for the example's file). */
+function readEvalSet(path) {
+  const out = [];
+  let tags = [];
+  let cur;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const t = /^@tags:\s*(.*)$/.exec(line);
+    if (t) tags = t[1].split(/[,\s]+/).filter(Boolean).map((x) => x.toLowerCase()).sort();
+    else if (line.startsWith('Q: ')) {
+      cur = { question: line.slice(3).trim(), reference: '', tags };
+      out.push(cur);
+      tags = [];
+    } else if (line.startsWith('A: ') && cur) cur.reference = line.slice(3).trim();
+    else if (!line.trim()) cur = undefined;
+    else if (cur && !line.startsWith('#')) {
+      if (cur.reference) cur.reference += ` ${line.trim()}`;
+      else cur.question += ` ${line.trim()}`;
+    }
+  }
+  return out;
+}
+
+const questionId = (q) => createHash('sha256').update(q.replace(/\s+/g, ' ').trim()).digest('hex').slice(0, 12);
+const withoutCitation = (s) => s.replace(/\s*\(Rules? [^)]*\)/g, '').trim();
+/** A plausible wrong answer: every number one higher (what a model guessing from memory does). */
+const offByOne = (s) => withoutCitation(s).replace(/\d+(\.\d+)?/g, (n) => String(Number(n) + (n.includes('.') ? 0.1 : 1)).replace(/(\.\d)\d+$/, '$1'));
+
+function answerSet({ id, label, kind, runId, model, answers }) {
+  return {
+    version: 1,
+    meta: { id, label, kind, ...(runId ? { runId } : {}), model, questionsPath: 'eval/questions.qa', questionsSha256: '0'.repeat(64), created: '2026-12-01T10:00:00.000Z', graded: '2026-12-01T10:05:00.000Z', grading: 'judge', judge: { model: 'gpt-4o', baseUrl: 'https://api.openai.com/v1', promptSha256: '0'.repeat(64) } },
+    answers,
+  };
+}
+
+function record(q, answer, correct, reason) {
+  return { questionId: questionId(q.question), question: q.question, reference: q.reference, tags: q.tags, answer, verdict: { correct, by: 'judge', reason } };
+}
+
+/** Writes a base-model set (2 right) and a run's set (all right but 3) into the workspace; returns their paths. */
+function writeAnswerSets(workspace) {
+  const questions = readEvalSet(join(workspace, 'eval/questions.qa'));
+  const baseRight = new Set([1, 12]);
+  const runWrong = new Set([3, 8, 19]);
+  const base = answerSet({
+    id: 'base-huggingfacetb-smollm2-135m-instruct-questions',
+    label: 'base SmolLM2-135M-Instruct',
+    kind: 'base',
+    model: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+    answers: questions.map((q, i) => {
+      if (baseRight.has(i)) return record(q, withoutCitation(q.reference), true, 'Gives the same facts as the reference.');
+      const wrong = /\d/.test(q.reference) ? offByOne(q.reference) : 'I am not sure; the rules do not say.';
+      return record(q, wrong, false, /\d/.test(q.reference) ? 'The numbers differ from the reference.' : 'Does not answer the question.');
+    }),
+  });
+  const run = answerSet({
+    id: 'questions',
+    label: 'run r1 (9 temperatures x 4 variants)',
+    kind: 'run',
+    runId: 'r1',
+    model: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+    answers: questions.map((q, i) =>
+      runWrong.has(i) ? record(q, /\d/.test(q.reference) ? offByOne(q.reference) : 'The Herald decides.', false, 'Contradicts the reference.') : record(q, withoutCitation(q.reference), true, 'Gives the same facts as the reference.'),
+    ),
+  });
+  const basePath = join(workspace, 'eval/results', `${base.meta.id}.json`);
+  const runPath = join(workspace, 'runs/r1/eval/questions.json');
+  mkdirSync(join(workspace, 'eval/results'), { recursive: true });
+  mkdirSync(join(workspace, 'runs/r1/eval'), { recursive: true });
+  writeFileSync(basePath, JSON.stringify(base, null, 2));
+  writeFileSync(runPath, JSON.stringify(run, null, 2));
+  return { basePath, runPath, questions: questions.length, runRight: questions.length - runWrong.size };
+}
+
+/** Picks an item of the open quick pick by typing its label. */
+async function pick(page, text) {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(text);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ state: 'visible' });
+  await input.press('Enter');
+}
+
+export const evalChecks = [
+  {
+    name: 'eval view and diff',
+    timeoutMs: 180_000,
+    async run({ page, workspace, screenshot }) {
+      const { runPath, questions, runRight } = writeAnswerSets(workspace);
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await widenSidebar(page, 600);
+      // The other views of the container are collapsed so that the Evaluations view has room.
+      for (const name of ['Sources', 'Q&A', 'Runs']) {
+        const header = sidebar.locator('.pane-header[aria-expanded="true"]', { hasText: name }).first();
+        if (await header.count()) await header.click();
+      }
+      const evalHeader = sidebar.locator('.pane-header', { hasText: 'Evaluations' }).first();
+      if ((await evalHeader.getAttribute('aria-expanded')) !== 'true') await evalHeader.click();
+      const runRow = sidebar.locator('.monaco-list-row', { hasText: 'run r1 (9 temperatures x 4 variants)' }).first();
+      await runRow.waitFor({ state: 'visible', timeout: 60_000 });
+      const runScore = `${runRight}/${questions} (`;
+      const description = (await runRow.locator('.label-description').textContent())?.trim() ?? '';
+      if (!description.startsWith(runScore) || !/95% CI \d+%–\d+%/.test(description)) throw new Error(`the run's description is "${description}", expected "${runScore}…, 95% CI a%–b%)"`);
+      await sidebar.locator('.monaco-list-row', { hasText: 'base SmolLM2-135M-Instruct' }).first().waitFor({ state: 'visible' });
+      // Its tags, expanded.
+      await runRow.locator('.monaco-tl-twistie').click();
+      await sidebar.locator('.monaco-list-row', { hasText: 'reversed' }).first().waitFor({ state: 'visible' });
+      await page.mouse.move(1000, 700);
+      await screenshot('eval-view');
+
+      // Compare Answers from the palette: base on the left, the run on the right. The side bar
+      // closed first, so that the diff has room to show both sides.
+      await page.keyboard.press('Control+B');
+      await sidebar.waitFor({ state: 'hidden' });
+      await runCommand(page, 'Mnemo: Compare Answers');
+      await pick(page, 'base SmolLM2-135M-Instruct');
+      await pick(page, 'run r1');
+      const diff = page.locator('.monaco-diff-editor').first();
+      await diff.waitFor({ state: 'visible', timeout: 60_000 });
+      await diff.locator('.editor.modified .view-line', { hasText: /Q:\sIn\sCairnrun/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      // Verdict marks: gutter icons on both sides, and the tinted verdict lines.
+      await diff.locator('.editor.original .cgmr').first().waitFor({ state: 'attached', timeout: 30_000 });
+      await diff.locator('.editor.modified .cgmr').first().waitFor({ state: 'attached', timeout: 30_000 });
+      await page.mouse.move(700, 880);
+      await screenshot('eval-diff');
+
+      // Mark Answer Wrong from the context menu, on the first answer of the run's side.
+      const answerLine = diff.locator('.editor.modified .view-line', { hasText: /^A:\s/ }).first();
+      const answerText = (await answerLine.textContent())?.replace(/\u00a0/g, ' ').trim();
+      await answerLine.click({ button: 'right' });
+      const item = page.locator('.context-view .action-item', { hasText: 'Mark Answer Wrong' }).first();
+      await item.waitFor({ state: 'visible', timeout: 15_000 });
+      await item.click();
+      // The JSON records the user's verdict, the view's score drops by one.
+      const deadline = Date.now() + 20_000;
+      let user;
+      while (!user && Date.now() < deadline) {
+        const set = JSON.parse(readFileSync(runPath, 'utf8'));
+        user = set.answers.find((a) => a.verdict.by === 'user');
+        if (!user) await page.waitForTimeout(100);
+      }
+      if (!user) throw new Error('no verdict of the user in the run\'s JSON after "Mark Answer Wrong"');
+      if (user.verdict.correct !== false || user.verdict.auto?.correct !== true) throw new Error(`the user's verdict is ${JSON.stringify(user.verdict)}`);
+      if (answerText && !answerText.includes(user.answer.slice(0, 20))) throw new Error(`marked "${user.answer}", but the line clicked was "${answerText}"`);
+      await diff.locator('.editor.modified .view-line', { hasText: /#\sverdict:\swrong\s\(user/ }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      await page.keyboard.press('Control+B');
+      await sidebar.locator('.monaco-list-row', { hasText: 'run r1' }).locator('.label-description', { hasText: `${runRight - 1}/${questions} (` }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      await screenshot('eval-diff-flipped');
+      return `${description}; after a flip ${runRight - 1}/${questions}`;
+    },
+  },
+];
