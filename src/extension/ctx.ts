@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import { describeError, MnemoError } from '../core/errors';
 import { PROJECT_FILE, Project, ProjectConfigError } from '../core/project';
-import { Secrets } from './secrets';
+import { scrub } from '../core/secrets';
+import { scrubbingLog, Secrets } from './secrets';
 import { Settings } from './settings';
 
 /** Context keys used in `when` clauses of package.json. */
@@ -28,7 +29,8 @@ export class Ctx implements vscode.Disposable {
   private configDiagnostics = vscode.languages.createDiagnosticCollection('mnemo.json');
 
   constructor(readonly extension: vscode.ExtensionContext) {
-    this.log = vscode.window.createOutputChannel('Mnemo', { log: true });
+    // Every line is scrubbed of the secrets in use before VS Code writes it to the log file.
+    this.log = scrubbingLog(vscode.window.createOutputChannel('Mnemo', { log: true }));
     this.secrets = new Secrets(extension.secrets);
     this.disposables.push(this.log, this.projectEmitter, this.configDiagnostics);
     const watcher = vscode.workspace.createFileSystemWatcher(`**/${PROJECT_FILE}`);
@@ -108,7 +110,7 @@ export class Ctx implements vscode.Disposable {
 
   /** Shows an error the way every command does: the message, and a way to the logs. */
   async showError(err: unknown): Promise<void> {
-    const message = describeError(err);
+    const message = scrub(describeError(err));
     // A MnemoError is expected (its message is the whole story); anything else is a bug: log its stack.
     this.log.error(err instanceof MnemoError ? message : err instanceof Error ? (err.stack ?? message) : message);
     const choice = await vscode.window.showErrorMessage(`Mnemo: ${message}`, 'Show Logs');

@@ -4,12 +4,13 @@ import { Ctx } from './ctx';
 import { datasetFeature } from './dataset';
 import { evalFeature } from './eval';
 import { generationFeature } from './generation';
+import { securityFeature } from './security';
 import { projectFeature } from './project';
 import { qaFeature } from './qa';
 import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
 
 /** Every feature of the extension, in the order they are set up. */
-export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, qaFeature, datasetFeature, evalFeature];
+export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature];
 
 export interface MnemoApi {
   ctx: Ctx;

@@ -14,6 +14,11 @@ export class Settings {
   get endpointModel(): string {
     return this.c.get<string>('endpoint.model', 'gpt-4o-mini');
   }
+  /** Origins allowed to receive the API key over plain http:// (a host other than this machine). */
+  get endpointAllowInsecureKey(): string[] {
+    const v = this.c.get<unknown>('endpoint.allowInsecureKey', []);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  }
   get generationConcurrency(): number {
     return this.c.get<number>('generation.concurrency', 8);
   }
@@ -23,7 +28,7 @@ export class Settings {
   get hubUrl(): string {
     return this.c.get<string>('hub.url', 'https://huggingface.co');
   }
-  async update(key: 'endpoint.baseUrl' | 'endpoint.model' | 'generation.concurrency' | 'hub.url', value: unknown, target = vscode.ConfigurationTarget.Global): Promise<void> {
+  async update(key: 'endpoint.baseUrl' | 'endpoint.model' | 'endpoint.allowInsecureKey' | 'generation.concurrency' | 'hub.url', value: unknown, target = vscode.ConfigurationTarget.Global): Promise<void> {
     await this.c.update(key, value, target);
   }
   static affects(e: vscode.ConfigurationChangeEvent): boolean {

@@ -33,6 +33,7 @@ import {
 import type { Project } from '../../core/project';
 import type { Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { consentToKeyTransport } from '../security';
 import { GenerationState } from './run';
 
 const states = new WeakMap<Ctx, GenerationState>();
@@ -152,6 +153,7 @@ async function generate(ctx: Ctx, ...raw: unknown[]): Promise<SweepOutcome | Pre
   const endpoint = endpointOf(ctx, project);
   const apiKey = await apiKeyFor(ctx, endpoint);
   if (apiKey === undefined && !isLocalUrl(endpoint.baseUrl)) return undefined;
+  if (!(await consentToKeyTransport(ctx, endpoint.baseUrl, apiKey))) return undefined;
   const prep = await prepare(ctx, project, args, endpoint);
   const lines = describePlan(prep.summary);
   ctx.log.info(`Generation plan (${endpoint.baseUrl}):\n  ${lines.join('\n  ')}`);
@@ -170,7 +172,7 @@ async function generate(ctx: Ctx, ...raw: unknown[]): Promise<SweepOutcome | Pre
 
 async function runSweepWithUi(ctx: Ctx, prep: PreparedSweep, apiKey: string | undefined, title: string): Promise<SweepOutcome> {
   const outcome = await state(ctx).run(title, (signal, onProgress) =>
-    runPreparedSweep(prep, { apiKey, timeoutMs: ctx.settings.requestTimeoutSeconds * 1000, signal, onProgress, log: logRun(ctx) }),
+    runPreparedSweep(prep, { apiKey, allowInsecureKey: ctx.settings.endpointAllowInsecureKey, timeoutMs: ctx.settings.requestTimeoutSeconds * 1000, signal, onProgress, log: logRun(ctx) }),
   );
   reportOutcome(ctx, outcome);
   return outcome;
@@ -195,7 +197,7 @@ function reportOutcome(ctx: Ctx, { result: r, files }: SweepOutcome): void {
 }
 
 async function runPreview(ctx: Ctx, prep: PreparedSweep, apiKey: string | undefined): Promise<PreviewResult> {
-  const result = await state(ctx).run('previewing the first chunk', (signal) => previewFirst(prep, { apiKey, timeoutMs: ctx.settings.requestTimeoutSeconds * 1000, signal }));
+  const result = await state(ctx).run('previewing the first chunk', (signal) => previewFirst(prep, { apiKey, allowInsecureKey: ctx.settings.endpointAllowInsecureKey, timeoutMs: ctx.settings.requestTimeoutSeconds * 1000, signal }));
   await state(ctx).showReadonly(`Preview ${result.request.variant} t${result.request.temperature}.md`, formatPreview(result));
   return result;
 }
@@ -207,6 +209,7 @@ async function previewFirstChunk(ctx: Ctx, ...raw: unknown[]): Promise<PreviewRe
   const endpoint = endpointOf(ctx, project);
   const apiKey = await apiKeyFor(ctx, endpoint);
   if (apiKey === undefined && !isLocalUrl(endpoint.baseUrl)) return undefined;
+  if (!(await consentToKeyTransport(ctx, endpoint.baseUrl, apiKey))) return undefined;
   const prep = await prepare(ctx, project, { ...args, chunks: args.chunks ?? [1], sources: args.sources, source: args.source }, endpoint);
   return runPreview(ctx, prep, apiKey);
 }
@@ -302,7 +305,7 @@ async function testConnectionCommand(ctx: Ctx): Promise<ConnectionReport> {
   const endpoint = project ? endpointOf(ctx, project) : { baseUrl: ctx.settings.endpointBaseUrl, model: ctx.settings.endpointModel };
   const apiKey = await ctx.secrets.get('apiKey');
   const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: testing ${endpoint.baseUrl}` }, () =>
-    testConnection({ ...endpoint, apiKey, timeoutMs: Math.min(30_000, ctx.settings.requestTimeoutSeconds * 1000) }),
+    testConnection({ ...endpoint, apiKey, allowInsecureKey: ctx.settings.endpointAllowInsecureKey, timeoutMs: Math.min(30_000, ctx.settings.requestTimeoutSeconds * 1000) }),
   );
   ctx.log.info(`Test connection: ${report.message}${report.models.length ? ` Models: ${report.models.join(', ')}` : ''}`);
   if (report.ok) void vscode.window.showInformationMessage(`Mnemo: ${report.message}`);
@@ -326,12 +329,14 @@ export async function regenerateChunks(ctx: Ctx, source: string, chunkNs: number
   const endpoint = endpointOf(ctx, project);
   const apiKey = await apiKeyFor(ctx, endpoint);
   if (apiKey === undefined && !isLocalUrl(endpoint.baseUrl)) return undefined;
+  if (!(await consentToKeyTransport(ctx, endpoint.baseUrl, apiKey))) return undefined;
   const outcome = await gen.run(`regenerating chunk ${chunkNs.join(', ')} of ${source}`, (signal, onProgress) =>
     generateForChunks(project, source, chunkNs, {
       ...endpoint,
       ...opts,
       concurrency: project.config.generation.concurrency ?? ctx.settings.generationConcurrency,
       apiKey,
+      allowInsecureKey: ctx.settings.endpointAllowInsecureKey,
       timeoutMs: ctx.settings.requestTimeoutSeconds * 1000,
       signal,
       onProgress,
