@@ -24,8 +24,8 @@ import type { Project } from '../project';
 import type { MetricEvent, RunRecord } from './protocol';
 import { resolveTrainConfig as resolveConfig, TRAIN_DEFAULTS, TRAIN_KEYS } from './config';
 import { listHosts as listSshHosts } from './hosts';
-import { deleteRunFolder, listRunRecords, readRunRecord } from './runs';
-import { attach, cancelById, downloadById, start } from './runner';
+import { listRunRecords, readRunRecord } from './runs';
+import { attach, cancelById, deleteRunFolder, downloadById, start } from './runner';
 
 export type { MetricEvent, RunRecord, RunState, RunTarget, ErrorKind } from './protocol';
 export { RUN_FILES } from './protocol';
@@ -85,6 +85,8 @@ export interface SshOptions {
 export interface ConnectOptions {
   ssh?: SshOptions;
   hooks: TrainingHooks;
+  /** Cancel: how long the process group gets after TERM before KILL (default 10000 ms). */
+  cancelGraceMs?: number;
 }
 
 export interface StartOptions extends ConnectOptions {

@@ -1,22 +1,459 @@
+/**
+ * The runner: sets a run up on its target, starts it detached, follows its metrics into
+ * runs/<id>/metrics.jsonl and keeps run.json current. One RunHandle class serves both targets.
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { MnemoError } from '../errors';
 import type { Project } from '../project';
+import { checkEnv, LocalBackend, readTail, SshBackend, type Backend } from './backends';
+import { resolveTrainConfig } from './config';
+import { resolveHost } from './hosts';
 import type { ConnectOptions, RunHandle, StartOptions } from './index';
-import type { RunRecord } from './protocol';
+import { MetricsReader } from './metrics';
+import { RUN_FILES, type ErrorKind, type MetricEvent, type RunRecord } from './protocol';
+import { isLive, newRunId, readRunRecord, runDir, writeRecord } from './runs';
+import { ConnectionLost } from './ssh';
 
-const todo = () => new MnemoError('Training runs are not implemented yet.');
+/** What to do about each kind of failure the script reports (used when the script gives no hint). */
+export const HINTS: Record<ErrorKind, string> = {
+  oom: 'The GPU ran out of memory: lower max_length, keep gradient_checkpointing on, use batch_size 1, or load the model in 4 bits (load_in_4bit).',
+  missing_package: 'A Python package is missing on the target: install requirements.txt into the Python the run uses (or let Mnemo set up its venv by not naming a Python).',
+  model_not_found: 'Check the model id on the Hub (or the local path), and HF_TOKEN for a gated or private model.',
+  no_gpu: 'No GPU was found: check `nvidia-smi` on the target and that torch was installed with CUDA.',
+  disk_full: 'The target\'s disk is full: free space (old runs in ~/mnemo-runs, ~/.cache/huggingface) and start again.',
+  bad_config: 'Fix the training config (mnemo.json "training" or the run\'s config) and start again.',
+  bad_data: 'Rebuild the dataset (Mnemo: Build Dataset) and check data/train.jsonl.',
+  cancelled: 'The run was cancelled.',
+  other: 'See train.log for the details.',
+};
 
-export function start(_project: Project, _opts: StartOptions): Promise<RunHandle> {
-  return Promise.reject(todo());
+/** Classifies a script's last words when it died without an error event. */
+export function classifyLog(text: string): ErrorKind {
+  if (/CUDA out of memory|OutOfMemoryError|out of memory/i.test(text)) return 'oom';
+  if (/No module named|ModuleNotFoundError|ImportError/.test(text)) return 'missing_package';
+  if (/No space left on device|Disk quota exceeded/i.test(text)) return 'disk_full';
+  if (/is not a valid model identifier|Repository Not Found|RepositoryNotFoundError|does not appear to have a file named/i.test(text)) return 'model_not_found';
+  if (/Found no NVIDIA driver|no CUDA GPUs are available|CUDA is not available/i.test(text)) return 'no_gpu';
+  return 'other';
 }
-export function attach(_project: Project, _id: string, _opts: ConnectOptions): Promise<RunHandle> {
-  return Promise.reject(todo());
+
+const DEFAULT_RECONNECT = { attempts: 8, initialDelayMs: 500, maxDelayMs: 15000 };
+
+type Listener<T> = (v: T) => void;
+
+class Handle implements RunHandle {
+  private readonly eventListeners = new Set<Listener<MetricEvent>>();
+  private readonly recordListeners = new Set<Listener<RunRecord>>();
+  private reader: MetricsReader;
+  private detached = false;
+  private cancelling = false;
+  private sawEnd: MetricEvent | undefined;
+  private settle!: { resolve(r: RunRecord): void; reject(e: unknown): void };
+  readonly finished: Promise<RunRecord>;
+  private readonly localMetrics: string;
+
+  constructor(
+    private readonly project: Project,
+    private current: RunRecord,
+    private readonly backend: Backend | undefined,
+    private readonly opts: ConnectOptions & { autoDownload?: boolean },
+  ) {
+    this.finished = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    // A caller that only cares about events must not crash the process on a lost connection.
+    this.finished.catch(() => undefined);
+    this.localMetrics = join(runDir(project, current.id), RUN_FILES.metrics);
+    this.reader = new MetricsReader(current.metricsOffset ?? 0);
+  }
+
+  get record(): RunRecord {
+    return this.current;
+  }
+
+  onEvent(cb: Listener<MetricEvent>): { dispose(): void } {
+    this.eventListeners.add(cb);
+    return { dispose: () => this.eventListeners.delete(cb) };
+  }
+
+  onRecord(cb: Listener<RunRecord>): { dispose(): void } {
+    this.recordListeners.add(cb);
+    return { dispose: () => this.recordListeners.delete(cb) };
+  }
+
+  private update(patch: Partial<RunRecord>): void {
+    this.current = { ...this.current, ...patch };
+    for (const [k, v] of Object.entries(patch)) if (v === undefined) delete (this.current as unknown as Record<string, unknown>)[k];
+    writeRecord(this.project, this.current);
+    for (const cb of this.recordListeners) cb(this.current);
+  }
+
+  private log(line: string): void {
+    this.opts.hooks.log?.(line);
+  }
+
+  /** Bytes from the target: appended to the local file first (SSH), then the record's offset. */
+  private onData = (chunk: Buffer): void => {
+    if (this.detached) return;
+    if (this.backend?.kind === 'ssh') appendFileSync(this.localMetrics, chunk);
+    const { events } = this.reader.push(chunk);
+    const offset = (this.current.metricsOffset ?? 0) + chunk.length;
+    const patch: Partial<RunRecord> = { metricsOffset: offset };
+    for (const ev of events) {
+      if (ev.event === 'start' && !this.current.startedAt) patch.startedAt = isoTime(ev.time);
+      if (ev.event === 'done' || ev.event === 'error') this.sawEnd = ev;
+    }
+    this.update(patch);
+    for (const ev of events) for (const cb of this.eventListeners) cb(ev);
+  };
+
+  /** Follows until the script ends, reconnecting after drops; then settles the record. */
+  async follow(): Promise<void> {
+    const backend = this.backend;
+    if (!backend || this.current.pgid === undefined) return;
+    const retry = { ...DEFAULT_RECONNECT, ...this.opts.ssh?.reconnect };
+    for (;;) {
+      try {
+        await backend.follow(this.current.metricsOffset ?? 0, this.current.pgid, this.onData);
+        break;
+      } catch (err) {
+        if (this.detached) return;
+        if (!(err instanceof ConnectionLost)) throw err;
+        let delay = retry.initialDelayMs;
+        let ok = false;
+        for (let attempt = 1; attempt <= retry.attempts && !this.detached; attempt++) {
+          this.log(`Connection lost; reconnecting (try ${attempt} of ${retry.attempts}) in ${Math.round(delay / 100) / 10} s…`);
+          await sleep(delay);
+          if (this.detached) return;
+          try {
+            await backend.reconnect();
+            ok = true;
+            this.log('Reconnected; following the metrics from byte ' + String(this.current.metricsOffset ?? 0) + '.');
+            break;
+          } catch (e) {
+            this.log(`Reconnecting failed: ${e instanceof Error ? e.message : String(e)}`);
+            delay = Math.min(delay * 2, retry.maxDelayMs);
+          }
+        }
+        if (this.detached) return;
+        if (!ok) {
+          throw new MnemoError(
+            `Lost the connection to run ${this.current.id} and could not reconnect after ${retry.attempts} tries.`,
+            'The run goes on on its host: reattach it from the Runs view (or `mnemo train --attach ID`) once the host can be reached.',
+          );
+        }
+      }
+    }
+    if (this.detached) return;
+    await this.conclude();
+  }
+
+  private async conclude(): Promise<void> {
+    const backend = this.backend!;
+    const end = this.sawEnd;
+    const now = new Date().toISOString();
+    if (end?.event === 'done') {
+      this.update({ state: 'done', endedAt: isoTime(end.time) ?? now, error: undefined });
+      if (backend.kind === 'local') this.update({ downloaded: true });
+      else if (this.opts.autoDownload !== false) {
+        try {
+          await this.download();
+        } catch (err) {
+          this.log(`The run is done, but downloading its outputs failed: ${err instanceof Error ? err.message : String(err)} Download it again from the Runs view.`);
+        }
+      }
+    } else if (this.cancelling || (end?.event === 'error' && end.kind === 'cancelled')) {
+      this.update({ state: 'cancelled', endedAt: now, error: undefined });
+    } else if (end?.event === 'error') {
+      const kind = end.kind ?? 'other';
+      this.update({ state: 'failed', endedAt: isoTime(end.time) ?? now, error: { message: end.message, hint: end.hint ?? HINTS[kind], kind } });
+    } else {
+      const code = await backend.exitCode().catch(() => undefined);
+      const tail = (await backend.logTail(4000).catch(() => '')).trim();
+      const last = tail.split('\n').filter((l) => l.trim() && !l.startsWith('{')).slice(-3).join(' | ');
+      const kind = classifyLog(tail);
+      const how = code === undefined ? 'was stopped (killed by a signal, or the machine restarted)' : `exited with code ${code}`;
+      this.update({
+        state: 'failed',
+        endedAt: now,
+        error: { message: `The training script ${how} without reporting an error.${last ? ` Last lines of train.log: ${last}` : ''}`, hint: HINTS[kind], kind },
+      });
+    }
+    backend.close();
+    this.settle.resolve(this.current);
+  }
+
+  async cancel(): Promise<void> {
+    const backend = this.backend;
+    if (!backend || !isLive(this.current) || this.current.pgid === undefined) return;
+    this.cancelling = true;
+    const pgid = this.current.pgid;
+    await killGroup(backend, pgid, this.opts.cancelGraceMs ?? 10000, (l) => this.log(l));
+    if (this.detached) {
+      backend.close();
+      this.update({ state: 'cancelled', endedAt: new Date().toISOString() });
+    }
+  }
+
+  async download(): Promise<void> {
+    const backend = this.backend;
+    if (!backend || backend.kind === 'local') return;
+    this.log(`Downloading output/ and train.log of run ${this.current.id}…`);
+    const stats = await (backend as SshBackend).download(runDir(this.project, this.current.id));
+    this.log(`Downloaded ${stats.files} file(s), ${stats.bytes} bytes.`);
+    this.update({ downloaded: true });
+  }
+
+  detach(): void {
+    this.detached = true;
+    this.backend?.stopFollow();
+    this.backend?.close();
+  }
+
+  start(): void {
+    this.follow().catch((err: unknown) => {
+      if (this.detached) return;
+      this.backend?.close();
+      this.settle.reject(err);
+    });
+  }
+
+  /** A handle on a run that already ended: nothing to follow. */
+  finishNow(): void {
+    this.settle.resolve(this.current);
+  }
 }
-export function cancelById(_project: Project, _id: string, _opts: ConnectOptions): Promise<RunRecord> {
-  return Promise.reject(todo());
+
+async function killGroup(backend: Backend, pgid: number, graceMs: number, log: (l: string) => void): Promise<void> {
+  log(`Stopping process group ${pgid} (TERM)…`);
+  await backend.signal(pgid, 'TERM');
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    if (!(await backend.alive(pgid, true))) return;
+    await sleep(200);
+  }
+  log(`Process group ${pgid} did not stop within ${Math.round(graceMs / 1000)} s; sending KILL.`);
+  await backend.signal(pgid, 'KILL');
+  for (let i = 0; i < 50 && (await backend.alive(pgid, true)); i++) await sleep(100);
 }
-export function downloadById(_project: Project, _id: string, _opts: ConnectOptions): Promise<RunRecord> {
-  return Promise.reject(todo());
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
-export function removeRemoteRun(_record: RunRecord, _opts: ConnectOptions): Promise<void> {
-  return Promise.reject(todo());
+
+function isoTime(t: number | undefined): string | undefined {
+  return typeof t === 'number' && Number.isFinite(t) ? new Date(t * 1000).toISOString() : undefined;
 }
+
+function sha256File(path: string): { sha256: string; rows: number } {
+  const data = readFileSync(path);
+  return { sha256: createHash('sha256').update(data).digest('hex'), rows: data.toString('utf8').split('\n').filter((l) => l.trim()).length };
+}
+
+/** The files sent with every run: every *.py and requirements*.txt of the scripts folder. */
+function scriptFiles(scriptsDir: string): string[] {
+  if (!existsSync(join(scriptsDir, 'train.py'))) {
+    throw new MnemoError(`There is no train.py in ${scriptsDir}.`, 'The extension ships it in its python/ folder; reinstall Mnemo, or point to a folder holding train.py.');
+  }
+  return readdirSync(scriptsDir).filter((f) => /\.py$/.test(f) || /^requirements.*\.txt$/.test(f)).filter((f) => statSync(join(scriptsDir, f)).isFile());
+}
+
+function localPython(project: Project, opts: StartOptions): string {
+  if (opts.localPython) return opts.localPython;
+  const venv = join(project.root, '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+export async function start(project: Project, opts: StartOptions): Promise<RunHandle> {
+  const config = resolveTrainConfig(project, opts.config);
+  const env = checkEnv(opts.env);
+  const train = join(project.dataDir, 'train.jsonl');
+  const test = join(project.dataDir, 'test.jsonl');
+  if (!existsSync(train)) throw new MnemoError('There is no dataset to train on (data/train.jsonl is missing).', 'Build the dataset first (Mnemo: Build Dataset, or `mnemo build`).');
+  const hasTest = existsSync(test);
+  if (!hasTest) config.eval_file = null;
+  const scripts = scriptFiles(opts.scriptsDir);
+  const host = opts.target === 'local' ? undefined : resolveHost(opts.target, opts.ssh ?? {});
+  opts.signal?.throwIfAborted();
+
+  const id = newRunId();
+  const dir = runDir(project, id);
+  mkdirSync(dir, { recursive: true });
+  const record: RunRecord = {
+    version: 1,
+    id,
+    created: new Date().toISOString(),
+    target: host ? { kind: 'ssh', host: host.name, hostname: host.hostname, port: host.port, user: host.user, remoteDir: '' } : { kind: 'local' },
+    state: 'setting_up',
+    config,
+    dataset: { train: sha256File(train), ...(hasTest ? { test: sha256File(test) } : {}) },
+    metricsOffset: 0,
+    ...(opts.label ? { label: opts.label } : {}),
+  };
+  writeRecord(project, record);
+  writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  writeFileSync(join(dir, RUN_FILES.metrics), '');
+  const log = (l: string) => opts.hooks.log?.(l);
+  const fail = (err: unknown): never => {
+    const message = err instanceof MnemoError ? err.message : err instanceof Error ? err.message : String(err);
+    const aborted = opts.signal?.aborted;
+    writeRecord(project, { ...readRunRecord(project, id), state: aborted ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), ...(aborted ? {} : { error: { message, hint: err instanceof MnemoError ? err.hint : undefined } }) });
+    throw err;
+  };
+
+  if (!host) {
+    try {
+      for (const f of scripts) copyFileSync(join(opts.scriptsDir, f), join(dir, f));
+      copyFileSync(train, join(dir, 'train.jsonl'));
+      if (hasTest) copyFileSync(test, join(dir, 'test.jsonl'));
+      opts.signal?.throwIfAborted();
+      const backend = new LocalBackend(dir);
+      const python = localPython(project, opts);
+      log(`Starting ${python} train.py in ${dir}…`);
+      const pgid = backend.launch(python, env);
+      const handle = new Handle(project, { ...record, state: 'running', pgid }, backend, opts);
+      writeRecord(project, handle.record);
+      handle.start();
+      return handle;
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  let backend: SshBackend | undefined;
+  try {
+    const ssh = opts.ssh ?? {};
+    const probe = await SshBackend.connect(host, '', ssh, opts.hooks);
+    const home = await SshBackend.home(probe.connection);
+    const remoteDir = posix.join(SshBackend.absolute(ssh.remoteRoot ?? '~/mnemo-runs', home), id);
+    probe.close();
+    backend = await SshBackend.connect(host, remoteDir, ssh, opts.hooks);
+    writeRecord(project, { ...record, target: { ...(record.target as Extract<RunRecord['target'], { kind: 'ssh' }>), remoteDir } });
+    opts.signal?.throwIfAborted();
+    await backend.upload([
+      ...scripts.map((f) => ({ local: join(opts.scriptsDir, f), name: f })),
+      { local: join(dir, RUN_FILES.config), name: RUN_FILES.config },
+      { local: train, name: 'train.jsonl' },
+      ...(hasTest ? [{ local: test, name: 'test.jsonl' }] : []),
+    ]);
+    opts.signal?.throwIfAborted();
+    let python = ssh.python;
+    if (!python) {
+      const req = join(opts.scriptsDir, 'requirements.txt');
+      const hash = createHash('sha256').update(existsSync(req) ? readFileSync(req) : '').digest('hex').slice(0, 16);
+      python = await backend.ensureVenv(posix.join(SshBackend.absolute(ssh.venvRoot ?? '~/.cache/mnemo', home), `venv-${hash}`), posix.join(remoteDir, 'requirements.txt'));
+    }
+    opts.signal?.throwIfAborted();
+    log(`Starting ${python} train.py in ${host.name}:${remoteDir}…`);
+    const pgid = await backend.launch(python, env);
+    const current = readRunRecord(project, id);
+    const handle = new Handle(project, { ...current, state: 'running', pgid }, backend, opts);
+    writeRecord(project, handle.record);
+    handle.start();
+    return handle;
+  } catch (err) {
+    backend?.close();
+    return fail(err);
+  }
+}
+
+/** Connects to a recorded run's target. */
+async function backendFor(project: Project, record: RunRecord, opts: ConnectOptions): Promise<Backend> {
+  if (record.target.kind === 'local') return new LocalBackend(runDir(project, record.id));
+  const t = record.target;
+  let identityFiles: string[] = [];
+  try {
+    identityFiles = resolveHost(t.host, opts.ssh ?? {}).identityFiles;
+  } catch {
+    identityFiles = [];
+  }
+  return SshBackend.connect({ name: t.host, hostname: t.hostname, port: t.port, user: t.user, identityFiles, from: 'settings' }, t.remoteDir, opts.ssh ?? {}, opts.hooks);
+}
+
+export async function attach(project: Project, id: string, opts: ConnectOptions): Promise<RunHandle> {
+  let record = readRunRecord(project, id);
+  if (record.state === 'setting_up') {
+    // Set-up happens inside one startRun call; a record still in it belongs to a session that ended.
+    record = { ...record, state: 'failed', endedAt: new Date().toISOString(), error: { message: 'Setting up this run was interrupted before the script started (the editor or the command closed).', hint: 'Start the run again.' } };
+    writeRecord(project, record);
+  }
+  if (!isLive(record) || record.pgid === undefined) {
+    const h = new Handle(project, record, undefined, opts);
+    h.finishNow();
+    return h;
+  }
+  // The local metrics file is the truth of how far the copy got: it is written before run.json.
+  if (record.target.kind === 'ssh') {
+    const file = join(runDir(project, id), RUN_FILES.metrics);
+    const size = existsSync(file) ? statSync(file).size : 0;
+    if (size !== record.metricsOffset) {
+      record = { ...record, metricsOffset: size };
+      writeRecord(project, record);
+    }
+  }
+  const backend = await backendFor(project, record, opts);
+  const handle = new Handle(project, record, backend, opts);
+  handle.start();
+  return handle;
+}
+
+export async function cancelById(project: Project, id: string, opts: ConnectOptions): Promise<RunRecord> {
+  const record = readRunRecord(project, id);
+  if (!isLive(record)) return record;
+  if (record.pgid === undefined) {
+    const r: RunRecord = { ...record, state: 'cancelled', endedAt: new Date().toISOString() };
+    writeRecord(project, r);
+    return r;
+  }
+  const backend = await backendFor(project, record, opts);
+  try {
+    await killGroup(backend, record.pgid, opts.cancelGraceMs ?? 10000, (l) => opts.hooks.log?.(l));
+  } finally {
+    backend.close();
+  }
+  // A handle following the run (another window) records the end itself; this covers no handle.
+  const now = readRunRecord(project, id);
+  const r: RunRecord = isLive(now) ? { ...now, state: 'cancelled', endedAt: new Date().toISOString() } : now;
+  writeRecord(project, r);
+  return r;
+}
+
+export async function downloadById(project: Project, id: string, opts: ConnectOptions): Promise<RunRecord> {
+  const record = readRunRecord(project, id);
+  if (record.target.kind === 'local') return record;
+  const backend = (await backendFor(project, record, opts)) as SshBackend;
+  try {
+    opts.hooks.log?.(`Downloading output/ and train.log of run ${id}…`);
+    const stats = await backend.download(runDir(project, id));
+    opts.hooks.log?.(`Downloaded ${stats.files} file(s), ${stats.bytes} bytes.`);
+  } finally {
+    backend.close();
+  }
+  const r = { ...readRunRecord(project, id), downloaded: true };
+  writeRecord(project, r);
+  return r;
+}
+
+export async function deleteRunFolder(project: Project, id: string, opts: ConnectOptions & { remote?: boolean }): Promise<void> {
+  const dir = runDir(project, id);
+  let record: RunRecord | undefined;
+  try {
+    record = readRunRecord(project, id);
+  } catch {
+    record = undefined; // A broken record can still be deleted.
+  }
+  if (record && isLive(record)) {
+    throw new MnemoError(`Run ${id} is still ${record.state === 'running' ? 'running' : 'setting up'}.`, 'Cancel it first, then delete it.');
+  }
+  if (opts.remote && record?.target.kind === 'ssh' && record.target.remoteDir) {
+    const backend = (await backendFor(project, record, opts)) as SshBackend;
+    try {
+      await backend.removeDir();
+    } finally {
+      backend.close();
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export { readTail };

@@ -3,11 +3,10 @@
  * renamed over run.json, so a watcher (the Runs view) never reads half a record.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MnemoError } from '../errors';
 import type { Project } from '../project';
-import type { ConnectOptions } from './index';
 import { RUN_FILES, type RunRecord } from './protocol';
 
 /** Run ids are made here only: a time stamp and a random suffix, safe as a file and folder name anywhere. */
@@ -84,22 +83,4 @@ export function listRunRecords(project: Project): { records: RunRecord[]; broken
 
 export function isLive(record: RunRecord): boolean {
   return record.state === 'setting_up' || record.state === 'running';
-}
-
-export async function deleteRunFolder(project: Project, id: string, opts: ConnectOptions & { remote?: boolean }): Promise<void> {
-  const dir = runDir(project, id);
-  let record: RunRecord | undefined;
-  try {
-    record = readRunRecord(project, id);
-  } catch {
-    record = undefined; // A broken record can still be deleted.
-  }
-  if (record && isLive(record)) {
-    throw new MnemoError(`Run ${id} is still ${record.state === 'running' ? 'running' : 'setting up'}.`, 'Cancel it first, then delete it.');
-  }
-  if (opts.remote && record?.target.kind === 'ssh') {
-    const { removeRemoteRun } = await import('./runner');
-    await removeRemoteRun(record, opts);
-  }
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,0 +1,397 @@
+/**
+ * Where a run's script executes: this machine (child processes) or an SSH host. Both run the same
+ * wrapper in the run folder, detached in a process group of its own:
+ *
+ *   sh -c '"$1" train.py --config config.json; echo $? > exit_code' sh PYTHON  >train.log 2>&1
+ *
+ * so a run is found again by its process group id (the wrapper's pid) and its files alone.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
+import type { SFTPWrapper } from 'ssh2';
+import { MnemoError } from '../errors';
+import type { HostEntry, SshOptions, TrainingHooks } from './index';
+import { RUN_FILES } from './protocol';
+import { raw, shCommand, shQuote } from './quote';
+import { ConnectionLost, SshConnection, type PassphraseCache } from './ssh';
+
+/** The wrapper's own shell text (fixed; the Python path comes in as $1, never inside it). */
+const WRAPPER = `"$1" train.py --config ${RUN_FILES.config}; echo $? > exit_code`;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function checkEnv(env: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env ?? {})) {
+    if (!ENV_NAME.test(k)) throw new MnemoError(`"${k}" is not an environment variable name.`, 'Use letters, digits and "_".');
+    if (/[\n\0]/.test(v)) throw new MnemoError(`The value of ${k} holds a line break.`, 'Pass a single-line value.');
+    out[k] = v;
+  }
+  return out;
+}
+
+export interface Backend {
+  readonly kind: 'local' | 'ssh';
+  /** The run folder on the target. */
+  readonly dir: string;
+  /**
+   * Streams the target's metrics.jsonl from `offset` until the script's wrapper has ended and
+   * the file is read to its end. Rejects with ConnectionLost when the connection drops.
+   */
+  follow(offset: number, pid: number, onData: (chunk: Buffer) => void): Promise<void>;
+  /** Stops a follow in progress (detach); it then never settles. */
+  stopFollow(): void;
+  /** Whether the wrapper (pid) / the whole group still runs. */
+  alive(pid: number, group: boolean): Promise<boolean>;
+  signal(pgid: number, sig: 'TERM' | 'KILL'): Promise<void>;
+  /** The wrapper's exit_code file (undefined when it was killed before writing it). */
+  exitCode(): Promise<number | undefined>;
+  /** The last bytes of train.log. */
+  logTail(bytes: number): Promise<string>;
+  /** Re-establishes the connection after a drop. */
+  reconnect(): Promise<void>;
+  close(): void;
+}
+
+// ---------------------------------------------------------------- local
+
+export class LocalBackend implements Backend {
+  readonly kind = 'local';
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly pollMs = 200,
+  ) {}
+
+  /** Starts the wrapper detached (its own session and process group); returns its pid = pgid. */
+  launch(python: string, env: Record<string, string>): number {
+    const log = openSync(join(this.dir, RUN_FILES.log), 'a');
+    try {
+      const child = spawn('/bin/sh', ['-c', WRAPPER, 'sh', python], {
+        cwd: this.dir,
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { ...process.env, ...env, PYTHONUNBUFFERED: '1' },
+      });
+      if (child.pid === undefined) throw new MnemoError('Could not start /bin/sh for the training script.');
+      child.on('error', () => undefined);
+      child.unref();
+      return child.pid;
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  follow(offset: number, pid: number, onData: (chunk: Buffer) => void): Promise<void> {
+    this.stopped = false;
+    const file = join(this.dir, RUN_FILES.metrics);
+    let pos = offset;
+    const readMore = () => {
+      if (!existsSync(file)) return;
+      const fd = openSync(file, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        while (pos < size) {
+          const buf = Buffer.alloc(Math.min(1 << 20, size - pos));
+          const n = readSync(fd, buf, 0, buf.length, pos);
+          if (n <= 0) break;
+          pos += n;
+          onData(buf.subarray(0, n));
+        }
+      } finally {
+        closeSync(fd);
+      }
+    };
+    return new Promise((resolve, reject) => {
+      const tick = () => {
+        if (this.stopped) return;
+        try {
+          const running = pidAlive(pid);
+          readMore();
+          if (!running) return resolve();
+        } catch (err) {
+          return reject(err instanceof Error ? err : new Error(String(err)));
+        }
+        this.timer = setTimeout(tick, this.pollMs);
+      };
+      tick();
+    });
+  }
+
+  stopFollow(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  alive(pid: number, group: boolean): Promise<boolean> {
+    return Promise.resolve(pidAlive(group ? -pid : pid));
+  }
+
+  signal(pgid: number, sig: 'TERM' | 'KILL'): Promise<void> {
+    try {
+      process.kill(-pgid, `SIG${sig}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+    return Promise.resolve();
+  }
+
+  exitCode(): Promise<number | undefined> {
+    try {
+      const n = Number(readFileSync(join(this.dir, 'exit_code'), 'utf8').trim());
+      return Promise.resolve(Number.isInteger(n) ? n : undefined);
+    } catch {
+      return Promise.resolve(undefined);
+    }
+  }
+
+  logTail(bytes: number): Promise<string> {
+    return Promise.resolve(readTail(join(this.dir, RUN_FILES.log), bytes));
+  }
+
+  reconnect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.stopFollow();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readTail(file: string, bytes: number): string {
+  try {
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    try {
+      const len = Math.min(bytes, size);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      return buf.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+// ---------------------------------------------------------------- ssh
+
+export class SshBackend implements Backend {
+  readonly kind = 'ssh';
+  private following: { dispose(): void } | undefined;
+  private stopped = false;
+
+  private constructor(
+    readonly host: HostEntry,
+    readonly dir: string,
+    private conn: SshConnection,
+    private readonly ssh: SshOptions,
+    private readonly hooks: TrainingHooks,
+    private readonly passphrases: PassphraseCache,
+  ) {}
+
+  static async connect(host: HostEntry, dir: string, ssh: SshOptions, hooks: TrainingHooks, passphrases: PassphraseCache = new Map()): Promise<SshBackend> {
+    const conn = await SshConnection.open(host, ssh, hooks, passphrases);
+    return new SshBackend(host, dir, conn, ssh, hooks, passphrases);
+  }
+
+  get connection(): SshConnection {
+    return this.conn;
+  }
+
+  /** The remote home folder (sftp realpath of "."). */
+  static async home(conn: SshConnection): Promise<string> {
+    const sftp = await conn.sftp();
+    return new Promise((resolve, reject) => sftp.realpath('.', (err, p) => (err ? reject(err) : resolve(p))));
+  }
+
+  /** `~/x` and relative paths under the remote home; absolute paths as they are. */
+  static absolute(path: string, home: string): string {
+    if (path === '~') return home;
+    if (path.startsWith('~/')) return posix.join(home, path.slice(2));
+    return path.startsWith('/') ? path : posix.join(home, path);
+  }
+
+  async upload(files: Array<{ local: string; name: string }>): Promise<void> {
+    await this.conn.run(shCommand('mkdir', '-p', '--', this.dir), 'Creating the run folder');
+    const sftp = await this.conn.sftp();
+    for (const f of files) {
+      this.hooks.log?.(`Uploading ${f.name}…`);
+      await new Promise<void>((resolve, reject) =>
+        sftp.fastPut(f.local, posix.join(this.dir, f.name), (err) => (err ? reject(new MnemoError(`Uploading ${f.name} to ${this.host.name} failed: ${err.message}.`, 'Check the free space and permissions of the run folder on the host.')) : resolve())),
+      );
+    }
+  }
+
+  /** A venv for these requirements, made once under venvRoot and reused while they are unchanged. */
+  async ensureVenv(venvDir: string, requirements: string): Promise<string> {
+    const python = posix.join(venvDir, 'bin', 'python');
+    const check = await this.conn.exec(shCommand('test', '-x', python));
+    if (check.code === 0) {
+      this.hooks.log?.(`Using the Python environment ${venvDir}.`);
+      return python;
+    }
+    this.hooks.log?.(`Setting up a Python environment in ${venvDir} (pip install -r requirements.txt; once per set of requirements)…`);
+    const tmp = `${venvDir}.tmp-${process.pid}-${Date.now()}`;
+    const cmd = [
+      shCommand('mkdir', '-p', '--', posix.dirname(venvDir)),
+      shCommand('rm', '-rf', '--', tmp),
+      shCommand('python3', '-m', 'venv', tmp),
+      shCommand(posix.join(tmp, 'bin', 'python'), '-m', 'pip', 'install', '--disable-pip-version-check', '-r', requirements),
+      shCommand('mv', '-T', '--', tmp, venvDir) + ' || ' + shCommand('rm', '-rf', '--', tmp),
+    ].join(' && ');
+    let partial = '';
+    const onOut = (d: Buffer) => {
+      const text = partial + d.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) if (l.trim()) this.hooks.log?.(`pip: ${l}`);
+    };
+    const r = await this.conn.exec(`${cmd} 2>&1`, { onStdout: onOut, collect: true });
+    if (r.code !== 0) {
+      const out = r.stdout.trim().split('\n').slice(-6).join('\n');
+      if (/No module named venv|ensurepip is not available/i.test(out)) {
+        throw new MnemoError(`Python on ${this.host.name} cannot create a virtual environment: ${out.split('\n').pop()}`, 'Install python3-venv on the host (Debian/Ubuntu: apt install python3-venv), or name a Python to use in the settings (mnemo.training.remotePython).', undefined);
+      }
+      throw new MnemoError(`Setting up Python on ${this.host.name} failed (pip install -r requirements.txt): ${out}`, 'Check the host\'s network access to PyPI and its free disk space, or name a ready Python in the settings (mnemo.training.remotePython).');
+    }
+    return python;
+  }
+
+  /** Starts the wrapper detached with setsid + nohup; `env` goes over stdin. Returns its pid = pgid. */
+  async launch(python: string, env: Record<string, string>): Promise<number> {
+    const script = [
+      shCommand('cd', '--', this.dir) + ' || exit 1',
+      // The environment arrives on stdin as NAME=value lines ended by an empty line, so no secret
+      // is ever part of a command line (visible in ps) or a file.
+      'while IFS= read -r l; do [ -z "$l" ] && break; export "$l"; done',
+      'export PYTHONUNBUFFERED=1',
+      shCommand('setsid', 'nohup', 'sh', '-c', WRAPPER, 'sh', python, raw(`>${RUN_FILES.log} 2>&1 </dev/null &`)),
+      'echo "$!"',
+    ].join('\n');
+    const stdin = Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
+    const out = await this.conn.run(script, 'Starting the training script', { stdin });
+    const pid = Number(out.trim().split('\n').pop());
+    if (!Number.isInteger(pid) || pid <= 1) throw new MnemoError(`Starting the training script on ${this.host.name} gave no process id ("${out.trim()}").`);
+    return pid;
+  }
+
+  async follow(offset: number, pid: number, onData: (chunk: Buffer) => void): Promise<void> {
+    this.stopped = false;
+    // GNU tail: from byte offset+1, following the file by name (it may not exist yet), until the
+    // wrapper's pid is gone, then to the end of the file.
+    const cmd = shCommand('cd', '--', this.dir) + ' && exec ' + shCommand('tail', '-c', `+${offset + 1}`, '-F', '-s', '0.2', `--pid=${pid}`, RUN_FILES.metrics) + ' 2>/dev/null';
+    const conn = this.conn;
+    const run = conn.exec(cmd, { onStdout: (d) => !this.stopped && onData(d), collect: false });
+    this.following = { dispose: () => conn.end() };
+    try {
+      await run;
+    } finally {
+      this.following = undefined;
+    }
+    if (this.stopped) return new Promise(() => undefined);
+    if (await this.alive(pid, false)) {
+      // tail ended while the script runs (it cannot read the file): an error, not an end.
+      throw new MnemoError(`Following ${RUN_FILES.metrics} on ${this.host.name} stopped while the script still runs.`, 'Check that GNU coreutils (tail) is on the host, then reattach the run.');
+    }
+  }
+
+  stopFollow(): void {
+    this.stopped = true;
+    this.following?.dispose();
+  }
+
+  async alive(pid: number, group: boolean): Promise<boolean> {
+    const r = await this.conn.exec(shCommand('kill', '-s', '0', '--', group ? `-${pid}` : String(pid)) + ' 2>/dev/null');
+    return r.code === 0;
+  }
+
+  async signal(pgid: number, sig: 'TERM' | 'KILL'): Promise<void> {
+    await this.conn.exec(shCommand('kill', '-s', sig, '--', `-${pgid}`) + ' 2>/dev/null');
+  }
+
+  async exitCode(): Promise<number | undefined> {
+    const r = await this.conn.exec(shCommand('cat', '--', posix.join(this.dir, 'exit_code')) + ' 2>/dev/null');
+    const n = Number(r.stdout.trim());
+    return r.code === 0 && r.stdout.trim() !== '' && Number.isInteger(n) ? n : undefined;
+  }
+
+  async logTail(bytes: number): Promise<string> {
+    const r = await this.conn.exec(shCommand('tail', '-c', String(bytes), '--', posix.join(this.dir, RUN_FILES.log)) + ' 2>/dev/null');
+    return r.stdout;
+  }
+
+  async reconnect(): Promise<void> {
+    this.conn.end();
+    this.conn = await SshConnection.open(this.host, this.ssh, this.hooks, this.passphrases);
+  }
+
+  /** Copies output/ (recursively) and train.log into `localDir`. */
+  async download(localDir: string): Promise<{ files: number; bytes: number }> {
+    const sftp = await this.conn.sftp();
+    const stats = { files: 0, bytes: 0 };
+    const log = posix.join(this.dir, RUN_FILES.log);
+    if (await exists(sftp, log)) await get(sftp, log, join(localDir, RUN_FILES.log), stats);
+    const out = posix.join(this.dir, RUN_FILES.output);
+    if (await exists(sftp, out)) await getTree(sftp, out, join(localDir, RUN_FILES.output), stats);
+    return stats;
+  }
+
+  async removeDir(): Promise<void> {
+    await this.conn.run(shCommand('rm', '-rf', '--', this.dir), 'Removing the remote run folder');
+  }
+
+  close(): void {
+    this.stopFollow();
+    this.conn.end();
+  }
+}
+
+function exists(sftp: SFTPWrapper, path: string): Promise<boolean> {
+  return new Promise((resolve) => sftp.stat(path, (err) => resolve(!err)));
+}
+
+function get(sftp: SFTPWrapper, remote: string, local: string, stats: { files: number; bytes: number }): Promise<void> {
+  mkdirSync(dirname(local), { recursive: true });
+  return new Promise((resolve, reject) => {
+    // A stream rather than fastGet: files of several GB (merged models) in order, constant memory.
+    const src = sftp.createReadStream(remote);
+    const dst = createWriteStream(local);
+    src.on('data', (d: Buffer) => (stats.bytes += d.length));
+    src.on('error', reject);
+    dst.on('error', reject);
+    dst.on('finish', () => {
+      stats.files++;
+      resolve();
+    });
+    src.pipe(dst);
+  });
+}
+
+async function getTree(sftp: SFTPWrapper, remote: string, local: string, stats: { files: number; bytes: number }): Promise<void> {
+  mkdirSync(local, { recursive: true });
+  const entries = await new Promise<Array<{ filename: string; attrs: { isDirectory(): boolean; isFile(): boolean } }>>((resolve, reject) =>
+    sftp.readdir(remote, (err, list) => (err ? reject(err) : resolve(list as never))),
+  );
+  for (const e of entries) {
+    if (e.filename === '.' || e.filename === '..' || e.filename.includes('/')) continue;
+    const r = posix.join(remote, e.filename);
+    const l = join(local, e.filename);
+    if (e.attrs.isDirectory()) await getTree(sftp, r, l, stats);
+    else if (e.attrs.isFile()) await get(sftp, r, l, stats);
+  }
+}
+
+export { ConnectionLost, shQuote };
