@@ -8,9 +8,10 @@ import { securityFeature } from './security';
 import { projectFeature } from './project';
 import { qaFeature } from './qa';
 import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
+import { getRunsView, trainingFeature, type RunsView } from './training';
 
 /** Every feature of the extension, in the order they are set up. */
-export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature];
+export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature, trainingFeature];
 
 export interface MnemoApi {
   ctx: Ctx;
@@ -18,6 +19,8 @@ export interface MnemoApi {
   activationMs: number;
   /** The Sources view's model and tree provider (tests read the tree through it). */
   sources?: SourcesView;
+  /** The Runs view's model (the one metrics stream) and tree provider. */
+  runs?: RunsView;
 }
 
 export function activate(context: vscode.ExtensionContext): MnemoApi | undefined {
@@ -35,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): MnemoApi | undefined
   }
   const activationMs = performance.now() - started;
   ctx.log.info(`Mnemo activated in ${activationMs.toFixed(1)} ms`);
-  return { ctx, activationMs, sources: getSourcesView() };
+  return { ctx, activationMs, sources: getSourcesView(), runs: getRunsView() };
 }
 
 export function deactivate(): void {

@@ -1,0 +1,218 @@
+/**
+ * Training: the Runs view (every run of runs/, live), "Mnemo: Start Training" and the run actions
+ * (open log, cancel, reattach, download, delete). The runner is src/core/training; this layer
+ * picks the target, shows the config, answers the core's questions (host keys, passphrases) and
+ * keeps live runs followed across reloads.
+ */
+import { existsSync } from 'node:fs';
+import * as vscode from 'vscode';
+import { describeError, MnemoError } from '../../core/errors';
+import { cancelRun, deleteRun, downloadRun, type RunRecord } from '../../core/training';
+import type { CommandSpec, Feature } from '../commands';
+import type { Ctx } from '../ctx';
+import { VscodeTrainingHooks } from './hooks';
+import { COMMANDS, TRAIN_CONFIG_SCHEME, VIEW_ID } from './ids';
+import { LiveRuns } from './live';
+import { isLive, RunsModel, setRunsModel } from './model';
+import { RunNode } from './nodes';
+import { RunsTreeProvider } from './provider';
+import { logPath, startTraining, TrainConfigDocuments, type StartTrainingArgs } from './start';
+
+export { getRunsModel, RunsModel, type RunSnapshot } from './model';
+export type { RunTreeSnapshot } from './provider';
+export type { StartTrainingArgs } from './start';
+
+/** What the extension's API exposes of the Runs view (tests read the tree through it). */
+export interface RunsView {
+  model: RunsModel;
+  provider: RunsTreeProvider;
+  treeView: vscode.TreeView<unknown>;
+  live: LiveRuns;
+}
+
+let view: RunsView | undefined;
+const configDocs = new TrainConfigDocuments();
+
+/** The Runs view once the feature is active. */
+export function getRunsView(): RunsView | undefined {
+  return view;
+}
+
+function need(): RunsView {
+  if (!view) throw new MnemoError('The Runs view is not ready yet.', 'Open a Mnemo project folder.');
+  return view;
+}
+
+/** A run a command was given (a view item, or an id from scripts and tests), or one picked from the list. */
+async function runArg(arg: unknown, what: string, filter: (r: RunRecord) => boolean = () => true): Promise<RunRecord | undefined> {
+  const { model } = need();
+  const id = arg instanceof RunNode ? arg.id : typeof arg === 'string' ? arg : arg && typeof arg === 'object' && typeof (arg as { id?: unknown }).id === 'string' ? (arg as { id: string }).id : undefined;
+  if (id !== undefined) {
+    const snap = model.get(id);
+    if (!snap) throw new MnemoError(`There is no run "${id}" in runs/.`, 'Pick a run in the Runs view.');
+    return snap.record;
+  }
+  const runs = model.list().filter(filter);
+  if (!runs.length) {
+    void vscode.window.showInformationMessage(`Mnemo: no run to ${what}.`);
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    runs.map((r) => {
+      const snap = model.get(r.id);
+      const item = snap ? new RunNode(snap).toTreeItem() : undefined;
+      return { label: r.label ?? r.id, description: typeof item?.description === 'string' ? item.description : r.state, record: r };
+    }),
+    { title: `Mnemo: ${what} which run?` },
+  );
+  return picked?.record;
+}
+
+/** Asks before something that cannot be undone; `{ confirm: false }` in the arguments skips it. */
+async function confirm(options: unknown, message: string, detail: string, ...actions: string[]): Promise<string | undefined> {
+  if (options && typeof options === 'object' && (options as { confirm?: unknown }).confirm === false) return (options as { action?: string }).action ?? actions[0];
+  return vscode.window.showWarningMessage(message, { modal: true, detail }, ...actions);
+}
+
+async function cancel(ctx: Ctx, arg: unknown, options?: unknown): Promise<RunRecord | undefined> {
+  const record = await runArg(arg, 'cancel', (r) => isLive(r.state));
+  if (!record) return undefined;
+  if (!isLive(record.state)) {
+    void vscode.window.showInformationMessage(`Mnemo: run ${record.id} is not running (${record.state}).`);
+    return record;
+  }
+  const where = record.target.kind === 'local' ? 'this machine' : record.target.host;
+  const ok = await confirm(options, `Cancel run ${record.id}?`, `The training on ${where} is stopped (its whole process group). What it saved so far stays in its folder.`, 'Cancel Run');
+  if (ok !== 'Cancel Run') return undefined;
+  const { live, model } = need();
+  const handle = live.handle(record.id);
+  let result: RunRecord;
+  if (handle) {
+    await handle.cancel();
+    result = handle.record;
+  } else {
+    result = await cancelRun(ctx.requireProject(), record.id, live.connectOptions());
+  }
+  model.poke(record.id);
+  ctx.log.info(`Cancelled run ${record.id}.`);
+  return result;
+}
+
+async function reattach(ctx: Ctx, arg: unknown): Promise<RunRecord | undefined> {
+  const record = await runArg(arg, 'reattach', (r) => isLive(r.state));
+  if (!record) return undefined;
+  const { live } = need();
+  const handle = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: reattaching run ${record.id}` }, (progress) =>
+    live.attach(ctx.requireProject(), record.id, live.hooks.withProgress((line) => progress.report({ message: line }))),
+  );
+  ctx.log.info(`Reattached run ${record.id} (${handle.record.state}).`);
+  return handle.record;
+}
+
+async function download(ctx: Ctx, arg: unknown): Promise<RunRecord | undefined> {
+  const record = await runArg(arg, 'download', (r) => r.target.kind === 'ssh');
+  if (!record) return undefined;
+  if (record.target.kind === 'local') {
+    void vscode.window.showInformationMessage(`Mnemo: run ${record.id} ran on this machine; its outputs are already in runs/${record.id}/.`);
+    return record;
+  }
+  const { live, model } = need();
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: downloading the outputs of run ${record.id}` }, async (progress) => {
+    const hooks = live.hooks.withProgress((line) => progress.report({ message: line }));
+    const handle = live.handle(record.id);
+    if (handle) {
+      await handle.download();
+      return handle.record;
+    }
+    return downloadRun(ctx.requireProject(), record.id, live.connectOptions(hooks));
+  });
+  model.poke(record.id);
+  ctx.log.info(`Downloaded the outputs of run ${record.id} into runs/${record.id}/.`);
+  void vscode.window.showInformationMessage(`Mnemo: the outputs of run ${record.id} are in runs/${record.id}/${isLive(result.state) ? ' (as far as it got: it is still running)' : ''}.`);
+  return result;
+}
+
+async function remove(ctx: Ctx, arg: unknown, options?: unknown): Promise<boolean> {
+  const record = await runArg(arg, 'delete');
+  if (!record) return false;
+  const project = ctx.requireProject();
+  const here = 'Delete';
+  const both = record.target.kind === 'ssh' ? `Delete Here and on ${record.target.host}` : undefined;
+  const detail = `${isLive(record.state) ? 'It is still running: it is cancelled first. ' : ''}Its folder runs/${record.id}/ (record, metrics, log, downloaded outputs) is deleted.${both ? ` "${both}" also deletes its folder on the remote machine.` : ''}`;
+  const choice = await confirm(options, `Delete run ${record.id}?`, detail, ...(both ? [here, both] : [here]));
+  if (choice !== here && choice !== both) return false;
+  const { live, model } = need();
+  if (isLive(record.state)) {
+    const handle = live.handle(record.id);
+    if (handle) await handle.cancel();
+    else await cancelRun(project, record.id, live.connectOptions());
+  }
+  await deleteRun(project, record.id, { ...live.connectOptions(), remote: choice === both });
+  model.refresh();
+  ctx.log.info(`Deleted run ${record.id}${choice === both ? ' here and on its machine' : ''}.`);
+  return true;
+}
+
+async function openLog(ctx: Ctx, arg: unknown): Promise<string | undefined> {
+  const record = await runArg(arg, 'open the log of');
+  if (!record) return undefined;
+  const project = ctx.requireProject();
+  const path = logPath(project, record.id);
+  if (!existsSync(path) && record.target.kind === 'ssh') {
+    // An SSH run's log stays on its machine until downloaded.
+    await download(ctx, record.id);
+  }
+  if (!existsSync(path)) {
+    void vscode.window.showInformationMessage(`Mnemo: run ${record.id} has no log yet (runs/${record.id}/train.log).`);
+    return undefined;
+  }
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path));
+  await vscode.window.showTextDocument(doc, { preview: true });
+  return path;
+}
+
+const commands: CommandSpec[] = [
+  { id: COMMANDS.startTraining, run: (ctx, args?: StartTrainingArgs) => startTraining(ctx, need().live, configDocs, args && typeof args === 'object' && !(args instanceof RunNode) ? args : {}) },
+  {
+    id: COMMANDS.refreshRuns,
+    run: () => {
+      need().model.refresh();
+      return need().provider.snapshot();
+    },
+  },
+  { id: COMMANDS.openLog, run: (ctx, arg) => openLog(ctx, arg) },
+  { id: COMMANDS.cancelRun, run: (ctx, arg, options) => cancel(ctx, arg, options) },
+  { id: COMMANDS.reattachRun, run: (ctx, arg) => reattach(ctx, arg) },
+  { id: COMMANDS.downloadRun, run: (ctx, arg) => download(ctx, arg) },
+  { id: COMMANDS.deleteRun, run: (ctx, arg, options) => remove(ctx, arg, options) },
+];
+
+function activate(ctx: Ctx): void {
+  const model = ctx.own(new RunsModel(ctx));
+  const provider = ctx.own(new RunsTreeProvider(model));
+  const treeView = ctx.own(vscode.window.createTreeView(VIEW_ID, { treeDataProvider: provider }));
+  provider.setVisible(treeView.visible);
+  ctx.own(treeView.onDidChangeVisibility((e) => provider.setVisible(e.visible)));
+  const live = ctx.own(new LiveRuns(ctx, model, new VscodeTrainingHooks(ctx.log)));
+  ctx.own(vscode.workspace.registerTextDocumentContentProvider(TRAIN_CONFIG_SCHEME, configDocs));
+  view = { model, provider, treeView: treeView as vscode.TreeView<unknown>, live };
+  setRunsModel(model);
+  ctx.own({
+    dispose: () => {
+      view = undefined;
+      setRunsModel(undefined);
+    },
+  });
+  // A reload must not lose a run: follow again every run the records call live. Not awaited:
+  // reaching a machine takes seconds, activation must not.
+  const project = ctx.project;
+  if (project && model.list().some((r) => isLive(r.state))) {
+    setTimeout(() => void live.reattachAll(project).catch((err: unknown) => ctx.log.error(`Reattaching runs failed: ${describeError(err)}`)), 0);
+  }
+}
+
+export const trainingFeature: Feature = {
+  name: 'training',
+  activate,
+  commands,
+};

@@ -1,0 +1,133 @@
+import * as vscode from 'vscode';
+import { describeError } from '../../core/errors';
+import type { Project } from '../../core/project';
+import { attachRun, type ConnectOptions, type RunHandle, type RunRecord, type SshOptions } from '../../core/training';
+import type { Ctx } from '../ctx';
+import type { VscodeTrainingHooks } from './hooks';
+import { isLive, type RunsModel } from './model';
+import { describeState } from './nodes';
+import { COMMANDS } from './ids';
+
+/** How to reach SSH hosts, from the settings (read at each use, so a changed setting applies at once). */
+export function sshOptions(ctx: Ctx): SshOptions {
+  const s = ctx.settings;
+  return { sshConfigPath: s.sshConfigFile, knownHostsPath: s.sshKnownHostsFile, settingsHosts: s.trainingHosts, python: s.trainingPython };
+}
+
+interface Followed {
+  handle: RunHandle;
+  subs: { dispose(): void }[];
+}
+
+/**
+ * The runs this window follows: one handle (an SSH session, or a local file tail) per live run,
+ * owned here and detached when the window goes (the runs themselves go on, and the next window
+ * reattaches from run.json). News from a handle makes the model look at the run's files at once.
+ */
+export class LiveRuns implements vscode.Disposable {
+  private readonly followed = new Map<string, Followed>();
+  private readonly attaching = new Map<string, Promise<RunHandle>>();
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly model: RunsModel,
+    readonly hooks: VscodeTrainingHooks,
+  ) {}
+
+  connectOptions(hooks = this.hooks as ConnectOptions['hooks']): ConnectOptions {
+    return { ssh: sshOptions(this.ctx), hooks };
+  }
+
+  handle(id: string): RunHandle | undefined {
+    return this.followed.get(id)?.handle;
+  }
+
+  /** Follows a handle: its events and record changes refresh the model; its end is announced. */
+  follow(handle: RunHandle): RunHandle {
+    const id = handle.record.id;
+    this.drop(id);
+    const subs = [handle.onEvent(() => this.model.poke(id)), handle.onRecord(() => this.model.poke(id))];
+    this.followed.set(id, { handle, subs });
+    this.model.poke(id);
+    handle.finished.then(
+      (record) => {
+        if (this.followed.get(id)?.handle !== handle) return;
+        this.drop(id);
+        this.model.poke(id);
+        void this.announce(record);
+      },
+      (err: unknown) => {
+        if (this.followed.get(id)?.handle !== handle) return;
+        this.drop(id);
+        this.model.poke(id);
+        // The run goes on on its target: say so, and how to pick it up again.
+        this.ctx.log.warn(`Lost run ${id}: ${describeError(err)}`);
+        void vscode.window.showWarningMessage(`Mnemo: lost the connection to run ${id}: ${describeError(err)} The run itself goes on; reattach when the machine can be reached.`, 'Reattach', 'Show Logs').then((c) => {
+          if (c === 'Reattach') void vscode.commands.executeCommand(COMMANDS.reattachRun, id);
+          if (c === 'Show Logs') this.ctx.log.show();
+        });
+      },
+    );
+    return handle;
+  }
+
+  /** Attaches to a run from its record (after a reload, or when asked); one attach at a time per run. */
+  attach(project: Project, id: string, hooks?: ConnectOptions['hooks']): Promise<RunHandle> {
+    const pending = this.attaching.get(id);
+    if (pending) return pending;
+    this.drop(id);
+    const job = attachRun(project, id, this.connectOptions(hooks))
+      .then((h) => this.follow(h))
+      .finally(() => this.attaching.delete(id));
+    this.attaching.set(id, job);
+    return job;
+  }
+
+  /** At activation: every run whose record says it is setting up or running is followed again. */
+  async reattachAll(project: Project): Promise<void> {
+    const live = this.model.list().filter((r) => isLive(r.state) && !this.followed.has(r.id));
+    for (const r of live) {
+      try {
+        await this.attach(project, r.id);
+        this.ctx.log.info(`Reattached run ${r.id} (${describeTarget(r)}).`);
+      } catch (err) {
+        this.ctx.log.warn(`Could not reattach run ${r.id} (${describeTarget(r)}): ${describeError(err)} It is shown as it was last seen; use Reattach Run when its machine can be reached.`);
+      }
+    }
+  }
+
+  private drop(id: string): void {
+    const f = this.followed.get(id);
+    if (!f) return;
+    this.followed.delete(id);
+    for (const s of f.subs) s.dispose();
+    f.handle.detach();
+  }
+
+  private async announce(record: RunRecord): Promise<void> {
+    const snap = this.model.get(record.id);
+    const what = snap ? describeState(snap) : record.state;
+    if (record.state === 'done') {
+      const c = await vscode.window.showInformationMessage(`Mnemo: run ${record.id} is done (${what}).${record.downloaded ? ` Its outputs are in runs/${record.id}/output.` : ''}`, 'Open Chart', 'Open Log');
+      if (c === 'Open Chart') void vscode.commands.executeCommand(COMMANDS.openChart, record.id);
+      if (c === 'Open Log') void vscode.commands.executeCommand(COMMANDS.openLog, record.id);
+    } else if (record.state === 'failed') {
+      const e = record.error;
+      const c = await vscode.window.showErrorMessage(`Mnemo: run ${record.id} failed: ${e?.message ?? 'the script stopped.'}${e?.hint ? ` ${e.hint}` : ''}`, 'Open Log', 'Show Logs');
+      if (c === 'Open Log') void vscode.commands.executeCommand(COMMANDS.openLog, record.id);
+      if (c === 'Show Logs') this.ctx.log.show();
+    } else if (record.state === 'cancelled') {
+      this.ctx.log.info(`Run ${record.id} was cancelled (${what}).`);
+    }
+  }
+
+  dispose(): void {
+    // The window goes, the runs stay: stop following, never stop a run.
+    for (const id of [...this.followed.keys()]) this.drop(id);
+    this.hooks.clear();
+  }
+}
+
+function describeTarget(r: RunRecord): string {
+  return r.target.kind === 'local' ? 'on this machine' : `on ${r.target.host}`;
+}

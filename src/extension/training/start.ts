@@ -1,0 +1,200 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { findNodeAtLocation, modify, parseTree } from 'jsonc-parser';
+import * as vscode from 'vscode';
+import { describeError, MnemoError } from '../../core/errors';
+import type { Project } from '../../core/project';
+import { listHosts, resolveTrainConfig, startRun, type HostEntry } from '../../core/training';
+import type { Ctx } from '../ctx';
+import { TRAIN_CONFIG_SCHEME, VIEW_ID } from './ids';
+import { sshOptions, type LiveRuns } from './live';
+
+/** What "Mnemo: Start Training" accepts from scripts and tests (each skips its question). */
+export interface StartTrainingArgs {
+  /** 'local' or a host name (listHosts): skips the target pick. */
+  target?: string;
+  /** Overrides over mnemo.json `training` (train.py's snake_case keys). */
+  config?: Record<string, unknown>;
+  /** Start without showing the config. Implied when `target` is given. */
+  yes?: boolean;
+  /** The folder holding train.py (default: the mnemo.training.scriptsDir setting, else Mnemo's own). */
+  scriptsDir?: string;
+  label?: string;
+}
+
+/** Mnemo's train.py: in the source tree (src/python) or beside the bundle (dist/python). */
+export function defaultScriptsDir(ctx: Ctx): string {
+  const root = ctx.extension.extensionPath;
+  const candidates = [join(root, 'dist', 'python'), join(root, 'src', 'python')];
+  return candidates.find((d) => existsSync(join(d, 'train.py'))) ?? candidates[1];
+}
+
+const LOCAL = 'local';
+
+/** The config a run would get, shown as a read-only JSON document (nothing to save, nothing to lose). */
+export class TrainConfigDocuments implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+
+  show(target: string, config: Record<string, unknown>): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: TRAIN_CONFIG_SCHEME, path: `/config.json (run on ${target.replace(/\//g, '-')})` });
+    this.texts.set(uri.toString(), JSON.stringify(config, null, 2) + '\n');
+    this.changed.fire(uri);
+    return uri;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? '';
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
+/** "Mnemo: Start Training": dataset check, target, config, start with progress; returns the new run's id. */
+export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigDocuments, args: StartTrainingArgs = {}): Promise<string | undefined> {
+  const project = ctx.requireProject();
+  const quiet = args.yes || args.target !== undefined;
+
+  if (!ensureDataset(project, args.config)) {
+    const what = `${datasetFile(project, args.config)} is missing`;
+    if (quiet) throw new MnemoError(`No dataset to train on: ${what}.`, 'Run "Mnemo: Build Dataset" first.');
+    const c = await vscode.window.showWarningMessage(`Mnemo: no dataset to train on yet (${what}). Build it from your Q&A pairs first.`, 'Build Dataset');
+    if (c === 'Build Dataset') await vscode.commands.executeCommand('mnemo.buildDataset');
+    return undefined;
+  }
+
+  let config: Record<string, unknown>;
+  try {
+    config = resolveTrainConfig(project, args.config);
+  } catch (err) {
+    if (quiet || !(err instanceof MnemoError)) throw err;
+    const c = await vscode.window.showErrorMessage(`Mnemo: ${describeError(err)}`, 'Edit Config');
+    if (c === 'Edit Config') await editTrainingConfig(project);
+    return undefined;
+  }
+
+  const target = args.target ?? (await pickTarget(ctx));
+  if (target === undefined) return undefined;
+
+  if (!quiet) {
+    const uri = docs.show(target, config);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.languages.setTextDocumentLanguage(doc, 'json');
+    await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
+    const choice = await vscode.window.showInformationMessage(
+      `Start training ${String(config.model)} on ${target === LOCAL ? 'this machine' : target}?`,
+      { modal: true, detail: summarize(config) + '\n\nThe full config.json is open in the editor. Defaults come from mnemo.json "training"; edit it to change them.' },
+      'Start',
+      'Edit Config',
+    );
+    if (choice === 'Edit Config') {
+      await editTrainingConfig(project);
+      return undefined;
+    }
+    if (choice !== 'Start') return undefined;
+  }
+
+  // The view shows the run from its first file on (setting up), while the notification tells the setup.
+  void vscode.commands.executeCommand(`${VIEW_ID}.focus`);
+  const scriptsDir = args.scriptsDir ?? ctx.settings.trainingScriptsDir ?? defaultScriptsDir(ctx);
+  const where = target === LOCAL ? 'this machine' : target;
+  const handle = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: starting a run on ${where}`, cancellable: true }, async (progress, token) => {
+    const abort = new AbortController();
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      const hooks = live.hooks.withProgress((line) => progress.report({ message: line.length > 120 ? `${line.slice(0, 117)}…` : line }));
+      return await startRun(project, { ...live.connectOptions(hooks), target, config: args.config, scriptsDir, signal: abort.signal, label: args.label });
+    } finally {
+      sub.dispose();
+    }
+  });
+  live.follow(handle);
+  ctx.log.info(`Started run ${handle.record.id} on ${where}.`);
+  return handle.record.id;
+}
+
+function datasetFile(project: Project, overrides?: Record<string, unknown>): string {
+  const name = typeof overrides?.train_file === 'string' ? overrides.train_file : typeof project.config.training?.train_file === 'string' ? project.config.training.train_file : 'train.jsonl';
+  return `data/${name}`;
+}
+
+function ensureDataset(project: Project, overrides?: Record<string, unknown>): boolean {
+  return existsSync(join(project.root, datasetFile(project, overrides)));
+}
+
+interface TargetItem extends vscode.QuickPickItem {
+  target?: string;
+  action?: 'addHost';
+}
+
+async function pickTarget(ctx: Ctx): Promise<string | undefined> {
+  let hosts: HostEntry[] = [];
+  let problem: string | undefined;
+  try {
+    hosts = listHosts(sshOptions(ctx));
+  } catch (err) {
+    problem = describeError(err);
+    ctx.log.warn(problem);
+  }
+  const items: TargetItem[] = [
+    { label: '$(device-desktop) This machine', description: 'local', detail: 'Runs train.py here, detached: it goes on if VS Code closes.', target: LOCAL },
+    ...(hosts.length ? [{ label: 'SSH hosts', kind: vscode.QuickPickItemKind.Separator } as TargetItem] : []),
+    ...hosts.map((h) => ({ label: `$(remote) ${h.name}`, description: `${h.user}@${h.hostname}${h.port !== 22 ? `:${h.port}` : ''}`, detail: h.from === 'ssh-config' ? 'from your SSH config' : 'from the setting mnemo.training.hosts', target: h.name })),
+    { label: '', kind: vscode.QuickPickItemKind.Separator },
+    { label: '$(add) Add an SSH host…', detail: problem ? `Your SSH config could not be read: ${problem}` : 'Hosts come from your SSH config (mnemo.ssh.configFile) and the setting mnemo.training.hosts.', action: 'addHost' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Mnemo: Start Training — where should it run?', placeHolder: 'A GPU machine over SSH, or this machine', matchOnDescription: true });
+  if (!picked) return undefined;
+  if (picked.action === 'addHost') {
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'mnemo.training.hosts');
+    return undefined;
+  }
+  return picked.target;
+}
+
+/** The config in a few lines, as a person checks it before spending GPU hours. */
+function summarize(c: Record<string, unknown>): string {
+  const method = c.method === 'full' ? 'full fine-tuning' : `LoRA r ${String(c.lora_r)}${c.lora_alpha ? `, alpha ${String(c.lora_alpha)}` : ''}`;
+  const lines = [
+    `model: ${String(c.model)}${c.gguf_file ? ` (${String(c.gguf_file)})` : ''}`,
+    `method: ${method}`,
+    `learning rate ${String(c.learning_rate)}, ${String(c.lr_scheduler)} schedule, warmup ${String(c.warmup_steps)}`,
+    `${String(c.epochs)} epoch${c.epochs === 1 ? '' : 's'}, batch size ${String(c.batch_size)} x gradient accumulation ${String(c.grad_accum)}, max length ${String(c.max_length)}${c.max_steps !== -1 && c.max_steps !== undefined ? `, at most ${String(c.max_steps)} steps` : ''}`,
+    `eval ${c.eval_steps ? `every ${String(c.eval_steps)} steps` : 'at the end'} on ${c.eval_file === null ? 'nothing' : `data/${String(c.eval_file)}`}; precision ${String(c.precision)}`,
+  ];
+  if (c.push_to_hub) lines.push(`pushes to the Hub: ${String(c.push_to_hub)}`);
+  return lines.join('\n');
+}
+
+/** Opens mnemo.json at its "training" section, adding an empty one (unsaved, undoable) when there is none. */
+export async function editTrainingConfig(project: Project): Promise<void> {
+  const uri = vscode.Uri.file(project.configPath);
+  const doc = await vscode.workspace.openTextDocument(uri);
+  const editor = await vscode.window.showTextDocument(doc);
+  let text = doc.getText();
+  let node = findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training']);
+  if (!node) {
+    const edits = modify(text, ['training'], { model: '' }, { formattingOptions: { insertSpaces: true, tabSize: 2 } });
+    if (edits.length) {
+      await editor.edit((b) => {
+        for (const e of edits) b.replace(new vscode.Range(doc.positionAt(e.offset), doc.positionAt(e.offset + e.length)), e.content);
+      });
+      text = doc.getText();
+      node = findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training']);
+    }
+  }
+  if (node) {
+    const at = doc.positionAt(node.parent?.offset ?? node.offset);
+    editor.selection = new vscode.Selection(at, at);
+    editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.AtTop);
+  }
+}
+
+/** The run's train.log as a file in the project (for an SSH run, after a download). */
+export function logPath(project: Project, id: string): string {
+  return join(project.runsDir, id, 'train.log');
+}
+
