@@ -18,7 +18,9 @@ questions.jsonl: one {"id": ..., "question": ...} per line. answers.jsonl: one
 each batch finishes. Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
 {"event": "status", "state": "loading_model" | "evaluating", "done": n, "total": m},
 {"event": "error", "message", "hint", "kind"}, {"event": "done", "output_dir": answers file}.
-Exit code 0 when the script ran (single questions may still carry an error), 1 when it failed.
+Exit code 0 when the script ran (single questions may still carry an error), 1 when it failed,
+143 when cancelled (SIGTERM). Model loading, devices, errors and the chat template come from
+common.py, the same code train.py uses, so a question is rendered exactly as training rendered rows.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+import common
+from common import ScriptError
 
 
 @dataclass
@@ -46,100 +52,50 @@ class EvalConfig:
     precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
 
 
+METRICS = common.Metrics(path=None)  # protocol lines on stdout only: the caller keeps them
+
+
 def emit(event: str, **data) -> None:
     """One protocol line on stdout (flushed: the editor reads it live)."""
-    print(json.dumps({"event": event, "time": round(time.time(), 3), **data}, ensure_ascii=False), flush=True)
-
-
-class EvalError(Exception):
-    def __init__(self, message: str, hint: str | None = None, kind: str = "other"):
-        super().__init__(message)
-        self.hint = hint
-        self.kind = kind
+    METRICS.emit(event, **data)
 
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     for f in fields(EvalConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = int if f.type in ("int", int) else str
         parser.add_argument(flag, type=kind, default=f.default, dest=f.name)
     cfg = EvalConfig(**vars(parser.parse_args(argv)))
     if not cfg.model:
-        raise EvalError("No model given.", "Pass --model with an HF id or a local folder.", "bad_config")
+        raise ScriptError("No model given.", kind="bad_config", hint="Pass --model with an HF id or a local folder.")
     if cfg.batch_size < 1 or cfg.max_new_tokens < 1:
-        raise EvalError("--batch-size and --max-new-tokens must be at least 1.", None, "bad_config")
+        raise ScriptError("--batch-size and --max-new-tokens must be at least 1.", kind="bad_config")
     return cfg
 
 
 def read_questions(path: str) -> list[dict]:
-    p = Path(path)
-    if not p.exists():
-        raise EvalError(f"The questions file {path} does not exist.", None, "bad_data")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalError(f"{path}:{n} is not JSON ({e.msg}).", "Each line must be {\"id\": ..., \"question\": ...}.", "bad_data")
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("question"), str):
-            raise EvalError(f"{path}:{n} needs a string \"id\" and \"question\".", None, "bad_data")
-        out.append(item)
-    return out
-
-
-def pick_device(name: str):
-    import torch
-
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def pick_dtype(precision: str, device):
-    import torch
-
-    if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
-        return torch.float32
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+    rows = common.read_jsonl(path)
+    for n, item in enumerate(rows, 1):
+        if not isinstance(item.get("id"), str) or not isinstance(item.get("question"), str):
+            raise ScriptError(f"{path} row {n} needs a string \"id\" and \"question\".", kind="bad_data")
+    return rows
 
 
 def load_tokenizer(cfg: EvalConfig):
-    from transformers import AutoTokenizer
-
-    kw = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
-    # An adapter folder saved by train.py carries the tokenizer it was trained with (same chat template).
-    source = cfg.adapter if cfg.adapter and (Path(cfg.adapter) / "tokenizer_config.json").exists() else cfg.model
-    try:
-        tok = AutoTokenizer.from_pretrained(source, **({} if source == cfg.adapter else kw))
-    except (ValueError, OSError):
-        from transformers import PreTrainedTokenizerFast
-
-        tok = PreTrainedTokenizerFast.from_pretrained(source)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+    """The tokenizer training used: the adapter folder's own copy (train.py saves it there), else the base model's."""
+    if cfg.adapter and (Path(cfg.adapter) / "tokenizer_config.json").exists():
+        return common.load_tokenizer(cfg.adapter, padding_side="left")
+    return common.load_tokenizer(cfg.model, cfg.gguf_file, padding_side="left")
 
 
-def load_model(cfg: EvalConfig, device, dtype):
-    from transformers import AutoModelForCausalLM
-
-    kw = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype, **kw)
+def load_model(cfg: EvalConfig, device: str, dtype):
+    model = common.load_model(cfg.model, cfg.gguf_file, dtype=dtype)
     if cfg.adapter:
-        try:
-            from peft import PeftModel
-        except ImportError as e:
-            raise EvalError("peft is not installed, and an adapter was given.", "pip install peft", "missing_package") from e
+        if not (Path(cfg.adapter) / "adapter_config.json").exists():
+            raise ScriptError(f"{cfg.adapter} is not a peft adapter folder (no adapter_config.json).", kind="model_not_found", hint="Pass the run's output folder, or a merged model as --model without --adapter.")
+        from peft import PeftModel
+
         model = PeftModel.from_pretrained(model, cfg.adapter)
     model.to(device)
     model.eval()
@@ -153,13 +109,9 @@ def load_model(cfg: EvalConfig, device, dtype):
 
 
 def render(tokenizer, question: str, system_prompt: str | None) -> str:
-    """The prompt as training renders a row up to the assistant's turn (with the generation prompt)."""
+    """The prompt as training renders a row up to the assistant's turn (the chat template, with the generation prompt)."""
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": question}]
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    # A tokenizer without a chat template (only tiny test models): a plain ChatML rendering.
-    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return text + "<|im_start|>assistant\n"
+    return common.render_chat(tokenizer, messages, add_generation_prompt=True)
 
 
 CONTEXT_INTRO = (
@@ -173,7 +125,7 @@ def effective_system_prompt(cfg: EvalConfig) -> str | None:
         return cfg.system_prompt
     path = Path(cfg.context_file)
     if not path.exists():
-        raise EvalError(f"The context file {cfg.context_file} does not exist.", None, "bad_data")
+        raise ScriptError(f"The context file {cfg.context_file} does not exist.", kind="bad_data")
     doc = CONTEXT_INTRO.format(document=path.read_text(encoding="utf-8").strip())
     return f"{cfg.system_prompt}\n\n{doc}" if cfg.system_prompt else doc
 
@@ -314,47 +266,40 @@ def answer_with_prefix(model, tokenizer, questions, cfg, device, out_file, syste
 
 
 def main(argv: list[str] | None = None) -> int:
+    common.on_sigterm_cancel()
     try:
         cfg = parse_args(argv)
         questions = read_questions(cfg.questions)
         emit("status", state="loading_model", message=f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ImportError as e:
-            raise EvalError(f"A Python package is missing: {e.name}.", "pip install torch transformers peft", "missing_package") from e
-        device = pick_device(cfg.device)
-        dtype = pick_dtype(cfg.precision, device)
-        try:
-            tokenizer = load_tokenizer(cfg)
-            model = load_model(cfg, device, dtype)
-        except EvalError:
-            raise
-        except OSError as e:
-            raise EvalError(f"The model could not be loaded: {e}", "Check the model id or folder (and, for an HF id, that the machine can reach the Hub or has it cached).", "model_not_found") from e
+        device = common.pick_device(cfg.device)
+        dtype = common.pick_dtype(cfg.precision, device)
+        tokenizer = load_tokenizer(cfg)
+        model = load_model(cfg, device, dtype)
         system = effective_system_prompt(cfg)
         prefix = None
         if cfg.context_file:
             emit("status", state="evaluating", message="reading the context document", done=0, total=len(questions))
             prefix = PrefixCache(model, tokenizer, system, device)
             emit("status", state="evaluating", message=f"context document: {prefix.tokens} tokens, cached", done=0, total=len(questions), context_tokens=prefix.tokens)
-        emit("status", state="evaluating", message=f"0/{len(questions)} answered on {device.type} ({str(dtype).replace('torch.', '')})", done=0, total=len(questions))
+        emit("status", state="evaluating", message=f"0/{len(questions)} answered on {device} ({common.dtype_name(dtype)})", done=0, total=len(questions))
         out = Path(cfg.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as f:
             errors = answer_all(model, tokenizer, questions, cfg, device, f, system, prefix)
         emit("done", output_dir=str(out), answered=len(questions) - errors, errors=errors)
         return 0
-    except EvalError as e:
-        emit("error", message=str(e), hint=e.hint, kind=e.kind)
-        return 1
-    except KeyboardInterrupt:
-        emit("error", message="cancelled", kind="cancelled")
-        return 1
-    except Exception as e:  # noqa: BLE001 - reported in the protocol, with the kind the editor can advise on
-        kind = "oom" if is_oom(e) else "other"
-        emit("error", message=f"{type(e).__name__}: {e}"[:1000], kind=kind, hint="Lower --batch-size." if kind == "oom" else None)
-        return 1
+    except BaseException as e:  # noqa: BLE001 - every failure ends as one error event
+        if isinstance(e, SystemExit):
+            raise
+        err = common.classify_error(e)
+        if err.kind == "cancelled":
+            err = ScriptError("The evaluation was cancelled.", kind="cancelled")
+        elif err.kind in ("other", "oom"):
+            traceback.print_exc(file=sys.stderr)
+        if err.kind == "oom":
+            err.hint = "Lower --batch-size (or --max-new-tokens)."
+        METRICS.error(err)
+        return 143 if err.kind == "cancelled" else 1
 
 
 if __name__ == "__main__":
