@@ -3,13 +3,14 @@
  * project's real prompts (2 variants, 1 temperature, the first chunks) sent through the generation
  * stage to SmolLM2-135M-Instruct served by src/python/serve.py on this machine.
  *
- *   node --import tsx scripts/record-smollm2.ts [--url http://127.0.0.1:PORT/v1] [--chunks 8] [--max-tokens 400]
+ *   node --import tsx scripts/record-smollm2.ts [--url http://127.0.0.1:PORT/v1] [--chunks 8] [--max-tokens 400] [--dir DIR]
  *
- * Without --url it starts serve.py itself (.venv/bin/python, port 0) and stops it at the end.
+ * Without --url it starts serve.py itself (.venv/bin/python, port 0, one thread) and stops it at the
+ * end. --dir keeps the project copy (and its journal) there, so an interrupted recording resumes.
  * CPU only: about 20 tokens a second, so a 16-request recording takes several minutes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,7 +23,7 @@ const VARIANTS = ['nuanced', 'simple'];
 const TEMPERATURE = 0.6;
 
 async function startServer(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(join(ROOT, '.venv', 'bin', 'python'), [join(ROOT, 'src', 'python', 'serve.py'), '--port', '0', '--seed', '1'], { cwd: ROOT, env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(join(ROOT, '.venv', 'bin', 'python'), [join(ROOT, 'src', 'python', 'serve.py'), '--port', '0', '--seed', '1', '--threads', '1'], { cwd: ROOT, env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((res, rej) => {
     child.once('exit', (code) => rej(new Error(`serve.py exited (${code}) before listening`)));
@@ -39,9 +40,9 @@ async function startServer(): Promise<{ url: string; child: ChildProcess }> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, chunks: { type: 'string', default: '8' }, 'max-tokens': { type: 'string', default: '400' }, out: { type: 'string', default: join(ROOT, 'test', 'fixtures', 'smollm2-answers.json') } } });
-  const dir = mkdtempSync(join(tmpdir(), 'mnemo-record-'));
-  cpSync(join(ROOT, 'examples', 'cairnrun'), dir, { recursive: true });
+  const { values } = parseArgs({ options: { url: { type: 'string' }, chunks: { type: 'string', default: '8' }, 'max-tokens': { type: 'string', default: '400' }, out: { type: 'string', default: join(ROOT, 'test', 'fixtures', 'smollm2-answers.json') }, dir: { type: 'string' } } });
+  const dir = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'mnemo-record-'));
+  if (!existsSync(join(dir, 'mnemo.json'))) cpSync(join(ROOT, 'examples', 'cairnrun'), dir, { recursive: true });
   const config = JSON.parse(readFileSync(join(dir, 'mnemo.json'), 'utf8')) as Record<string, unknown>;
   // Filters off: the recording keeps every pair the parser finds, so tests can filter them.
   config.generation = { maxOutputTokens: Number(values['max-tokens']), filters: { exampleEcho: false, ungrounded: false, vacuous: false, duplicateInAnswer: false } };
@@ -54,7 +55,6 @@ async function main(): Promise<void> {
     const sources = await loadSourceChunks(project, { chunks });
     const prep = await prepareSweep(project, sources, { baseUrl: url, model: 'smollm2', variants: VARIANTS, temperatures: [TEMPERATURE], concurrency: 1 });
     console.error(`recording ${prep.plan.length} requests from ${url}`);
-    const t0 = Date.now();
     const outcome = await runPreparedSweep(prep, { timeoutMs: 600_000, onProgress: (p) => console.error(`${p.done}/${p.total} done, ${p.failed} failed, ${Math.round(p.elapsedSeconds)} s`) });
     const journal = Journal.open(prep.journalFile);
     const answers = prep.plan.flatMap((r) => {
@@ -69,14 +69,14 @@ async function main(): Promise<void> {
       context: project.config.context,
       source: sources[0].source,
       maxTokens: Number(values['max-tokens']),
-      seconds: Math.round((Date.now() - t0) / 1000),
+      seconds: Math.round(answers.reduce((s, a) => s + (a.ms ?? 0), 0) / 1000),
       answers,
     };
     writeFileSync(values.out!, JSON.stringify(fixture, null, 2) + '\n');
-    console.error(`${answers.length} answers (${outcome.result.failed} failed) written to ${values.out} in ${fixture.seconds} s`);
+    console.error(`${answers.length} answers (${outcome.result.failed} failed) written to ${values.out} (${fixture.seconds} s of generation)`);
   } finally {
     server?.child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    if (!values.dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 

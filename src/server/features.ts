@@ -258,7 +258,9 @@ export function codeActions(ws: QaWorkspace, params: CodeActionParams): CodeActi
       const text = file.lines[line].slice(startCol);
       edit(`Add the context: "In ${context}, …"`, TextEdit.replace(Range.create(line, startCol, line, file.lines[line].length), withContext(text, context)), true);
     }
-    if (!pair.commented) edit('Comment out this pair', toTextEdit(file, toggleCommentEdit(file, pair)));
+    // A pair the generation filters would have dropped is best commented out: it stays visible, and out of the dataset.
+    const filtered = d.code === 'example-echo' || d.code === 'vacuous' || d.code === 'ungrounded';
+    if (!pair.commented) edit('Comment out this pair', toTextEdit(file, toggleCommentEdit(file, pair)), filtered);
   }
   return out;
 }

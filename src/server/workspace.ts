@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeError } from '../core/errors';
+import { projectExamples } from '../core/generation/filters';
 import { Project } from '../core/project';
 import { activePairs, Checker, parseQa, QaIndex, reparseQa, type PairAnalysis, type QaFile, type QaProblem } from '../core/qa';
 import { getTokenizer, loadedTokenizer } from '../core/tokens';
@@ -79,6 +80,9 @@ export class QaWorkspace {
       rowTokenBudget: config?.dataset.rowTokenBudget ?? 512,
       countTokens: (text) => loadedTokenizer(tokenizer)?.count(text) ?? Math.ceil(text.length / 4),
       chunkText: (source, chunk) => this.chunks.text(source, chunk),
+      // The generation stage's pair filters, on pairs already in files (with a project only: they need its context and prompts).
+      filters: config?.generation.filters,
+      examples: this.project ? projectExamples(this.project.promptsDir, this.project.config.context) : undefined,
       // Without a project there are no sources to look at.
       sourceInfo: !config ? undefined : (source) => {
         const chunked = this.chunks.peek(source);
@@ -195,10 +199,12 @@ export class QaWorkspace {
     if (!state) return undefined;
     const problems = { error: 0, warning: 0, information: 0 };
     const problemPairs = new Set<number>();
+    const filteredPairs = new Set<number>();
     for (const p of this.problems(uri)) {
       if (p.severity === 'hint') continue;
       problems[p.severity]++;
       if (p.pair !== undefined) problemPairs.add(p.pair);
+      if (p.pair !== undefined && (p.code === 'example-echo' || p.code === 'vacuous' || p.code === 'ungrounded')) filteredPairs.add(p.pair);
     }
     const f = state.file;
     return {
@@ -210,6 +216,7 @@ export class QaWorkspace {
       reviewed: f.pairs.filter((p) => p.reviewed && !p.commented).length,
       problems,
       problemPairs: [...problemPairs].sort((a, b) => a - b),
+      filteredPairs: [...filteredPairs].sort((a, b) => a - b),
     };
   }
 

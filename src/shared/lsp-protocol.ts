@@ -29,6 +29,8 @@ export interface QaFileSummary {
   problems: QaProblemCounts;
   /** Indexes of the pairs (as in `QaPair.index`) that have at least one error, warning or information. */
   problemPairs: number[];
+  /** Indexes of the pairs the generation filters flag (example-echo, vacuous, ungrounded). */
+  filteredPairs: number[];
 }
 
 export interface QaSummaryParams {

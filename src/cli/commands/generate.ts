@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { MnemoError } from '../../core/errors';
 import {
+  describeDropGroups,
+  describeDropTotals,
   describePlan,
   formatDuration,
   formatPreview,
@@ -69,7 +71,7 @@ export const generate: CliCommand = {
     'Without --yes the plan (requests, tokens, cost, time) is printed and you are asked before any call.',
     '--preview sends only the first request and prints its prompt and raw answer; nothing is written.',
     '--offline writes qa/<source>/offline.qa with cloze and reversed statements: no model, low quality.',
-    'Interrupt with Ctrl+C: finished requests are kept in .mnemo/generation/journal.jsonl and a re-run resumes.',
+    'Interrupt with Ctrl+C or SIGTERM: finished requests are kept in .mnemo/generation/journal.jsonl, their pairs written, and a re-run resumes.',
   ].join('\n'),
   options: {
     'base-url': { type: 'string' },
@@ -113,12 +115,16 @@ export const generate: CliCommand = {
     for (const line of describePlan(prep.summary)) console.log(`  ${line}`);
 
     const ac = new AbortController();
-    const onSigint = () => {
-      if (ac.signal.aborted) process.exit(130);
-      console.error('\nCancelling: finished requests are kept; run again to resume (Ctrl+C again to quit at once).');
+    // SIGTERM (a service manager, `kill`, a closing terminal) stops the sweep like Ctrl+C: what finished is written.
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      stoppedBy ??= signal;
+      if (ac.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
+      console.error(`\nCancelling (${signal}): finished requests are kept and written; run again to resume (${signal === 'SIGINT' ? 'Ctrl+C' : 'the signal'} again to quit at once).`);
       ac.abort();
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       if (values.preview) {
         const p = await previewFirst(prep, { apiKey, allowInsecureKey, timeoutMs, signal: ac.signal });
@@ -161,15 +167,18 @@ export const generate: CliCommand = {
       if (tty) process.stderr.write('\n');
       const r = outcome.result;
       console.log(`${r.done}/${r.total} requests done (${r.resumed} from earlier runs), ${r.failed} failed, ${r.retries} retries.`);
-      console.log(`${r.pairs} pairs; ${r.dropped} fragments dropped${r.dropped ? ` (${Object.entries(r.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}.`);
+      const totals = describeDropTotals(r.droppedByReason);
+      console.log(`${r.pairs} pairs kept${totals ? `; ${totals}` : ''}.`);
+      if (r.dropped) for (const line of describeDropGroups(r.dropGroups)) console.log(`  ${line}`);
       if (r.facts.listed) console.log(`Atomic facts: ${r.facts.covered} of ${r.facts.listed} got at least one pair.`);
       console.log(`Spent ${formatUsd(r.spentUsd)}: ${r.inputTokens} input + ${r.outputTokens} output tokens in ${formatDuration(r.elapsedSeconds)}.`);
       for (const f of outcome.files) console.log(`  ${f.action.padEnd(9)} ${f.path}${f.action === 'merged' ? ` (edited by you: ${f.pairs} new pairs appended, nothing else changed)` : ''}`);
       if (r.message) console.log(r.message);
-      if (r.stopped === 'cancelled') return 130;
+      if (r.stopped === 'cancelled') return stoppedBy === 'SIGTERM' ? 143 : 130;
       return r.stopped === 'fatal' || r.failed > 0 ? 1 : 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   },
 };

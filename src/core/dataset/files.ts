@@ -1,5 +1,6 @@
 /** The files of a built dataset: JSONL splits, optional CSV, the dataset card and the build report. */
 import { basename } from 'node:path';
+import { dropGroupsMarkdown } from '../generation/drops';
 import { MESSAGE_OVERHEAD, ROW_OVERHEAD } from './build';
 import type { ChatRow, DatasetReport, RowStats } from './types';
 
@@ -154,6 +155,16 @@ export function reportMarkdown(report: DatasetReport): string {
     for (const d of dups.slice(0, 200)) out.push(`- \`${d.pair.file}:${d.pair.line + 1}\` duplicates \`${d.keptFile}:${(d.keptLine ?? 0) + 1}\`: ${mdCell(short(d.pair.question))}`);
     if (dups.length > 200) out.push(`- … and ${dups.length - 200} more`);
     out.push('');
+  }
+  if (report.generationDrops?.length) {
+    out.push(
+      '## Dropped during generation',
+      '',
+      'Pairs the sweeps did not write, per prompt variant and temperature (the latest answer of each chunk, from `.mnemo/generation/journal.jsonl`, where every dropped pair is kept with its reason). `example-echo`, `vacuous`, `ungrounded` and `duplicate-in-answer` are the pair filters (`generation.filters` in mnemo.json); the other columns are fragments the parser could not read as a pair.',
+      '',
+      ...dropGroupsMarkdown(report.generationDrops),
+      '',
+    );
   }
   out.push('## Coverage', '');
   if (!report.coverage.length) out.push('No source information in the .qa files.');

@@ -6,13 +6,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { chunkId as chunkIdOf } from '../chunking';
 import { MnemoError } from '../errors';
+import { journalDropGroups } from '../generation/drops';
+import { Journal, journalPath } from '../generation/journal';
 import type { Project } from '../project';
 import { activePairs, parseQa } from '../qa';
 import { chunkSource, listSources } from '../sources';
 import { getTokenizer } from '../tokens';
 import { buildRows, cmp, guessLanguage, type BuildInput } from './build';
 import { DATA_FILES, datasetCard, reportMarkdown, toCsv, toJsonl } from './files';
+import type { DropGroup } from '../generation/drops';
 import type { DatasetBuild, DatasetPair, DatasetSettings, FileProblem, SkippedFile, SourceChunks, SourceDocument } from './types';
 
 export * from './types';
@@ -165,6 +169,7 @@ export async function buildDataset(project: Project, options: BuildOptions): Pro
   const named = new Set(collected.pairs.map((p) => p.source).filter((s): s is string => !!s));
   const input: BuildInput = { ...collected, sources: sourceDocuments(project, named), chunks };
   const built = buildRows(input, settings, options.countTokens);
+  built.report.generationDrops = generationDrops(project, chunks);
   const files = new Map<string, string>();
   files.set(DATA_FILES.train, toJsonl(built.train));
   files.set(DATA_FILES.test, toJsonl(built.test));
@@ -176,6 +181,16 @@ export async function buildDataset(project: Project, options: BuildOptions): Pro
   files.set(DATA_FILES.card, datasetCard(built.report, { language, csv: settings.csv }));
   files.set(DATA_FILES.report, reportMarkdown(built.report));
   return { train: built.train, test: built.test, trainPairs: built.trainPairs, testPairs: built.testPairs, report: built.report, files };
+}
+
+/** The journal's drop counts per variant x temperature (answers of chunks that still exist, when the chunks are known). */
+function generationDrops(project: Project, chunks: SourceChunks[] | undefined): DropGroup[] | undefined {
+  const file = journalPath(project.cacheDir);
+  if (!existsSync(file)) return undefined;
+  const journal = Journal.open(file);
+  const ids = chunks ? new Set(chunks.flatMap((s) => s.chunks.map((c) => chunkIdOf(c.text)))) : undefined;
+  const groups = journalDropGroups(journal.done.values(), ids);
+  return groups.length ? groups : undefined;
 }
 
 /** Writes each file to data/ (through a temporary file and a rename, so a reader never sees half a file). */
@@ -200,6 +215,7 @@ export function summary(build: DatasetBuild): string {
   const left = [dups && `${dups} duplicate${dups > 1 ? 's' : ''} removed`, over && `${over} pair${over > 1 ? 's' : ''} too long for a row`, r.files.skipped.length && `${r.files.skipped.length} file${r.files.skipped.length > 1 ? 's' : ''} not read`].filter(Boolean);
   return `${r.train.rows} train + ${r.test.rows} test rows from ${r.train.pairs + r.test.pairs} pairs${r.sourceRows ? ` (+${r.sourceRows} source-text rows)` : ''}${left.length ? `; ${left.join(', ')}` : ''}.`;
 }
+
 
 /** The chunks of every readable source (extracted and chunked through the sources cache); a source that fails is left out. */
 export async function loadProjectChunks(project: Project): Promise<SourceChunks[]> {

@@ -1,5 +1,6 @@
 /** The dataset stage (DESIGN.md step 5): curated pairs -> chat rows in the Hugging Face "messages" format. */
 
+import type { DropGroup } from '../generation/drops';
 import type { ProjectConfig } from '../project';
 
 export interface ChatMessage {
@@ -102,6 +103,8 @@ export interface DatasetReport {
   coverage: ChunkCoverage[];
   generation: { variants: string[]; temperatures: string[]; models: string[] };
   sources: SourceDocument[];
+  /** What the generation sweeps dropped (parser and filters), per variant x temperature, from the journal; undefined when there is none. */
+  generationDrops?: DropGroup[];
   /** Pairs in the dataset made by the offline generator (low quality), and the files they come from. */
   offline: { pairs: number; files: string[] };
 }

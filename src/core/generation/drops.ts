@@ -2,6 +2,7 @@
  * What a sweep dropped, per prompt variant and temperature: the settings that produce the most
  * junk are what a user tunes. The sweep summary (CLI, extension) and data/report.md show it.
  */
+import { isFilterReason } from './filters';
 import { formatTemperature } from './plan';
 import type { DropReason, JournalEntry } from './types';
 
@@ -68,6 +69,16 @@ export function describeDropGroups(groups: readonly DropGroup[]): string[] {
     const dropped = DROP_REASONS.filter((r) => g.dropped[r]).map((r) => `${r} ${g.dropped[r]}`);
     return `${g.variant} t=${formatTemperature(g.temperature)}: ${g.pairs} pair${g.pairs === 1 ? '' : 's'} kept; ${dropped.length ? `dropped ${dropped.join(', ')}` : 'nothing dropped'}`;
   });
+}
+
+/** "filters dropped 12 pairs (example-echo 9, vacuous 3); the parser dropped 2 fragments (truncated 2)", or "" when nothing was dropped. */
+export function describeDropTotals(byReason: Partial<Record<DropReason, number>>): string {
+  const part = (filter: boolean, what: string, unit: string) => {
+    const reasons = DROP_REASONS.filter((r) => isFilterReason(r) === filter && byReason[r]);
+    const n = reasons.reduce((s, r) => s + (byReason[r] ?? 0), 0);
+    return n ? `${what} ${n} ${unit}${n === 1 ? '' : 's'} (${reasons.map((r) => `${r} ${byReason[r]}`).join(', ')})` : '';
+  };
+  return [part(true, 'filters dropped', 'pair'), part(false, 'the parser dropped', 'fragment')].filter(Boolean).join('; ');
 }
 
 /** A Markdown table: a row per variant x temperature, a column per reason that occurs. */

@@ -7,10 +7,11 @@
  * journaled with its reason, like the parser's fragments); the language server reports the same
  * measures (`pairQuality`) on pairs already in .qa files.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DEFAULT_FILTERS, type GenerationFilters } from '../project';
 import { jaccard, shingles, words } from '../qa/similarity';
 import type { ParsedPair } from './parse';
-import { renderPrompt } from './prompts';
+import { BUILTIN_PROMPTS, promptFile, renderPrompt } from './prompts';
 import type { DroppedFragment, GeneratedPair } from './types';
 
 export type FilterReason = 'example-echo' | 'ungrounded' | 'vacuous' | 'duplicate-in-answer';
@@ -103,6 +104,42 @@ export function templateExamples(template: string, context = ''): ExamplePair[] 
   });
 }
 
+/**
+ * The example pairs of a project's templates, for pairs already in .qa files: those of the
+ * variant named by `@variant` (its prompts/<variant>.md, else the built-in), or of every template
+ * (built-in and prompts/*.md) when the variant has none (hand-written or offline pairs).
+ */
+export function projectExamples(promptsDir: string, context: string): (variant?: string) => ExamplePair[] {
+  const cache = new Map<string, ExamplePair[]>();
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const of = (variant: string): ExamplePair[] | undefined => {
+    const text = (/^[\w.-]+$/.test(variant) && existsSync(promptFile(promptsDir, variant)) ? read(promptFile(promptsDir, variant)) : undefined) ?? BUILTIN_PROMPTS[variant];
+    return text === undefined ? undefined : templateExamples(text, context);
+  };
+  const all = (): ExamplePair[] => {
+    let files: string[] = [];
+    try {
+      files = readdirSync(promptsDir).filter((f) => f.endsWith('.md'));
+    } catch {
+      // No prompts/ folder: the built-ins only.
+    }
+    const variants = new Set([...Object.keys(BUILTIN_PROMPTS), ...files.map((f) => f.slice(0, -3))]);
+    return [...variants].flatMap((v) => of(v) ?? []);
+  };
+  return (variant) => {
+    const key = variant ?? '\u0000all';
+    let list = cache.get(key);
+    if (!list) cache.set(key, (list = (variant !== undefined ? of(variant) : undefined) ?? all()));
+    return list;
+  };
+}
+
 /** What the measures need to know about a pair's origin. */
 export interface QualityContext {
   /** The chunk the pair was asked for (undefined: grounding is not measured). */
@@ -119,21 +156,37 @@ export interface QualityContext {
 export class PairJudge {
   private readonly ignore: Set<string>;
   private readonly chunkStems?: Set<string>;
-  private readonly examples: { pair: ExamplePair; sh: Set<number> }[];
+  private readonly examples: { pair: ExamplePair; sh: Set<number>; foreign: Set<number> }[];
 
   constructor(readonly ctx: QualityContext) {
     this.ignore = new Set([...words(ctx.context), ...ctx.keywords.flatMap((k) => words(k))]);
     this.chunkStems = ctx.chunk !== undefined ? new Set(words(ctx.chunk).map(stem)) : undefined;
-    this.examples = ctx.examples.map((pair) => ({ pair, sh: shingles(`${pair.question} ${pair.answer}`, this.ignore) }));
+    this.examples = ctx.examples.map((pair) => {
+      const ws = contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w));
+      // The example's words the chunk does not have ("ferry", "squares"): a pair that uses them took them from the example.
+      const foreign = this.chunkStems ? shingles(ws.filter((w) => !this.chunkStems!.has(stem(w)))) : new Set<number>();
+      return { pair, sh: shingles(ws), foreign };
+    });
   }
 
-  /** The example the pair is most like, and how much (Jaccard of content words, context words left out). */
+  /**
+   * The example the pair is most like, and how much: the Jaccard similarity of their content words
+   * (context words left out), or, when the pair uses at least two of the example's words that its
+   * chunk does not have, the share of the pair's words that come from the example (a reworded echo).
+   */
   echo(pair: GeneratedPair): { similarity: number; example?: ExamplePair } {
     if (!this.examples.length) return { similarity: 0 };
-    const sh = shingles(`${pair.question} ${pair.answer}`, this.ignore);
+    const sh = shingles(contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w)));
     let best = { similarity: 0, example: undefined as ExamplePair | undefined };
     for (const e of this.examples) {
-      const s = jaccard(sh, e.sh);
+      let s = jaccard(sh, e.sh);
+      let foreign = 0;
+      let shared = 0;
+      for (const x of sh) {
+        if (e.foreign.has(x)) foreign++;
+        if (e.sh.has(x)) shared++;
+      }
+      if (foreign >= 2 && sh.size) s = Math.max(s, shared / sh.size);
       if (s > best.similarity) best = { similarity: s, example: e.pair };
     }
     return best;

@@ -6,6 +6,8 @@
  * Per-pair work is cached by pair object: `reparseQa` keeps the objects of the pairs an edit did
  * not touch, so re-checking a large file after a one-line edit only re-analyses the pairs that changed.
  */
+import { judgePair, PairJudge, type ExamplePair } from '../generation/filters';
+import type { GenerationFilters } from '../project';
 import { QaIndex } from './index-store';
 import { bandKeys, longestCopiedRun, minhash, shingleArray, windowHashes, words } from './similarity';
 import type { QaFile, QaPair, QaProblem, QaProblemCode, Severity, Span } from './types';
@@ -26,6 +28,13 @@ export interface CheckOptions {
    * undefined while unknown (nothing is reported then).
    */
   sourceInfo?: (source: string) => { chunks: number } | { error: string } | undefined;
+  /**
+   * The pair filters of the generation stage (mnemo.json generation.filters), reported on pairs
+   * already in .qa files: example-echo, vacuous, ungrounded. Off when undefined.
+   */
+  filters?: GenerationFilters;
+  /** The prompt examples a pair may echo, by its `@variant` (every known template's when undefined). */
+  examples?: (variant: string | undefined) => ExamplePair[];
   /** An answer that repeats this many consecutive words of its chunk is flagged (default 12). */
   verbatimWords?: number;
   /** Files longer than this (characters) get structure checks only (default 16,000,000). */
@@ -63,6 +72,8 @@ export class Checker {
   private readonly keywordWords: Set<string>;
   private readonly keywordPhrases: string[];
   private readonly chunkWindows = new Map<string, Set<number> | null>();
+  /** Pair judges (chunk stems, example shingles) by source, chunk and variant. */
+  private readonly judges = new Map<string, PairJudge>();
   /** Analyses by pair object: pairs kept by `reparseQa` are found without re-reading their text. */
   private byPair = new WeakMap<QaPair, PairAnalysis>();
 
@@ -89,12 +100,14 @@ export class Checker {
   /** Drops what was derived from chunk texts (after sources change). */
   forgetChunks(): void {
     this.chunkWindows.clear();
+    this.judges.clear();
     this.byPair = new WeakMap();
   }
 
   /** Drops what was derived from one source's chunks (its chunks arrived or changed). */
   forgetSource(source: string): void {
     for (const k of this.chunkWindows.keys()) if (k.startsWith(source + '\u0000')) this.chunkWindows.delete(k);
+    for (const k of this.judges.keys()) if (k.startsWith(source + '\u0000')) this.judges.delete(k);
     this.byPair = new WeakMap();
   }
 
@@ -109,6 +122,17 @@ export class Checker {
       this.chunkWindows.set(key, w);
     }
     return w ?? undefined;
+  }
+
+  /** The judge of a pair's chunk and template; one whose chunk is not known yet is not kept (its text may arrive later). */
+  private judgeFor(source: string, chunk: string, variant: string | undefined): PairJudge {
+    const key = `${source}\u0000${chunk}\u0000${variant ?? ''}`;
+    let judge = this.judges.get(key);
+    if (judge) return judge;
+    const text = source && chunk ? this.options.chunkText?.(source, chunk) : undefined;
+    judge = new PairJudge({ chunk: text, context: this.options.context, keywords: this.options.keywords, examples: this.options.examples?.(variant) ?? [] });
+    if (text !== undefined || !(source && chunk)) this.judges.set(key, judge);
+    return judge;
   }
 
   /** Analyses one pair (cached by its text, source and chunk). */
@@ -151,6 +175,16 @@ export class Checker {
             const quote = aw.slice(run.start, run.start + Math.min(run.length, 16)).join(' ') + (run.length > 16 ? ' …' : '');
             out.push({ code: 'verbatim', severity: 'warning', anchor: 'answer', message: `The answer copies ${run.length} consecutive words of chunk ${chunk} verbatim ("${quote}"). Answers that keep the meaning in other words train recall better than copied text.` });
           }
+        }
+      }
+      if (this.options.filters) {
+        const verdict = judgePair(this.judgeFor(source, chunk, pair.meta.variant), pair, this.options.filters);
+        if (verdict?.reason === 'example-echo') {
+          out.push({ code: 'example-echo', severity: 'warning', anchor: 'pair', message: `This pair repeats the prompt's own example (${verdict.detail}): the model copied the format example instead of asking about the text. Comment it out or delete it.` });
+        } else if (verdict?.reason === 'vacuous') {
+          out.push({ code: 'vacuous', severity: 'warning', anchor: 'answer', message: `This answer says nothing checkable: ${verdict.detail}. A model trained on it learns no fact; write the fact the question asks for, or comment the pair out.` });
+        } else if (verdict?.reason === 'ungrounded') {
+          out.push({ code: 'ungrounded', severity: 'warning', anchor: 'answer', message: `This answer is not grounded in chunk ${chunk}: ${verdict.detail}. It may be made up; check it against the chunk (hover @chunk) or comment the pair out. (generation.filters.groundedness in mnemo.json sets the threshold.)` });
         }
       }
     }

@@ -64,7 +64,11 @@ export type QaProblemCode =
   | 'near-duplicate-across-files'
   | 'large-file'
   | 'unknown-source'
-  | 'unknown-chunk';
+  | 'unknown-chunk'
+  // The generation stage's pair filters (src/core/generation/filters.ts), on pairs already in files:
+  | 'example-echo'
+  | 'vacuous'
+  | 'ungrounded';
 
 export interface MetaLine {
   line: number;

@@ -9,10 +9,11 @@ export const CONTEXT_VALUES = {
   pairRejected: 'pair-rejected',
 } as const;
 
-/** Context key holding the active filter of the Q&A view: 'all', 'problems' or 'unreviewed'. */
+/** Context key holding the active filter of the Q&A view: 'all', 'problems', 'filtered' or 'unreviewed'. */
 export const FILTER_CONTEXT_KEY = 'mnemo.qaFilter';
 
-export type QaFilter = 'all' | 'problems' | 'unreviewed';
+/** 'filtered': pairs the generation filters flag (they echo the prompt's example, say nothing, or are not grounded in their chunk). */
+export type QaFilter = 'all' | 'problems' | 'filtered' | 'unreviewed';
 
 export const COMMANDS = {
   refresh: 'mnemo.refreshQa',
@@ -23,6 +24,7 @@ export const COMMANDS = {
   markReviewed: 'mnemo.qa.markReviewed',
   filterProblems: 'mnemo.qa.filterProblems',
   filterUnreviewed: 'mnemo.qa.filterUnreviewed',
+  filterFiltered: 'mnemo.qa.filterFiltered',
   clearFilter: 'mnemo.qa.clearFilter',
   showCoverage: 'mnemo.qa.showCoverage',
   regenerateChunk: 'mnemo.qa.regenerateChunk',

@@ -32,7 +32,7 @@ function need(): QaServices {
   return services;
 }
 
-const FILTER_LABELS: Record<QaFilter, string | undefined> = { all: undefined, problems: 'only pairs with problems', unreviewed: 'only unreviewed pairs' };
+const FILTER_LABELS: Record<QaFilter, string | undefined> = { all: undefined, problems: 'only pairs with problems', filtered: 'only echoed, vacuous or ungrounded pairs', unreviewed: 'only unreviewed pairs' };
 
 async function setFilter(filter: QaFilter): Promise<QaFilter> {
   need().model.setFilter(filter);
@@ -107,6 +107,7 @@ const commands: CommandSpec[] = [
   },
   { id: COMMANDS.filterProblems, run: () => setFilter('problems') },
   { id: COMMANDS.filterUnreviewed, run: () => setFilter('unreviewed') },
+  { id: COMMANDS.filterFiltered, run: () => setFilter('filtered') },
   { id: COMMANDS.clearFilter, run: () => setFilter('all') },
   { id: COMMANDS.showCoverage, run: (ctx) => showCoverage(ctx) },
   {

@@ -82,6 +82,7 @@ export class FileNode {
   /** True when the file has something to show under the filter. */
   matches(filter: QaFilter): boolean {
     if (filter === 'problems') return this.summary.problemPairs.length > 0;
+    if (filter === 'filtered') return (this.summary.filteredPairs ?? []).length > 0;
     if (filter === 'unreviewed') return this.summary.active > this.summary.reviewed;
     return true;
   }
@@ -93,6 +94,8 @@ export class PairNode {
     readonly parent: FileNode,
     readonly pair: QaPair,
     readonly hasProblem: boolean,
+    /** The generation filters flag it: echo of the prompt's example, vacuous or ungrounded (see its diagnostics). */
+    readonly flagged = false,
   ) {}
 
   get uri(): vscode.Uri {
@@ -122,7 +125,7 @@ export class PairNode {
             : new vscode.ThemeIcon('comment-discussion');
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**Q:** `).appendText(p.question).appendMarkdown('\n\n**A:** ').appendText(p.answer);
-    md.appendMarkdown(`\n\n_${[p.chunk ? `chunk ${p.chunk}` : '', offline ? 'offline generator: low quality' : '', p.reviewed ? 'reviewed' : '', p.commented ? 'rejected (commented out)' : '', this.hasProblem ? 'has problems' : ''].filter(Boolean).join(' · ')}_`);
+    md.appendMarkdown(`\n\n_${[p.chunk ? `chunk ${p.chunk}` : '', offline ? 'offline generator: low quality' : '', p.reviewed ? 'reviewed' : '', p.commented ? 'rejected (commented out)' : '', this.flagged ? 'flagged by the pair filters (echo, vacuous or ungrounded)' : this.hasProblem ? 'has problems' : ''].filter(Boolean).join(' · ')}_`);
     item.tooltip = md;
     const end = p.answerSpan ?? p.questionSpan;
     item.command = {
@@ -135,6 +138,7 @@ export class PairNode {
 
   matches(filter: QaFilter): boolean {
     if (filter === 'problems') return this.hasProblem;
+    if (filter === 'filtered') return this.flagged;
     if (filter === 'unreviewed') return !this.pair.commented && !this.pair.reviewed;
     return true;
   }

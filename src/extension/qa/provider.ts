@@ -36,7 +36,8 @@ export class QaTreeProvider implements vscode.TreeDataProvider<QaNode>, vscode.D
     if (node instanceof FileNode) {
       const file = await this.model.parse(node.uri);
       const problems = new Set(node.summary.problemPairs);
-      return file.pairs.map((p) => new PairNode(node, p, problems.has(p.index))).filter((p) => p.matches(filter));
+      const filtered = new Set(node.summary.filteredPairs ?? []);
+      return file.pairs.map((p) => new PairNode(node, p, problems.has(p.index), filtered.has(p.index))).filter((p) => p.matches(filter));
     }
     return [];
   }
