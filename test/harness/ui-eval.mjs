@@ -6,7 +6,8 @@
 // gets most numbers wrong and a fine-tuned run that gets most right, on the example's eval set.
 // Answering and grading themselves are tested in test/integration/suite/eval.test.ts.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
 
@@ -82,6 +83,40 @@ function writeAnswerSets(workspace) {
   writeFileSync(basePath, JSON.stringify(base, null, 2));
   writeFileSync(runPath, JSON.stringify(run, null, 2));
   return { basePath, runPath, questions: questions.length, runRight: questions.length - runWrong.size };
+}
+
+/**
+ * A local chat-completions server for the palette check: it answers from the reference when the
+ * document is in the prompt (except for one question), and judges by the reference's words.
+ */
+async function startEvalServer(questions) {
+  const byQuestion = new Map(questions.map((q, i) => [q.question, { ...q, i }]));
+  const norm = (s) => s.replace(/\(Rules? [^)]*\)/g, '').toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+  const tag = (prompt, name) => new RegExp(`<${name}>\\n?([\\s\\S]*?)\\n?</${name}>`).exec(prompt)?.[1]?.trim() ?? '';
+  const requests = { answer: 0, judge: 0 };
+  const reply = (prompt) => {
+    if (prompt.includes('<reference>')) {
+      requests.judge++;
+      return norm(tag(prompt, 'answer')).includes(norm(tag(prompt, 'reference'))) ? 'VERDICT: CORRECT\nREASON: Same facts as the reference.' : 'VERDICT: INCORRECT\nREASON: The facts differ from the reference.';
+    }
+    requests.answer++;
+    const q = byQuestion.get(/Question: ([\s\S]*)$/.exec(prompt)?.[1]?.trim() ?? '');
+    if (!q) return 'I cannot find that question.';
+    return prompt.includes('<document>') && q.i !== 3 ? q.reference : 'I do not know.';
+  };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.method === 'GET') return res.end(JSON.stringify({ object: 'list', data: [{ id: 'mock-model', object: 'model' }] }));
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const content = reply(body.messages.map((m) => m.content).join('\n'));
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/v1`, requests, close: () => new Promise((r) => (server.closeAllConnections(), server.close(() => r()))) };
 }
 
 /** Picks an item of the open quick pick by typing its label. */
@@ -160,6 +195,59 @@ export const evalChecks = [
       await sidebar.locator('.monaco-list-row', { hasText: 'run r1' }).locator('.label-description', { hasText: `${runRight - 1}/${questions} (` }).first().waitFor({ state: 'visible', timeout: 20_000 });
       await screenshot('eval-diff-flipped');
       return `${description}; after a flip ${runRight - 1}/${questions}`;
+    },
+  },
+  {
+    name: 'eval run from the palette',
+    timeoutMs: 180_000,
+    async run({ page, workspace, screenshot }) {
+      const questions = readEvalSet(join(workspace, 'eval/questions.qa'));
+      const server = await startEvalServer(questions);
+      try {
+        const configPath = join(workspace, 'mnemo.json');
+        writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), generation: { baseUrl: server.url, model: 'mock-model' } }, null, 2));
+        await workbench(page);
+        await openView(page, 'Mnemo');
+        await page.locator('.pane-header', { hasText: 'Evaluations' }).first().waitFor({ state: 'visible' });
+        // What answers, the model (prefilled with the project's), how answers are graded.
+        await runCommand(page, 'Mnemo: Run Evaluation');
+        await pick(page, 'API model with the whole document');
+        const input = page.locator('.quick-input-widget input');
+        await page.locator('.quick-input-widget', { hasText: 'the API model' }).waitFor({ state: 'visible' });
+        if ((await input.inputValue()) !== 'mock-model') throw new Error(`the model input says "${await input.inputValue()}", expected the project's model "mock-model"`);
+        await input.press('Enter');
+        await pick(page, 'Judge: mock-model');
+        // The score, with the way on to the results.
+        const toast = page.locator('.notification-toast', { hasText: 'mock-model + document on questions.qa' }).first();
+        await toast.waitFor({ state: 'visible', timeout: 60_000 });
+        const message = (await toast.locator('.notification-list-item-message').textContent())?.trim() ?? '';
+        const right = questions.length - 1;
+        if (!message.includes(`${right}/${questions.length} (`)) throw new Error(`the notification says "${message}", expected a score of ${right}/${questions.length}`);
+        if (server.requests.answer !== questions.length || server.requests.judge !== questions.length) throw new Error(`the server answered ${server.requests.answer} and judged ${server.requests.judge} times, expected ${questions.length} each`);
+        // The view shows the new set with its score, revealed.
+        await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: 'mock-model + document' }).locator('.label-description', { hasText: `${right}/${questions.length} (` }).first().waitFor({ state: 'visible', timeout: 30_000 });
+        await screenshot('eval-run-done');
+        await toast.locator('.monaco-button', { hasText: 'Open Results' }).click();
+        const editor = page.locator('.editor-instance .monaco-editor').first();
+        await editor.locator('.view-line', { hasText: /#\smock-model\s\+\sdocument/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+        await editor.locator('.cgmr').first().waitFor({ state: 'attached', timeout: 30_000 });
+        await editor.locator('.codelens-decoration', { hasText: 'Mark wrong' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+        await page.mouse.move(1000, 880);
+        await screenshot('eval-results');
+        const saved = join(workspace, 'eval/results/api-mock-model-document-questions.json');
+        if (!existsSync(saved)) throw new Error(`${saved} was not written`);
+
+        // The ablation table, sorted by the column picked.
+        await runCommand(page, 'Mnemo: Open Ablation Table');
+        await pick(page, 'reversed');
+        const preview = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+        await preview.locator('h1', { hasText: 'Ablation table' }).waitFor({ state: 'visible', timeout: 60_000 });
+        await preview.locator('td', { hasText: 'mock-model + document' }).first().waitFor({ state: 'visible' });
+        await screenshot('eval-ablation');
+        return message;
+      } finally {
+        await server.close();
+      }
     },
   },
 ];

@@ -239,6 +239,9 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   }
   need().model.refresh();
   need().content.refresh(result.path);
+  const { view, tree } = need();
+  const node = tree.findAnswerSet(result.path);
+  if (node && view.visible) void view.reveal(node, { select: true, focus: false, expand: true });
   const score = formatScore(result.report.overall);
   const flagged = result.set.answers.filter((a) => a.verdict.correct === null).length;
   const summary = `${result.set.meta.label} on ${basename(questions)}: ${score}.${tagSummary(result.report)}${result.carried ? ` ${result.carried} of your verdicts carried over.` : ''}`;

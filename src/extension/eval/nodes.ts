@@ -26,7 +26,8 @@ export class EvalSetNode {
   toTreeItem(): vscode.TreeItem {
     const i = this.info;
     const item = new vscode.TreeItem(i.rel.replace(/^eval\//, ''), this.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-    item.id = `evalset:${i.rel}`;
+    // A new id once it has answer sets: VS Code keeps an id's old (collapsed) state otherwise.
+    item.id = `evalset:${i.rel}${this.children.length ? '' : ':empty'}`;
     item.contextValue = CONTEXT_VALUES.evalSet;
     if (i.error) {
       item.description = i.error;

@@ -74,6 +74,15 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
     return roots;
   }
 
+  /** The node of the answer set saved at `path`, if the view shows it. */
+  findAnswerSet(path: string): AnswerSetNode | undefined {
+    for (const root of this.roots()) {
+      if (!(root instanceof EvalSetNode)) continue;
+      for (const g of root.children) for (const s of g.children) if (s.path === path) return s;
+    }
+    return undefined;
+  }
+
   /** The whole tree as plain data (for tests), expanded `depth` levels. */
   snapshot(depth = 4, node?: EvalNode): EvalTreeSnapshot[] {
     return this.getChildren(node).map((c) => {

@@ -333,6 +333,14 @@ suite('Evaluation', () => {
     }
   });
 
+  test('a run that does not exist is refused with a message, and nothing is written', async () => {
+    const before = server.requests.answer;
+    const result = await vscode.commands.executeCommand('mnemo.runEvaluation', { target: { kind: 'run', runId: 'no-such-run' }, judge: 'none' });
+    assert.strictEqual(result, undefined, 'the command reported an error instead');
+    assert.strictEqual(server.requests.answer, before);
+    assert.ok(!existsSync(join(root, 'runs', 'no-such-run')));
+  });
+
   test('Delete Results removes the file and the view follows', async () => {
     assert.strictEqual(await vscode.commands.executeCommand('mnemo.eval.deleteResults', noneFile, { yes: true }), true);
     assert.ok(!existsSync(noneFile));
