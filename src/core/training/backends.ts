@@ -7,7 +7,7 @@
  * so a run is found again by its process group id (the wrapper's pid) and its files alone.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { MnemoError } from '../errors';
@@ -160,7 +160,21 @@ export class LocalBackend implements Backend {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * Whether a process (pid > 0) or any process of a group (pid < 0) runs. Zombies do not count:
+ * a finished process whose parent has not reaped it yet (or an init that never reaps, as in some
+ * containers) still answers kill(0). Linux's /proc tells them apart; elsewhere kill(0) is used.
+ */
+export function pidAlive(pid: number): boolean {
+  if (existsSync('/proc/self/stat')) {
+    if (pid > 0) return procState(`/proc/${pid}/stat`)?.state.match(/^[^Z]/) != null;
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const st = procState(`/proc/${name}/stat`);
+      if (st && st.pgrp === -pid && st.state !== 'Z') return true;
+    }
+    return false;
+  }
   try {
     process.kill(pid, 0);
     return true;
@@ -168,6 +182,31 @@ function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+function procState(file: string): { state: string; pgrp: number } | undefined {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The same test in POSIX sh for a remote host: `alive PID` or `alive -PGID`, exit 0 when running.
+ * Field 3 of /proc/PID/stat after the command name is the state, field 5 the process group.
+ */
+const SH_ALIVE = [
+  'alive() {',
+  '  if [ -r /proc/self/stat ]; then',
+  '    case "$1" in',
+  '      -*) cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="${1#-}" \'{ sub(/^.*\\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }\' ;;',
+  '      *) s=$(sed -n \'s/^.*) \\(.\\).*$/\\1/p\' "/proc/$1/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] ;;',
+  '    esac',
+  '  else kill -s 0 -- "$1" 2>/dev/null; fi',
+  '}',
+].join('\n');
 
 export function readTail(file: string, bytes: number): string {
   try {
@@ -205,6 +244,11 @@ export class SshBackend implements Backend {
   static async connect(host: HostEntry, dir: string, ssh: SshOptions, hooks: TrainingHooks, passphrases: PassphraseCache = new Map()): Promise<SshBackend> {
     const conn = await SshConnection.open(host, ssh, hooks, passphrases);
     return new SshBackend(host, dir, conn, ssh, hooks, passphrases);
+  }
+
+  /** The same connection, for another folder (the run's, once its id is known). */
+  withDir(dir: string): SshBackend {
+    return new SshBackend(this.host, dir, this.conn, this.ssh, this.hooks, this.passphrases);
   }
 
   get connection(): SshConnection {
@@ -290,21 +334,33 @@ export class SshBackend implements Backend {
 
   async follow(offset: number, pid: number, onData: (chunk: Buffer) => void): Promise<void> {
     this.stopped = false;
-    // GNU tail: from byte offset+1, following the file by name (it may not exist yet), until the
-    // wrapper's pid is gone, then to the end of the file.
-    const cmd = shCommand('cd', '--', this.dir) + ' && exec ' + shCommand('tail', '-c', `+${offset + 1}`, '-F', '-s', '0.2', `--pid=${pid}`, RUN_FILES.metrics) + ' 2>/dev/null';
+    // Polls the file's size and sends exactly the new bytes (tail | head -c), so the byte count
+    // is known on both sides; liveness is looked at before the size, so the last pass after the
+    // script ended reads everything it wrote. The file may not exist yet.
+    const loop = [
+      SH_ALIVE,
+      shCommand('cd', '--', this.dir) + ' || exit 3',
+      `off=${Math.trunc(offset)}`,
+      'while :; do',
+      `  if alive ${Math.trunc(pid)}; then run=1; else run=0; fi`,
+      `  size=$(wc -c < ${RUN_FILES.metrics} 2>/dev/null || echo 0); size=$((size + 0))`,
+      `  if [ "$size" -gt "$off" ]; then tail -c +$((off + 1)) ${RUN_FILES.metrics} | head -c $((size - off)); off=$size; fi`,
+      '  [ "$run" = 0 ] && exit 0',
+      '  sleep 0.3',
+      'done',
+    ].join('\n');
     const conn = this.conn;
-    const run = conn.exec(cmd, { onStdout: (d) => !this.stopped && onData(d), collect: false });
+    const run = conn.exec(loop, { onStdout: (d) => !this.stopped && onData(d), collect: false });
     this.following = { dispose: () => conn.end() };
+    let result;
     try {
-      await run;
+      result = await run;
     } finally {
       this.following = undefined;
     }
     if (this.stopped) return new Promise(() => undefined);
-    if (await this.alive(pid, false)) {
-      // tail ended while the script runs (it cannot read the file): an error, not an end.
-      throw new MnemoError(`Following ${RUN_FILES.metrics} on ${this.host.name} stopped while the script still runs.`, 'Check that GNU coreutils (tail) is on the host, then reattach the run.');
+    if (result.code !== 0) {
+      throw new MnemoError(`Following ${RUN_FILES.metrics} on ${this.host.name} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim().slice(-300) || 'no output'}.`, 'Check that the run folder still exists on the host, then reattach the run.');
     }
   }
 
@@ -314,7 +370,7 @@ export class SshBackend implements Backend {
   }
 
   async alive(pid: number, group: boolean): Promise<boolean> {
-    const r = await this.conn.exec(shCommand('kill', '-s', '0', '--', group ? `-${pid}` : String(pid)) + ' 2>/dev/null');
+    const r = await this.conn.exec(`${SH_ALIVE}\nalive ${group ? '-' : ''}${Math.trunc(pid)}`);
     return r.code === 0;
   }
 

@@ -211,6 +211,11 @@ class Handle implements RunHandle {
   }
 
   start(): void {
+    // Following starts on the next turn, so a caller can subscribe before the first event.
+    setImmediate(() => this.run());
+  }
+
+  private run(): void {
     this.follow().catch((err: unknown) => {
       if (this.detached) return;
       this.backend?.close();
@@ -274,6 +279,14 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
   if (!hasTest) config.eval_file = null;
   const scripts = scriptFiles(opts.scriptsDir);
   const host = opts.target === 'local' ? undefined : resolveHost(opts.target, opts.ssh ?? {});
+  const ssh = opts.ssh ?? {};
+  // Connect before the run exists: a host that cannot be reached leaves no failed run behind.
+  let backend: SshBackend | undefined;
+  let home = '';
+  if (host) {
+    backend = await SshBackend.connect(host, '', ssh, opts.hooks);
+    home = await SshBackend.home(backend.connection);
+  }
   opts.signal?.throwIfAborted();
 
   const id = newRunId();
@@ -320,14 +333,9 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
     }
   }
 
-  let backend: SshBackend | undefined;
   try {
-    const ssh = opts.ssh ?? {};
-    const probe = await SshBackend.connect(host, '', ssh, opts.hooks);
-    const home = await SshBackend.home(probe.connection);
     const remoteDir = posix.join(SshBackend.absolute(ssh.remoteRoot ?? '~/mnemo-runs', home), id);
-    probe.close();
-    backend = await SshBackend.connect(host, remoteDir, ssh, opts.hooks);
+    backend = backend!.withDir(remoteDir);
     writeRecord(project, { ...record, target: { ...(record.target as Extract<RunRecord['target'], { kind: 'ssh' }>), remoteDir } });
     opts.signal?.throwIfAborted();
     await backend.upload([
