@@ -20,6 +20,7 @@ let root: string;
 let server: ServerHandle;
 let chunk2Words: string[];
 const codes = (ds: Diagnostic[]) => ds.map((d) => d.code).sort();
+const NO_FILTERS = { exampleEcho: false, vacuous: false, ungrounded: false };
 
 const A = [
   '@source: sources/rulebook.md',
@@ -47,7 +48,8 @@ before(async () => {
   mkdirSync(join(root, 'sources'));
   mkdirSync(join(root, 'qa'));
   copyFileSync(rulebookPath(), join(root, 'sources/rulebook.md'));
-  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', keywords: ['Cairnrun'], dataset: { rowTokenBudget: 200 } }));
+  // The pair filters' diagnostics (placeholder answers here are vacuous or not in their chunk) have their own tests: server-filters.test.ts.
+  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', keywords: ['Cairnrun'], dataset: { rowTokenBudget: 200 }, generation: { filters: NO_FILTERS } }));
   writeFileSync(join(root, 'qa/a.qa'), A);
   writeFileSync(join(root, 'qa/b.qa'), B);
   const chunked = await chunkSource(Project.load(root), 'sources/rulebook.md');
@@ -198,7 +200,7 @@ void test('bad input: a 50 MB file and a file of garbage get clear diagnostics, 
   const root2 = mkdtempSync(join(tmpdir(), 'mnemo-lsp-big-'));
   try {
     mkdirSync(join(root2, 'qa'));
-    writeFileSync(join(root2, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules' }));
+    writeFileSync(join(root2, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', generation: { filters: NO_FILTERS } }));
     const block = 'Q: In Cairnrun, what is a pair in a very large file that nobody should make?\nA: One of very many, all alike, to fill fifty megabytes.\n\n';
     writeFileSync(join(root2, 'qa/huge.qa'), block.repeat(Math.ceil((50 * 1024 * 1024) / block.length)));
     writeFileSync(join(root2, 'qa/garbage.qa'), 'this is not\na qa file\n'.repeat(3000) + 'A: orphan\n');
