@@ -118,9 +118,9 @@ export class EvalContentProvider implements vscode.TextDocumentContentProvider, 
   }
 
   provideTextDocumentContent(uri: vscode.Uri): string {
-    const root = this.root();
-    if (!root) throw new MnemoError('No Mnemo project is open.', 'Open the project folder the answer set belongs to.');
     try {
+      const root = this.root();
+      if (!root) throw new MnemoError('No Mnemo project is open: open the project folder the answer set belongs to.');
       const doc = renderEvalDoc(parseEvalDocUri(root, uri));
       this.docs.set(uri.toString(), doc);
       return doc.text;

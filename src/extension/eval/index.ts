@@ -27,10 +27,12 @@ import {
 } from '../../core/eval';
 import { MnemoError } from '../../core/errors';
 import { isLocalUrl, resolveEndpoint, type Endpoint } from '../../core/generation';
+import { OpenAiChatClient, type ChatClient } from '../../core/generation/client';
 import type { Project } from '../../core/project';
 import { RUN_FILES } from '../../core/training/protocol';
 import type { CommandSpec, Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { consentToKeyTransport } from '../security';
 import { ablationReport, sortChoices } from './ablation';
 import { EvalContentProvider, evalDocUri, pairAtLine } from './content';
 import { VerdictDecorations } from './decorations';
@@ -86,6 +88,16 @@ async function keyFor(ctx: Ctx, baseUrl: string, what: string): Promise<string |
   const key = await ctx.secrets.get('apiKey');
   if (key || isLocalUrl(baseUrl)) return key;
   throw new MnemoError(`${what} at ${baseUrl} needs an API key, and none is set.`, 'Run "Mnemo: Set API Key" (kept in VS Code secret storage), or choose a local endpoint with "Mnemo: Choose Endpoint".');
+}
+
+/**
+ * A client for an endpoint, after the user's consent when the key would go over plain http:// to
+ * another machine (the generation stage's rule); undefined when they declined.
+ */
+async function clientFor(ctx: Ctx, baseUrl: string, apiKey: string | undefined): Promise<ChatClient | undefined> {
+  const allowInsecureKey = await consentToKeyTransport(ctx, baseUrl, apiKey);
+  if (!allowInsecureKey) return undefined;
+  return new OpenAiChatClient({ baseUrl, apiKey, allowInsecureKey });
 }
 
 interface DoneRun {
@@ -203,7 +215,15 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   const grading = await pickJudge(ctx, project, args);
   if (!grading) return undefined;
   const apiKey = target.kind === 'api' ? await keyFor(ctx, target.baseUrl, `The model ${target.model}`) : undefined;
-  const judge = grading.judge ? { ...grading.judge, apiKey: await keyFor(ctx, grading.judge.baseUrl, `The judge ${grading.judge.model}`) } : undefined;
+  const answerClient = target.kind === 'api' ? await clientFor(ctx, target.baseUrl, apiKey) : undefined;
+  if (target.kind === 'api' && !answerClient) return undefined;
+  let judge: JudgeEndpoint | undefined;
+  if (grading.judge) {
+    const judgeKey = await keyFor(ctx, grading.judge.baseUrl, `The judge ${grading.judge.model}`);
+    const client = await clientFor(ctx, grading.judge.baseUrl, judgeKey);
+    if (!client) return undefined;
+    judge = { ...grading.judge, apiKey: judgeKey, client };
+  }
 
   const controller = new AbortController();
   running = controller;
@@ -223,7 +243,7 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
           progress.report({ message: `${p.phase} ${p.done}/${p.total}${p.message ? ` · ${p.message}` : ''}`, increment: Math.max(0, pct - last) });
           last = Math.max(last, pct);
         };
-        return evaluate(project, { target, questions, apiKey, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
+        return evaluate(project, { target, questions, apiKey, answerClient, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
       },
     );
   } catch (err) {
