@@ -7,6 +7,8 @@ import * as vscode from 'vscode';
 import { MnemoError } from '../../core/errors';
 import {
   checkBaseUrl,
+  describeDropGroups,
+  describeDropTotals,
   describePlan,
   ENDPOINT_PRESETS,
   formatPreview,
@@ -179,13 +181,15 @@ async function runSweepWithUi(ctx: Ctx, prep: PreparedSweep, apiKey: string | un
 }
 
 function reportOutcome(ctx: Ctx, { result: r, files }: SweepOutcome): void {
-  const dropped = r.dropped ? ` ${r.dropped} fragments dropped (${Object.entries(r.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')}; see the log).` : '';
+  const totals = describeDropTotals(r.droppedByReason);
+  const dropped = totals ? ` ${totals[0].toUpperCase()}${totals.slice(1)}; per variant and temperature in the log.` : '';
   const merged = files.filter((f) => f.action === 'merged');
   const mergedNote = merged.length ? ` ${merged.length} file(s) you edited were kept as they are; only new pairs were appended.` : '';
   const facts = r.facts.listed ? ` Atomic facts: ${r.facts.covered} of ${r.facts.listed} got a pair.` : '';
   const summary = `${r.done}/${r.total} requests done, ${r.pairs} pairs in ${files.length} file(s), ${formatUsd(r.spentUsd)} spent (${r.inputTokens} + ${r.outputTokens} tokens).${dropped}${facts}${mergedNote}`;
   ctx.log.info(`Generation ${r.stopped}: ${summary}${r.message ? ` ${r.message}` : ''}`);
   for (const f of files) ctx.log.info(`  ${f.action} ${f.path}`);
+  if (r.dropGroups.length) ctx.log.info(`Pairs kept and dropped per variant and temperature:\n  ${describeDropGroups(r.dropGroups).join('\n  ')}`);
   const show = (p: Thenable<string | undefined>) =>
     void p.then((c) => {
       if (c === 'Show Logs') ctx.log.show();
