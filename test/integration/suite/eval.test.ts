@@ -333,6 +333,26 @@ suite('Evaluation', () => {
     }
   });
 
+  test('Open Results shows one set with lenses to mark each answer; Compare with… pairs it with another', async () => {
+    const uri = vscode.Uri.parse((await vscode.commands.executeCommand('mnemo.eval.openResults', documentFile)) as string);
+    await waitFor('the results editor', () => vscode.window.activeTextEditor?.document.uri.toString() === uri.toString());
+    const lenses = await waitFor('the lenses', async () => {
+      const l = (await vscode.commands.executeCommand('vscode.executeCodeLensProvider', uri)) as vscode.CodeLens[];
+      return l.length ? l : undefined;
+    });
+    const titles = lenses.map((l) => l.command?.title ?? '');
+    // Two per answer (correct / wrong), and a way back for the one verdict the user set (carried over).
+    assert.strictEqual(lenses.length, 24 * 2 + 1, titles.join(' | '));
+    assert.strictEqual(titles.filter((t) => t.includes('Back to judge verdict')).length, 1);
+    assert.strictEqual(titles.filter((t) => t.endsWith('Mark wrong')).length, 22);
+    const lens = lenses.find((l) => l.command?.title.endsWith('Mark wrong'))!;
+    const result = (await vscode.commands.executeCommand(lens.command!.command, ...(lens.command!.arguments ?? []))) as VerdictResult;
+    assert.strictEqual(result.score.overall.correct, 21);
+    await vscode.commands.executeCommand('mnemo.eval.clearVerdict', { path: result.path, questionId: result.questionId });
+    const pair = (await vscode.commands.executeCommand('mnemo.eval.compareWith', documentFile, noneFile)) as { left: string; right: string };
+    assert.ok(pair.left.includes('document-questions.qa') && pair.right.includes('none-questions.qa'), JSON.stringify(pair));
+  });
+
   test('a run that does not exist is refused with a message, and nothing is written', async () => {
     const before = server.requests.answer;
     const result = await vscode.commands.executeCommand('mnemo.runEvaluation', { target: { kind: 'run', runId: 'no-such-run' }, judge: 'none' });
