@@ -111,6 +111,31 @@ def build(out_dir, vocab_size: int = 1024, hidden_size: int = 128, layers: int =
     return out
 
 
+def greedy_answers(model_dir, questions: list[str], system: str | None = SYSTEM_PROMPT, max_new_tokens: int = 16, device: str = "cpu") -> list[str]:
+    """Greedy answers of a saved model (or a LoRA adapter folder, loaded over its base) to `questions`, one at a time."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model_dir = str(model_dir)
+    tokenizer = common.load_tokenizer(model_dir)
+    if (Path(model_dir) / "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(model_dir)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.to(device).eval()
+    answers = []
+    for q in questions:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
+        prompt = common.render_chat(tokenizer, messages, add_generation_prompt=True)
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(device)
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        answers.append(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    return answers
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python tiny_model.py OUT_DIR")
