@@ -96,6 +96,11 @@ export class LiveRuns implements vscode.Disposable {
     }
   }
 
+  /** Stops following a run (what closing the window does); the run goes on. */
+  detach(id: string): void {
+    this.drop(id);
+  }
+
   private drop(id: string): void {
     const f = this.followed.get(id);
     if (!f) return;

@@ -97,6 +97,21 @@ export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigD
     if (choice !== 'Start') return undefined;
   }
 
+  // A push to the Hub needs the token: from secret storage to the script's environment, nowhere else.
+  const env: Record<string, string> = {};
+  if (config.push_to_hub) {
+    const token = await ctx.secrets.get('hfToken');
+    if (!token) {
+      const why = `The config pushes to the Hub (${String(config.push_to_hub)}), but no Hugging Face token is set.`;
+      if (quiet) throw new MnemoError(why, 'Run "Mnemo: Set Hugging Face Token", or set push_to_hub to null.');
+      const c = await vscode.window.showErrorMessage(`Mnemo: ${why}`, 'Set Hugging Face Token');
+      if (c) await vscode.commands.executeCommand('mnemo.setHfToken');
+      return undefined;
+    }
+    env.HF_TOKEN = token;
+    if (ctx.settings.hubUrl !== 'https://huggingface.co') env.HF_ENDPOINT = ctx.settings.hubUrl;
+  }
+
   // The view shows the run from its first file on (setting up), while the notification tells the setup.
   void vscode.commands.executeCommand(`${VIEW_ID}.focus`);
   const scriptsDir = args.scriptsDir ?? ctx.settings.trainingScriptsDir ?? defaultScriptsDir(ctx);
@@ -106,7 +121,7 @@ export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigD
     const sub = token.onCancellationRequested(() => abort.abort());
     try {
       const hooks = live.hooks.withProgress((line) => progress.report({ message: line.length > 120 ? `${line.slice(0, 117)}…` : line }));
-      return await startRun(project, { ...live.connectOptions(hooks), target, config: args.config, scriptsDir, signal: abort.signal, label: args.label });
+      return await startRun(project, { ...live.connectOptions(hooks), target, config: args.config, scriptsDir, signal: abort.signal, label: args.label, env });
     } finally {
       sub.dispose();
     }

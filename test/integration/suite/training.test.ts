@@ -2,18 +2,41 @@
 // live, every metric once), and runs started from the command against a real OpenSSH server on
 // 127.0.0.1 with the stand-in trainer: steps in the view, a cut connection, cancel, download.
 import * as assert from 'node:assert';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { parseMetricLines } from '../../../src/core/training/metrics';
-import type { MetricEvent, RunRecord } from '../../../src/core/training/protocol';
-import type { RunsView } from '../../../src/extension/training';
+import type { LogEvent, MetricEvent, RunRecord } from '../../../src/core/training/protocol';
+import type { RunsView, RunTreeSnapshot } from '../../../src/extension/training';
+import { startSshd, TEST_HOST_ALIAS, type TestSshd } from '../../servers/sshd';
 import { activateMnemo, harness, waitFor } from './helpers';
 
 async function runsView(): Promise<RunsView> {
   const api = (await activateMnemo()) as { runs?: RunsView };
   assert.ok(api.runs, 'the extension API exposes the Runs view');
   return api.runs;
+}
+
+/** A Markdown tooltip as the user reads it (without escapes). */
+function plain(markdown: string | undefined): string {
+  return (markdown ?? '').replace(/\\(.)/g, '$1');
+}
+
+/** Processes of a process group that still run (zombies aside: this machine's init may never reap them). */
+function liveInGroup(pgid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const [state, , pg] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pg) === pgid && state !== 'Z') out.push(Number(name));
+  }
+  return out;
 }
 
 function record(id: string, patch: Partial<RunRecord> = {}): RunRecord {
@@ -74,6 +97,148 @@ suite('Training', () => {
       assert.strictEqual(view.model.active(), undefined);
     } finally {
       sub.dispose();
+    }
+  });
+
+  suite('on a real SSH server', function () {
+    this.timeout(180_000);
+    let sshd: TestSshd;
+    const started: string[] = [];
+
+    /** A scripts folder whose train.py is the stand-in trainer, at `delay` seconds a step. */
+    function scripts(delay: number): string {
+      const dir = mkdtempSync(join(harness.tmp, 'scripts-'));
+      copyFileSync(join(harness.repoRoot, 'test/fixtures/fake-train.py'), join(dir, 'fake_train.py'));
+      writeFileSync(join(dir, 'train.py'), ['import os, runpy', `os.environ.setdefault("MNEMO_FAKE_DELAY", "${delay}")`, 'runpy.run_path("fake_train.py", run_name="__main__")', ''].join('\n'));
+      return dir;
+    }
+
+    async function start(steps: number, delay: number): Promise<string> {
+      const id = (await vscode.commands.executeCommand('mnemo.startTraining', { target: TEST_HOST_ALIAS, config: { model: 'fake-model', max_steps: steps, eval_steps: 10 }, scriptsDir: scripts(delay) })) as string | undefined;
+      assert.ok(id, 'startTraining returns the new run\'s id');
+      started.push(id);
+      return id;
+    }
+
+    async function item(view: RunsView, id: string, what: string, ok: (t: RunTreeSnapshot) => boolean, timeoutMs = 60_000): Promise<RunTreeSnapshot> {
+      return waitFor(what, () => view.provider.snapshot().find((t) => t.id === id && ok(t)), { timeoutMs, events: [view.model.onDidChange as vscode.Event<unknown>] });
+    }
+
+    function stepOf(t: RunTreeSnapshot): number {
+      return Number(/step (\d+)\//.exec(t.description ?? '')?.[1] ?? -1);
+    }
+
+    suiteSetup(async () => {
+      sshd = await startSshd();
+      const config = vscode.workspace.getConfiguration('mnemo');
+      await config.update('ssh.configFile', sshd.sshConfig, vscode.ConfigurationTarget.Global);
+      await config.update('ssh.knownHostsFile', sshd.knownHosts, vscode.ConfigurationTarget.Global);
+      // The stand-in trainer needs no packages: the machine's own Python, no venv.
+      await config.update('training.python', '/usr/bin/python3', vscode.ConfigurationTarget.Global);
+      mkdirSync(join(harness.workspace, 'data'), { recursive: true });
+      const row = (i: number) => JSON.stringify({ messages: [{ role: 'user', content: `In Cairnrun rules, what is rule ${i}?` }, { role: 'assistant', content: `Rule ${i}.` }] });
+      writeFileSync(join(harness.workspace, 'data/train.jsonl'), Array.from({ length: 12 }, (_, i) => row(i)).join('\n') + '\n');
+      writeFileSync(join(harness.workspace, 'data/test.jsonl'), row(99) + '\n');
+    });
+
+    suiteTeardown(async () => {
+      // Stop whatever still runs (a failed test), then remove the runs' remote folders.
+      for (const id of started) {
+        const path = join(harness.workspace, 'runs', id, 'run.json');
+        if (!existsSync(path)) continue;
+        const r = JSON.parse(readFileSync(path, 'utf8')) as RunRecord;
+        if (r.pgid && (r.state === 'running' || r.state === 'setting_up')) {
+          try {
+            process.kill(-r.pgid, 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+      }
+      // The runs' folders on the host (~/mnemo-runs/<id>) go with them.
+      for (const id of started) {
+        if (!existsSync(join(harness.workspace, 'runs', id))) continue;
+        await vscode.commands.executeCommand('mnemo.training.delete', id, { confirm: false, action: `Delete Here and on ${TEST_HOST_ALIAS}` });
+      }
+      await sshd?.stop();
+    });
+
+    test('a run started from the command shows its steps, survives a cut connection with every metric once, and downloads its outputs', async () => {
+      const view = await runsView();
+      const id = await start(60, 0.1);
+      const first = await item(view, id, 'the run to train on the SSH host', (t) => stepOf(t) >= 5);
+      assert.match(first.description ?? '', /^training step \d+\/60 · \d+s · loss \d\.\d{3}/);
+      assert.strictEqual(first.contextValue, 'run-running-ssh');
+      assert.match(first.tooltip ?? '', /fake-model/);
+      assert.ok(plain(first.tooltip).includes(`on ${TEST_HOST_ALIAS} (${sshd.user}@127.0.0.1:${sshd.port})`), plain(first.tooltip));
+
+      // Cut every SSH connection: the run goes on on the host; the handle reconnects and resumes.
+      const cutAt = stepOf(first);
+      assert.ok(sshd.killSessions() > 0, 'there was an SSH session to cut');
+      await item(view, id, 'the steps to go on after the cut', (t) => stepOf(t) > cutAt + 5);
+      const done = await item(view, id, 'the run to finish', (t) => t.contextValue === 'run-done-ssh', 90_000);
+      assert.match(done.description ?? '', /^done · step 60\/60/);
+
+      // The local copy of the metrics is the remote file, byte for byte, and the model has each event once.
+      const record = JSON.parse(readFileSync(join(harness.workspace, 'runs', id, 'run.json'), 'utf8')) as RunRecord;
+      assert.strictEqual(record.target.kind, 'ssh');
+      if (record.target.kind !== 'ssh') return;
+      const local = readFileSync(join(harness.workspace, 'runs', id, 'metrics.jsonl'), 'utf8');
+      assert.strictEqual(local, readFileSync(join(record.target.remoteDir, 'metrics.jsonl'), 'utf8'));
+      const snap = view.model.get(id);
+      assert.ok(snap);
+      assert.deepStrictEqual(snap.events, parseMetricLines(local).events);
+      assert.deepStrictEqual(
+        snap.events.filter((e): e is LogEvent => e.event === 'log').map((e) => e.step),
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+
+      // Outputs: downloaded when the run ended, and again on request.
+      await waitFor('the outputs to be downloaded', () => view.model.get(id)?.record.downloaded, { events: [view.model.onDidChange as vscode.Event<unknown>] });
+      rmOutput(id);
+      const after = (await vscode.commands.executeCommand('mnemo.training.download', id)) as RunRecord;
+      assert.strictEqual(after.downloaded, true);
+      const adapter = join(harness.workspace, 'runs', id, 'output', 'adapter_model.safetensors');
+      assert.ok(existsSync(adapter), 'the adapter was downloaded');
+      assert.deepStrictEqual(readFileSync(adapter), readFileSync(join(record.target.remoteDir, 'output', 'adapter_model.safetensors')));
+      const log = (await vscode.commands.executeCommand('mnemo.training.openLog', id)) as string;
+      assert.strictEqual(log, join(harness.workspace, 'runs', id, 'train.log'));
+    });
+
+    test('a run followed again (reattach) goes on with no event lost or doubled; cancel stops its process group; delete removes it here and there', async () => {
+      const view = await runsView();
+      const id = await start(2000, 0.05);
+      await item(view, id, 'the run to train', (t) => stepOf(t) >= 3);
+      // What a reload does: the handle goes, a new one attaches from run.json.
+      view.live.detach(id);
+      assert.strictEqual(view.live.handle(id), undefined);
+      const reattached = (await vscode.commands.executeCommand('mnemo.training.reattach', id)) as RunRecord;
+      assert.strictEqual(reattached.state, 'running');
+      const before = stepOf(await item(view, id, 'the run to step on', (t) => stepOf(t) >= 3));
+      await item(view, id, 'the steps to go on after reattaching', (t) => stepOf(t) > before + 5);
+
+      const record = JSON.parse(readFileSync(join(harness.workspace, 'runs', id, 'run.json'), 'utf8')) as RunRecord;
+      assert.ok(record.pgid, 'the record has the process group');
+      await vscode.commands.executeCommand('mnemo.training.cancel', id, { confirm: false });
+      await item(view, id, 'the run to be cancelled', (t) => t.contextValue === 'run-cancelled-ssh', 30_000);
+      assert.deepStrictEqual(liveInGroup(record.pgid), [], 'no process of the run\'s group is left');
+      const snap = view.model.get(id)!;
+      const steps = snap.events.filter((e): e is LogEvent => e.event === 'log').map((e) => e.step);
+      assert.deepStrictEqual(steps, Array.from({ length: steps.length }, (_, i) => i + 1), 'every step once, in order');
+      if (record.target.kind !== 'ssh') return;
+      assert.strictEqual(readFileSync(join(harness.workspace, 'runs', id, 'metrics.jsonl'), 'utf8'), readFileSync(join(record.target.remoteDir, 'metrics.jsonl'), 'utf8'));
+
+      const deleted = await vscode.commands.executeCommand('mnemo.training.delete', id, { confirm: false, action: `Delete Here and on ${TEST_HOST_ALIAS}` });
+      assert.strictEqual(deleted, true);
+      assert.ok(!existsSync(join(harness.workspace, 'runs', id)), 'the local folder is gone');
+      assert.ok(!existsSync(record.target.remoteDir), 'the remote folder is gone');
+      await waitFor('the view to drop the run', () => !view.provider.snapshot().some((t) => t.id === id), { events: [view.model.onDidChange as vscode.Event<unknown>] });
+    });
+
+    function rmOutput(id: string): void {
+      const out = join(harness.workspace, 'runs', id, 'output');
+      rmSync(out, { recursive: true, force: true });
+      assert.ok(!existsSync(out));
     }
   });
 });
