@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { buildProjectDataset } from '../../src/core/dataset';
 import { answerFor, startOpenAiServer, type FakeServer } from '../servers/openai-server';
-import { Journal, journalPath, loadSourceChunks, prepareSweep, runPreparedSweep } from '../../src/core/generation';
+import { formatPreview, Journal, journalPath, loadSourceChunks, prepareSweep, previewFirst, runPreparedSweep } from '../../src/core/generation';
 import { Project, scaffoldProject } from '../../src/core/project';
 import { parseQa } from '../../src/core/qa';
 
@@ -105,6 +105,20 @@ void describe('sweeps with pair filters', () => {
     assert.match(report, /\| variant \| temperature \| answers \| pairs kept \| example-echo \| vacuous \| duplicate-in-answer \|/);
     assert.match(report, new RegExp(`\\| nuanced \\| 0\\.200 \\| ${chunks.length} \\| \\d+ \\| ${chunks.length} \\| ${chunks.length} \\| ${chunks.length} \\|`));
     assert.match(report, new RegExp(`\\| \\*\\*all\\*\\* \\|  \\| ${requests} \\| \\d+ \\| ${requests} \\| ${requests} \\| ${requests} \\|`));
+  });
+
+  void test('the preview of the first chunk shows what the filters dropped, and why', async () => {
+    const root = project();
+    const p = Project.load(root);
+    const s = await startOpenAiServer({ reply: smallModelReply });
+    servers.push(s);
+    const prep = await prepareSweep(p, await loadSourceChunks(p), { baseUrl: s.url, model: 'mock-model', concurrency: 1 });
+    const preview = await previewFirst(prep, { apiKey: 'k', timeoutMs: 10_000 });
+    const text = formatPreview(preview);
+    assert.match(text, /## Parsed: \d+ pair\(s\) kept, 0 fragment\(s\) the parser dropped, 3 pair\(s\) the filters dropped \(example-echo 1, vacuous 1, duplicate-in-answer 1; generation\.filters in mnemo\.json turns each on or off\)/);
+    assert.match(text, /dropped \(example-echo: \d+% like the prompt's example "In Rivermark chess rules, how many squares may a ferry move in one turn\?"\): Q: In Rivermark/);
+    assert.match(text, /dropped \(vacuous: it says nothing checkable \("as described in the document"\)\): Q: What is the rules/);
+    assert.ok(!existsSync(join(root, 'qa', 'rules')), 'a preview writes nothing');
   });
 
   void test('filters turned off in mnemo.json keep every pair that parses', async () => {
