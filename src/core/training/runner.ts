@@ -48,7 +48,8 @@ class Handle implements RunHandle {
   private readonly recordListeners = new Set<Listener<RunRecord>>();
   private reader: MetricsReader;
   private detached = false;
-  private cancelling = false;
+  /** Set while (and after) cancel() stops the process group; conclude() waits for it. */
+  private cancelling: Promise<void> | undefined;
   private sawEnd: MetricEvent | undefined;
   private settle!: { resolve(r: RunRecord): void; reject(e: unknown): void };
   readonly finished: Promise<RunRecord>;
@@ -163,6 +164,7 @@ class Handle implements RunHandle {
         }
       }
     } else if (this.cancelling || (end?.event === 'error' && end.kind === 'cancelled')) {
+      await this.cancelling?.catch(() => undefined);
       this.update({ state: 'cancelled', endedAt: now, error: undefined });
     } else if (end?.event === 'error') {
       const kind = end.kind ?? 'other';
@@ -186,9 +188,10 @@ class Handle implements RunHandle {
   async cancel(): Promise<void> {
     const backend = this.backend;
     if (!backend || !isLive(this.current) || this.current.pgid === undefined) return;
-    this.cancelling = true;
+    if (this.cancelling) return this.cancelling;
     const pgid = this.current.pgid;
-    await killGroup(backend, pgid, this.opts.cancelGraceMs ?? 10000, (l) => this.log(l));
+    this.cancelling = killGroup(backend, pgid, this.opts.cancelGraceMs ?? 10000, (l) => this.log(l));
+    await this.cancelling;
     if (this.detached) {
       backend.close();
       this.update({ state: 'cancelled', endedAt: new Date().toISOString() });
