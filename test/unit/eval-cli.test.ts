@@ -127,7 +127,7 @@ void describe('mnemo eval (CLI)', () => {
       [[], /Say what answers: --run ID, --base, or --base-url URL --model M/],
       [['--run', 'r1', '--base'], /Pick one of --run, --base and --base-url/],
       [['--base-url', 'http://127.0.0.1:9/v1'], /--base-url needs --model/],
-      [['--base', '--context', 'document'], /--context applies to an API model/],
+      [['--base', '--context', 'chunks'], /--context chunks applies to an API model/],
       [['--base-url', 'http://127.0.0.1:9/v1', '--model', 'm', '--context', 'pdf'], /--context pdf is not one of none, document, chunks/],
       [['--run', 'nope'], /There is no run "nope"/],
       [['--base-url', 'https://api.example.invalid/v1', '--model', 'm'], /needs an API key and OPENAI_API_KEY is not set/],
@@ -180,6 +180,8 @@ with open(arg("--output"), "w") as f:
             pass  # no line at all for this one
         else:
             said = "adapter " + arg("--adapter") if arg("--adapter") else "system " + str(arg("--system-prompt"))
+            if arg("--context-file"):
+                said += " context " + open(arg("--context-file")).read()
             f.write(json.dumps({"id": q["id"], "answer": "5 points, 30 minutes, 9 m. " + said, "latency_ms": 7}) + "\\n")
         print(json.dumps({"event": "status", "state": "evaluating", "done": i + 1, "total": len(qs)}), flush=True)
 print(json.dumps({"event": "done", "output_dir": arg("--output")}), flush=True)
@@ -211,6 +213,16 @@ void describe('local models through eval.py (stand-in script)', () => {
     assert.ok(progress.includes('answering:11/11'), progress.join(' '));
     assert.ok(progress.includes('loading:0/11'));
     assert.match(readFileSync(join(root, '.mnemo', 'eval', 'base-tiny-base-questions', 'eval.log'), 'utf8'), /"event": "done"/);
+  });
+
+  void test('the ceiling: the whole document in the local model\'s prompt, saved apart', async () => {
+    const { root, script } = localProject();
+    writeFileSync(join(root, 'sources', 'rules.md'), 'A Crown is worth 5 points.\n\nThe Narrows are 2 m wide.\n');
+    const r = await evaluate(Project.load(root), { target: { kind: 'base', model: 'tiny-base', context: 'document' }, local: { script, python: 'python3' } });
+    assert.equal(r.path, join(root, 'eval', 'results', 'base-tiny-base-document-questions.json'));
+    assert.equal(r.set.meta.label, 'base tiny-base + document');
+    assert.equal(r.set.meta.context, 'document');
+    assert.match(r.set.answers.find((a) => /watch/.test(a.question))!.answer, /context A Crown is worth 5 points\.\n\nThe Narrows are 2 m wide\./);
   });
 
   void test('a run: its adapter over the base model, saved under runs/<id>/eval', async () => {

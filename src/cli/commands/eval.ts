@@ -34,11 +34,15 @@ function target(values: Record<string, unknown>): EvalTarget {
     throw new MnemoError(chosen ? 'Pick one of --run, --base and --base-url.' : 'Say what answers: --run ID, --base, or --base-url URL --model M.', 'See `npm run mnemo -- eval --help`.');
   }
   const context = values.context as string | undefined;
-  if (context !== undefined && (baseUrl === undefined || !CONTEXTS.includes(context as ContextMode))) {
-    throw new MnemoError(baseUrl === undefined ? '--context applies to an API model (--base-url).' : `--context ${context} is not one of ${CONTEXTS.join(', ')}.`, 'Write --context none, document or chunks with --base-url and --model.');
+  if (context !== undefined && !CONTEXTS.includes(context as ContextMode)) {
+    throw new MnemoError(`--context ${context} is not one of ${CONTEXTS.join(', ')}.`, 'Write --context none, document or chunks.');
   }
-  if (run !== undefined) return { kind: 'run', runId: run };
-  if (values.base) return { kind: 'base', model, ggufFile: values['gguf-file'] as string | undefined };
+  if (context === 'chunks' && baseUrl === undefined) {
+    throw new MnemoError('--context chunks applies to an API model (--base-url).', 'A local model (--base, --run) takes --context none or document.');
+  }
+  const local = context as 'none' | 'document' | undefined;
+  if (run !== undefined) return { kind: 'run', runId: run, context: local };
+  if (values.base) return { kind: 'base', model, ggufFile: values['gguf-file'] as string | undefined, context: local };
   if (!model) throw new MnemoError('--base-url needs --model.', 'Write e.g. --base-url http://localhost:11434/v1 --model llama3.1.');
   return { kind: 'api', baseUrl: baseUrl!.replace(/\/+$/, ''), model, context: (context as ContextMode | undefined) ?? 'none', topK: int(values['top-k'], 'top-k') };
 }
@@ -70,7 +74,7 @@ export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'Evaluate: ask the eval questions of the base model, a run, or an API model; grade, score per tag, save.',
   help: [
-    'npm run mnemo -- eval --project DIR [--questions FILE] [--run ID | --base [--model M] | --base-url URL --model M [--context none|document|chunks]]',
+    'npm run mnemo -- eval --project DIR [--questions FILE] [--run ID | --base [--model M] | --base-url URL --model M] [--context none|document|chunks]',
     '                 [--judge-base-url URL --judge-model M] [--grading contains|exact] [--json]',
     '                 [--top-k N] [--max-new-tokens N] [--batch-size N] [--device cpu|cuda|auto]',
     'npm run mnemo -- eval --project DIR --table [--json]',
@@ -81,7 +85,8 @@ export const evalCommand: CliCommand = {
     '  --base          the base model (--model, else mnemo.json training.model); local, through src/python/eval.py',
     '                  (Python from $MNEMO_PYTHON, else python3, with torch + transformers (+ peft for runs))',
     '  --base-url URL --model M   an OpenAI-compatible model, with --context none (default), document (the whole text',
-    '                  of the sources) or chunks (the --top-k chunks by BM25, default mnemo.json eval.topK)',
+    '                  of the sources) or chunks (the --top-k chunks by BM25, default mnemo.json eval.topK); a local',
+    '                  model (--base, --run) takes --context document too: the ceiling, reading instead of recalling',
     'Grading: the judge (--judge-model, or mnemo.json eval.judge) when one is set, else --grading (default contains:',
     'every key term of the reference in the answer). Results: runs/ID/eval/<set>.json, or eval/results/<set>.json',
     'for the base model and API models. The API key of the answering model and of the judge: OPENAI_API_KEY.',

@@ -75,7 +75,8 @@ export function apiPrompt(question: string, context: ContextMode, about: string,
   return `Here are passages of a document about ${about}.\n\n${parts}\n\nAnswer from the passages. ${ask}`;
 }
 
-async function loadMaterial(project: Project, signal?: AbortSignal): Promise<ContextChunk[]> {
+/** Every chunk of the project's readable sources, in order. */
+export async function loadContextChunks(project: Project, signal?: AbortSignal): Promise<ContextChunk[]> {
   const sources = await loadSourceChunks(project, { signal });
   return sources.flatMap((s) => s.chunks.map((c) => ({ source: s.source, n: c.n, text: c.text })));
 }
@@ -105,7 +106,7 @@ export async function answerWithApi(project: Project, set: EvalSet, opts: ApiAns
   const timeoutMs = opts.timeoutMs ?? project.config.eval.timeoutSeconds * 1000;
   const topK = opts.topK ?? project.config.eval.topK;
   opts.onProgress?.({ phase: 'loading', done: 0, total: set.questions.length, message: context === 'none' ? undefined : 'reading the sources' });
-  const material = context === 'none' ? [] : await loadMaterial(project, signal);
+  const material = context === 'none' ? [] : await loadContextChunks(project, signal);
   const doc = context === 'document' ? documentText(material) : '';
   const records: AnswerRecord[] = new Array(set.questions.length);
   let done = 0;

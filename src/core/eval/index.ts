@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { MnemoError } from '../errors';
 import { OpenAiChatClient, type ChatClient } from '../generation/client';
 import type { Project } from '../project';
-import { answerWithApi } from './api';
+import { answerWithApi, documentText, loadContextChunks } from './api';
 import { gradeAnswerSet, gradingMode, type JudgeConfig } from './grade';
 import { loadJudgePrompt } from './judge';
 import { projectBaseModel, runModelEval, runModelSpec, type ModelEvalOptions } from './model';
@@ -52,13 +52,13 @@ export {
   writeAnswerSet,
 } from './store';
 export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets } from './compare';
-export { answerWithApi, apiPrompt, bm25TopK, documentText, type ApiAnswerOptions, type ContextChunk } from './api';
+export { answerWithApi, apiPrompt, bm25TopK, documentText, loadContextChunks, type ApiAnswerOptions, type ContextChunk } from './api';
 export { findEvalScript, projectBaseModel, runModelEval, runModelSpec, type LocalModelSpec, type ModelEvalOptions } from './model';
 
 /** What answers: the base model, a run's fine-tuned model, or an API model (with some context). */
 export type EvalTarget =
-  | { kind: 'base'; model?: string; ggufFile?: string }
-  | { kind: 'run'; runId: string }
+  | { kind: 'base'; model?: string; ggufFile?: string; context?: 'none' | 'document' }
+  | { kind: 'run'; runId: string; context?: 'none' | 'document' }
   | { kind: 'api'; baseUrl: string; model: string; context?: ContextMode; topK?: number };
 
 export interface JudgeEndpoint {
@@ -171,8 +171,11 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
             return { model, ggufFile: t.ggufFile ?? (t.model ? undefined : fromProject.ggufFile) };
           })();
     const systemPrompt = project.config.dataset.systemPrompt;
+    const context = t.context ?? 'none';
     const runName = t.kind === 'run' ? runLabel(project, t.runId) : undefined;
-    const label = t.kind === 'run' ? `run ${t.runId}${runName ? ` (${runName})` : ''}` : `base ${shortModel(spec.model)}`;
+    const label = (t.kind === 'run' ? `run ${t.runId}${runName ? ` (${runName})` : ''}` : `base ${shortModel(spec.model)}`) + (context === 'document' ? ' + document' : '');
+    opts.onProgress?.({ phase: 'loading', done: 0, total: evalSet.questions.length, message: context === 'document' ? 'reading the sources' : undefined });
+    const contextText = context === 'document' ? documentText(await loadContextChunks(project, opts.signal)) : undefined;
     meta = {
       ...base,
       id: '',
@@ -180,11 +183,12 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
       kind: t.kind,
       ...(t.kind === 'run' ? { runId: t.runId, adapter: 'outputDir' in spec ? storedPath(project, (spec as { outputDir: string }).outputDir) : undefined } : {}),
       model: spec.model,
+      ...(context === 'document' ? { context } : {}),
       settings: { max_new_tokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens, batch_size: opts.local?.batchSize ?? 8, device: opts.local?.device ?? 'auto', decoding: 'greedy' },
     };
     meta.id = answerSetId(meta);
     const workDir = opts.local?.workDir ?? join(project.cacheDir, 'eval', t.kind === 'run' ? `run-${t.runId}-${meta.id}` : meta.id);
-    answers = await runModelEval(evalSet, { ...spec, systemPrompt }, {
+    answers = await runModelEval(evalSet, { ...spec, systemPrompt, contextText }, {
       ...opts.local,
       maxNewTokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens,
       workDir,

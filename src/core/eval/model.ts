@@ -24,6 +24,8 @@ export interface LocalModelSpec {
   adapter?: string;
   /** mnemo.json dataset.systemPrompt: the training rows' system message, if any. */
   systemPrompt?: string;
+  /** A text the model reads in its prompt (the whole document: the ceiling); its prefix is cached once. */
+  contextText?: string;
 }
 
 export interface ModelEvalOptions {
@@ -124,6 +126,11 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
   if (spec.ggufFile) args.push('--gguf-file', spec.ggufFile);
   if (spec.adapter) args.push('--adapter', spec.adapter);
   if (spec.systemPrompt) args.push('--system-prompt', spec.systemPrompt);
+  if (spec.contextText !== undefined) {
+    const contextFile = join(opts.workDir, 'context.txt');
+    writeFileSync(contextFile, spec.contextText);
+    args.push('--context-file', contextFile);
+  }
   if (opts.maxNewTokens) args.push('--max-new-tokens', String(opts.maxNewTokens));
   if (opts.batchSize) args.push('--batch-size', String(opts.batchSize));
   if (opts.device) args.push('--device', opts.device);

@@ -39,8 +39,10 @@ function modelSlug(model: string): string {
  */
 export function answerSetId(meta: Pick<AnswerSetMeta, 'kind' | 'model' | 'context' | 'topK' | 'questionsPath'>): string {
   const questions = slugPart(basename(meta.questionsPath, extname(meta.questionsPath)));
-  if (meta.kind === 'run') return questions;
-  if (meta.kind === 'base') return `base-${modelSlug(meta.model)}-${questions}`;
+  // A local model reading the document in its prompt is the ceiling, not a memorization score.
+  const doc = meta.context === 'document' ? '-document' : '';
+  if (meta.kind === 'run') return `${questions}${doc}`;
+  if (meta.kind === 'base') return `base-${modelSlug(meta.model)}${doc}-${questions}`;
   const ctx = meta.context ?? 'none';
   return `api-${modelSlug(meta.model)}-${ctx}${ctx === 'chunks' && meta.topK ? `${meta.topK}` : ''}-${questions}`;
 }
