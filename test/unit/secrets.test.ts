@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { clearTextOrigin, isLoopbackHost, originAllowed, redaction, SecretRegistry } from '../../src/core/secrets';
+import { Journal, journalPath, writeQaFile } from '../../src/core/generation';
+import { clearTextOrigin, isLoopbackHost, originAllowed, redaction, registerSecret, SecretRegistry, unregisterSecret } from '../../src/core/secrets';
 
 const KEY = 'sk-SENTINELkey0123456789abcdefWXYZ';
 
@@ -95,4 +101,44 @@ void test('clear text: plain http to a non-loopback host', () => {
   assert.equal(originAllowed('http://gpu-box.lan:8000', ['http://gpu-box.lan:8000/v1']), true);
   assert.equal(originAllowed('http://gpu-box.lan:8000', ['http://gpu-box.lan:8001']), false);
   assert.equal(originAllowed('http://gpu-box.lan:8000', undefined), false);
+});
+
+// The writers scrub on their own, for a path that forgot to: the journal, .qa files, the CLI's output.
+void test('writers: the journal and .qa files never hold a registered secret, even when handed one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-secret-writers-'));
+  const key = `sk-writerSENTINEL-${randomBytes(12).toString('hex')}`;
+  registerSecret(key, 'API key');
+  try {
+    const journal = Journal.open(journalPath(dir));
+    await journal.append({ key: 'k', status: 'done', source: 's', chunk: 1, chunkId: 'c', variant: 'v', temperature: 0.2, model: 'm', at: 'now', attempts: 1, raw: `said ${key}`, pairs: [{ question: 'Q?', answer: `${key.slice(0, 10)}…` }] });
+    await journal.close();
+    const text = readFileSync(journalPath(dir), 'utf8');
+    assert.ok(!text.includes(key.slice(0, 10)), text);
+    assert.equal((JSON.parse(text) as { raw: string }).raw, `said ${redaction('API key')}`);
+    const qa = join(dir, 'qa', 'x.qa');
+    writeQaFile(qa, { source: 'sources/x.md', variant: 'v', model: 'm', generator: 'test' }, new Map([[1, [{ question: 'In Cairnrun rules, what key?', answer: `The key ${key}.` }]]]), new Map());
+    const written = readFileSync(qa, 'utf8');
+    assert.ok(!written.includes(key), written);
+    assert.match(written, /A: The key \[redacted API key\]\./);
+  } finally {
+    unregisterSecret(key);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void test('writers: the CLI scrubs everything it prints on stdout and stderr, strings and buffers', () => {
+  const key = `sk-outputSENTINEL-${randomBytes(12).toString('hex')}`;
+  const script = [
+    `const { registerSecret } = require(${JSON.stringify(join(__dirname, '../../src/core/secrets.ts'))});`,
+    `const { scrubProcessOutput } = require(${JSON.stringify(join(__dirname, '../../src/cli/output.ts'))});`,
+    'scrubProcessOutput();',
+    `registerSecret(${JSON.stringify(key)}, 'API key');`,
+    `console.log('out ${key}');`,
+    `console.error('err ${key.slice(0, 9)}***');`,
+    `process.stdout.write(Buffer.from('buf ****${key.slice(-4)}\\n'));`,
+  ].join('\n');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'out [redacted API key]\nbuf [redacted API key]\n');
+  assert.equal(r.stderr, 'err [redacted API key]\n');
 });
