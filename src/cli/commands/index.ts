@@ -5,7 +5,9 @@ import { extract } from './extract';
 import { generate } from './generate';
 import { init } from './init';
 import { push } from './push';
+import { runs } from './runs';
+import { train } from './train';
 import type { CliCommand } from './types';
 
 /** Every CLI command, one per stage. Each stage's command lives in its own file. */
-export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push, evalCommand];
+export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push, train, runs, evalCommand];

@@ -88,7 +88,7 @@ export function listHosts(opts: SshOptions): HostEntry[] {
 export function resolveHost(name: string, opts: SshOptions): HostEntry {
   const found = listHosts(opts).find((h) => h.name === name);
   if (found) return found;
-  const m = /^(?:([^@]+)@)?([^@:]+)(?::(\d+))?$/.exec(name);
+  const m = /^(?:([^@\s]+)@)?([A-Za-z0-9._-]+)(?::(\d+))?$/.exec(name);
   if (!m) throw new MnemoError(`"${name}" is not a host Mnemo knows.`, 'Pick a Host of ~/.ssh/config or add the host in the settings (mnemo.training.hosts).');
   const config = readConfig(opts);
   const entry: HostEntry = config ? fromConfig(config, m[2]) : { name, hostname: m[2], port: 22, user: defaultUser(), identityFiles: [], from: 'settings' };
