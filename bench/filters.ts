@@ -97,13 +97,14 @@ async function main(): Promise<void> {
     }
 
     const below = (xs: number[], t: number) => xs.filter((x) => x < t).length;
-    const thresholds = [0.3, 0.4, 0.5, 0.6, 0.7];
+    const thresholds = [0.3, 0.4, 0.5, 0.6, 0.65, 0.7];
+    const lowest = (xs: number[]) => Math.round(Math.min(...xs) * 1000) / 1000;
     console.log(`groundedness threshold ${filters.groundedness}`);
     console.log(`offline pairs: ${offlineTotal}, dropped ${offline.length}: ${JSON.stringify(count(offline))}`);
-    console.log(`  below each threshold: ${thresholds.map((t) => `${t}: ${below(scores, t)}`).join(', ')}`);
+    console.log(`  groundedness below each threshold: ${thresholds.map((t) => `${t}: ${below(scores, t)}`).join(', ')}; lowest ${lowest(scores)}`);
     console.log(`eval answers: ${evalTotal}, dropped ${evalDropped.length}: ${JSON.stringify(count(evalDropped.map((d) => d.reason)))}`);
     for (const d of evalDropped) console.log(`  ${d.reason} (chunk ${d.chunk}): ${d.question} — ${d.detail ?? ''}`);
-    console.log(`  below each threshold: ${thresholds.map((t) => `${t}: ${below(evalScores, t)}`).join(', ')}`);
+    console.log(`  groundedness below each threshold: ${thresholds.map((t) => `${t}: ${below(evalScores, t)}`).join(', ')}; lowest ${lowest(evalScores)}`);
     console.log(`SmolLM2 answers: ${rec.answers.length}, pairs parsed ${smolParsed}, kept ${smolKept}, dropped ${smol.length}: ${JSON.stringify(count(smol))}`);
     for (const [k, v] of Object.entries(perVariant)) console.log(`  ${k}: ${JSON.stringify(v)}`);
     console.log(
@@ -112,6 +113,8 @@ async function main(): Promise<void> {
         offline_pairs: offlineTotal,
         offline_dropped: offline.length,
         offline_dropped_by_reason: count(offline),
+        offline_lowest_groundedness: lowest(scores),
+        eval_lowest_groundedness: lowest(evalScores),
         eval_answers: evalTotal,
         eval_dropped: evalDropped.length,
         eval_dropped_by_reason: count(evalDropped.map((d) => d.reason)),

@@ -65,6 +65,12 @@ void describe('judgePair', () => {
     assert.equal(reason('In Rivermark chess rules, how many squares may a ferry move in one turn?', 'A ferry may travel no more than three squares in a single turn.'), 'example-echo');
     assert.equal(reason('In Cairnrun rules, how many squares may a ferry move in one turn?', 'A ferry may travel no more than three squares in a single turn.'), 'example-echo');
     assert.equal(reason('How many squares can the ferry move per turn?', 'The ferry can move at most three squares in one turn.'), 'example-echo');
+    // A pair set in the example's world: it names "Rivermark", which only the example has (a real SmolLM2 answer).
+    const named = judgePair(j, { question: 'In Rivermark, a small coloured flag may be raised to signal a disciplinary sanction.', answer: 'The Chief Arbiter raises a pennant at the Moor.' });
+    assert.equal(named?.reason, 'example-echo');
+    assert.match(named?.detail ?? '', /names "Rivermark", from the prompt's example/);
+    // The reversed template's example names "Free Cast"; a chunk that has the Free Cast makes it a fact, not an echo.
+    assert.equal(judgePair(judge(BUILTIN_PROMPTS.reversed), { question: 'In Cairnrun rules, how far back must opponents go at a Free Cast?', answer: 'They retreat 9 m from the mark.' }), undefined);
     // The same shape of question about the text is not an echo.
     assert.equal(reason('In Cairnrun rules, how many steps may a Carrier take while holding the stone?', 'At most five steps; the sixth is called Overstep.'), undefined);
   });

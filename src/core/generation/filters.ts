@@ -156,7 +156,7 @@ export interface QualityContext {
 export class PairJudge {
   private readonly ignore: Set<string>;
   private readonly chunkStems?: Set<string>;
-  private readonly examples: { pair: ExamplePair; sh: Set<number>; foreign: Set<number> }[];
+  private readonly examples: { pair: ExamplePair; sh: Set<number>; foreign: Set<string>; names: Map<string, string> }[];
 
   constructor(readonly ctx: QualityContext) {
     this.ignore = new Set([...words(ctx.context), ...ctx.keywords.flatMap((k) => words(k))]);
@@ -164,8 +164,14 @@ export class PairJudge {
     this.examples = ctx.examples.map((pair) => {
       const ws = contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w));
       // The example's words the chunk does not have ("ferry", "squares"): a pair that uses them took them from the example.
-      const foreign = this.chunkStems ? shingles(ws.filter((w) => !this.chunkStems!.has(stem(w)))) : new Set<number>();
-      return { pair, sh: shingles(ws), foreign };
+      const foreign = new Set(this.chunkStems ? ws.map(stem).filter((w) => !this.chunkStems!.has(w)) : []);
+      // The example's own names ("Rivermark"): a pair that names them is set in the example's world, not the text's.
+      const names = new Map<string, string>();
+      for (const m of `${pair.question} ${pair.answer}`.matchAll(/(?<![\p{L}\p{N}])\p{Lu}[\p{L}'’-]*/gu)) {
+        const w = words(m[0])[0];
+        if (w && !STOPWORDS.has(w) && !this.ignore.has(w) && !this.chunkStems?.has(stem(w))) names.set(w, m[0]);
+      }
+      return { pair, sh: shingles(ws), foreign, names };
     });
   }
 
@@ -173,23 +179,29 @@ export class PairJudge {
    * The example the pair is most like, and how much: the Jaccard similarity of their content words
    * (context words left out), or, when the pair uses at least two of the example's words that its
    * chunk does not have, the share of the pair's words that come from the example (a reworded echo).
+   * A pair that names one of the example's own names the chunk lacks ("Rivermark") counts as 1.
    */
-  echo(pair: GeneratedPair): { similarity: number; example?: ExamplePair } {
+  echo(pair: GeneratedPair): { similarity: number; example?: ExamplePair; name?: string } {
     if (!this.examples.length) return { similarity: 0 };
-    const sh = shingles(contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w)));
-    let best = { similarity: 0, example: undefined as ExamplePair | undefined };
+    const ws = contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w));
+    const sh = shingles(ws);
+    const stems = new Set(ws.map(stem));
+    let best: { similarity: number; example?: ExamplePair; name?: string } = { similarity: 0 };
+    let named: { example: ExamplePair; name: string } | undefined;
     for (const e of this.examples) {
+      const name = ws.find((w) => e.names.has(w));
+      if (name) named ??= { example: e.pair, name: e.names.get(name)! };
       let s = jaccard(sh, e.sh);
       let foreign = 0;
-      let shared = 0;
-      for (const x of sh) {
-        if (e.foreign.has(x)) foreign++;
-        if (e.sh.has(x)) shared++;
+      for (const x of stems) if (e.foreign.has(x)) foreign++;
+      if (foreign >= 2 && sh.size) {
+        let shared = 0;
+        for (const x of sh) if (e.sh.has(x)) shared++;
+        s = Math.max(s, shared / sh.size);
       }
-      if (foreign >= 2 && sh.size) s = Math.max(s, shared / sh.size);
       if (s > best.similarity) best = { similarity: s, example: e.pair };
     }
-    return best;
+    return best.similarity < ECHO_SIMILARITY && named ? { similarity: 1, ...named } : best;
   }
 
   /**
@@ -231,6 +243,7 @@ export interface PairVerdict {
 export function judgePair(judge: PairJudge, pair: GeneratedPair, filters: GenerationFilters = DEFAULT_FILTERS): PairVerdict | undefined {
   if (filters.exampleEcho) {
     const e = judge.echo(pair);
+    if (e.example && e.name) return { reason: 'example-echo', detail: `it names "${e.name}", from the prompt's example "${e.example.question}"` };
     if (e.example && e.similarity >= ECHO_SIMILARITY) return { reason: 'example-echo', detail: `${Math.round(e.similarity * 100)}% like the prompt's example "${e.example.question}"` };
   }
   if (filters.vacuous) {
