@@ -101,10 +101,20 @@ export interface ChartStats {
   /** How many times the chart was drawn, and how long the last draw took (ms). */
   updates: number;
   lastUpdateMs: number;
+  /** Durations (ms) of the most recent draws, oldest first (at most 1,000). */
+  recentUpdateMs: number[];
+  /** The last `init`: building the point arrays, the first chart.update, and all of its handling (ms). */
+  initMs: { storesMs: number; drawMs: number; totalMs: number };
   theme: 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
   /** The colour of the training loss line, as resolved from the theme. */
   lossColor: string;
   options: ChartViewOptions;
+  /** The legend's entries and the notes shown above the chart (NaN values, unreadable lines, no eval points). */
+  legend: string[];
+  flags: string[];
+  /** The header's title and status line. */
+  title: string;
+  status: string;
   /** Every Content-Security-Policy violation seen in the webview (the probe's excluded). */
   cspViolations: string[];
   /** Canvas pixels that differ from the background (a blank chart has none), when asked for. */

@@ -8,7 +8,7 @@ import { describeDifferences, formatSetting } from '../../src/extension/chart/co
 import { CSV_HEADER, decodePngDataUrl, toCsv } from '../../src/extension/chart/export';
 import { bestEval, buildColumns, SeriesBuilder } from '../../src/extension/chart/series';
 import { emptyEval, emptyLog } from '../../src/shared/chart-protocol';
-import { Ema, RunStore, upperBound } from '../../src/webview/chart/store';
+import { DecimatedSeries, Ema, MAX_BUCKETS, RunStore, upperBound } from '../../src/webview/chart/store';
 import { withAlpha } from '../../src/webview/chart/theme';
 
 const log = (step: number, loss: number | null, extra: Partial<MetricEvent> = {}): MetricEvent => ({ event: 'log', step, loss, lr: 1e-4, grad_norm: 0.5, ...extra }) as MetricEvent;
@@ -143,8 +143,38 @@ void test('store: 100,000 points appended one by one stay sorted and cost little
     s.append(c, emptyEval());
   }
   const ms = performance.now() - started;
-  assert.equal(s.points.smooth.length, 100_000);
+  assert.equal(s.logCount, 100_000);
+  assert.ok(s.points.smooth.length <= 4 * MAX_BUCKETS, `${s.points.smooth.length} points drawn for 100,000`);
+  const xs = s.points.raw.map((p) => p.x);
+  assert.deepEqual(xs, [...xs].sort((a, b) => a - b), 'sorted by x');
+  assert.equal(xs[xs.length - 1], 100_000, 'the newest point is drawn');
   assert.ok(ms < 5000, `appending took ${ms.toFixed(0)} ms`);
+});
+
+void test('decimation: small series exact; large ones keep every bucket\'s extremes and gaps, in order', () => {
+  const series = (ys: (number | null)[]) => new DecimatedSeries((i) => ({ x: i, y: ys[i], s: i, e: null }), (i) => ys[i]);
+  const smallYs = Array.from({ length: 500 }, (_, i) => i % 3);
+  const small = series(smallYs);
+  for (let i = 0; i < 500; i++) small.push(i);
+  assert.equal(small.out.length, 500);
+  const n = 250_000;
+  const ys = Array.from({ length: n }, (_, i) => (i === 123_456 ? null : i === 77_777 ? -5 : i === 200_001 ? 9 : Math.sin(i / 1000)));
+  // One by one (live) and all at once (opening a chart) give the same points.
+  const live = series(ys);
+  for (let i = 0; i < n; i++) live.push(i);
+  const bulk = series(ys);
+  bulk.pushAll(ys.keys());
+  assert.deepEqual(bulk.out, live.out);
+  for (const big of [live, bulk]) {
+    assert.equal(big.count, n);
+    assert.ok(big.out.length <= 5 * MAX_BUCKETS && big.out.length >= MAX_BUCKETS, `${big.out.length} points`);
+    assert.ok(big.out.some((p) => p.y === -5), 'the lowest point survives');
+    assert.ok(big.out.some((p) => p.y === 9), 'the highest point survives');
+    assert.ok(big.out.some((p) => p.y === null && p.s === 123_456), 'the gap survives');
+    const steps = big.out.map((p) => p.s);
+    assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
+    assert.equal(steps[steps.length - 1], n - 1, 'the newest point is drawn');
+  }
 });
 
 void test('colours with opacity from the forms themes use', () => {

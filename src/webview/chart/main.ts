@@ -3,12 +3,14 @@
  * learning rate and grad norm on axes of their own) or several runs compared (eval and smoothed
  * training losses, a legend naming what sets each run apart). Data comes from the extension
  * (src/shared/chart-protocol.ts); live points are pushed onto the arrays chart.js already holds
- * and drawn once per animation frame without animation, with min-max decimation for long series.
+ * and drawn once per animation frame without animation. Long series are decimated as they grow
+ * (store.ts: min-max per bucket, O(1) per point), so a draw handles a few thousand points however
+ * long the run; chart.js's decimation plugin stays on for narrow panels.
  */
 import { Chart, Decimation, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type LegendItem, type TooltipItem } from 'chart.js';
 import { DEFAULT_VIEW_OPTIONS, type ChartPanelState, type ChartRun, type ChartStats, type ChartViewOptions, type FromWebview, type RunStatus, type ToWebview } from '../../shared/chart-protocol';
 import './chart.css';
-import { RunStore, type ChartPoint } from './store';
+import { RunStore, type ChartPoint, type SeriesWanted } from './store';
 import { readTheme, withAlpha, type ChartTheme } from './theme';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Legend, Decimation);
@@ -28,7 +30,8 @@ const violations: string[] = [];
 let probe: ((description: string) => void) | undefined;
 document.addEventListener('securitypolicyviolation', (e) => {
   const description = `${e.violatedDirective} blocked ${e.blockedURI || 'inline'}${e.sample ? ` (${e.sample.slice(0, 60)})` : ''}`;
-  if (probe && e.sample?.includes('mnemo-csp-probe')) {
+  // The probe's inline <style> (the policy sends no sample, so it is known by what it broke).
+  if (probe && e.effectiveDirective.startsWith('style-src') && (!e.blockedURI || e.blockedURI === 'inline')) {
     probe(description);
     return;
   }
@@ -51,6 +54,8 @@ let chart: Chart<'line', ChartPoint[]> | undefined;
 let frame = 0;
 let updates = 0;
 let lastUpdateMs = 0;
+const recent: number[] = [];
+const initTimings = { storesMs: 0, drawMs: 0, totalMs: 0 };
 
 function saveState(): void {
   vscode.setState({ runIds: runs.map((r) => r.id).concat(missing), options });
@@ -189,6 +194,7 @@ function renderHeader(): void {
     if (store.logCount && !store.evalCount) items.push({ kind: 'info', text: `${who}no eval points yet: eval loss appears after the first evaluation (every eval_steps steps, or at the end).` });
     if (options.xAxis === 'epoch' && store.lacksEpochs) items.push({ kind: 'info', text: `${who}some points have no epoch (the run logged none and sent no start event); they are left out of the epoch axis.` });
   });
+  flagTexts = items.map((f) => f.text);
   flags.replaceChildren(...items.map((f) => el('li', { className: f.kind, textContent: f.text })));
   const points = stores.reduce((n, s) => n + s.logCount + s.evalCount, 0);
   empty.hidden = points > 0 || !runs.length;
@@ -196,9 +202,16 @@ function renderHeader(): void {
   canvas.setAttribute('aria-label', runs.length === 1 ? `Loss chart of ${runs[0].name}` : `Loss chart comparing ${runs.map((r) => r.name).join(', ')}`);
 }
 let compareSummary = '';
+let flagTexts: string[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Chart
+
+function bestLabel(i: number): string {
+  const best = stores[i]?.best;
+  if (!best) return '';
+  return mode === 'run' ? `best eval ${fmt(best.y)} at step ${best.s.toLocaleString('en-US')}` : `${runs[i].name} best`;
+}
 
 type LineDataset = ChartDataset<'line', ChartPoint[]> & { runIndex: number; kind: string };
 
@@ -218,8 +231,7 @@ function datasets(): LineDataset[] {
     out.push({ ...line(smoothed ? `training loss (smoothed ${options.smoothing.toFixed(2)})` : 'training loss', smoothed ? p.smooth : p.raw, theme.loss), kind: 'loss' });
     if (options.showEval) {
       out.push({ ...line('eval loss', p.eval, theme.eval, { pointRadius: p.eval.length > 200 ? 0 : 2.5, borderWidth: theme.lineWidth + 0.5 }), kind: 'eval' });
-      const best = s.best;
-      if (best) out.push({ ...line(`best eval ${fmt(best.y)} at step ${best.s.toLocaleString('en-US')}`, p.best, theme.best, { pointRadius: 7, pointHoverRadius: 8, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1.5, showLine: false }), kind: 'best' });
+      if (s.best) out.push({ ...line(bestLabel(0), p.best, theme.best, { pointRadius: 7, pointHoverRadius: 8, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1.5, showLine: false }), kind: 'best' });
     }
     if (options.showLr) out.push({ ...line('learning rate', p.lr, theme.lr, { yAxisID: 'yLr', borderDash: [6, 3], borderWidth: 1.25 }), kind: 'lr' });
     if (options.showGradNorm) out.push({ ...line('grad norm', p.grad, withAlpha(theme.grad, 0.85), { yAxisID: 'yGrad', borderWidth: 1 }), kind: 'grad' });
@@ -228,7 +240,7 @@ function datasets(): LineDataset[] {
       const color = theme.palette[i % theme.palette.length];
       const p = s.points;
       out.push({ ...line(runs[i].name, p.eval, color, { pointRadius: p.eval.length > 200 ? 0 : 2.5, borderWidth: theme.lineWidth + 0.5 }), kind: 'eval', runIndex: i });
-      if (s.best) out.push({ ...line(`${runs[i].name} best`, p.best, color, { pointRadius: 6, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1, showLine: false }), kind: 'best', runIndex: i });
+      if (s.best) out.push({ ...line(bestLabel(i), p.best, color, { pointRadius: 6, pointStyle: 'rectRot', borderColor: theme.foreground, borderWidth: 1, showLine: false }), kind: 'best', runIndex: i });
       if (options.showTrain) out.push({ ...line(`${runs[i].name} training`, options.smoothing > 0 ? p.smooth : p.raw, withAlpha(color, hc ? 0.9 : 0.6), { borderDash: [5, 4], borderWidth: 1.25 }), kind: 'train', runIndex: i });
     });
   }
@@ -359,6 +371,8 @@ function draw(): void {
   chart.update('none');
   lastUpdateMs = performance.now() - t;
   updates++;
+  recent.push(lastUpdateMs);
+  if (recent.length > 1000) recent.splice(0, recent.length - 1000);
 }
 
 /** Live points: one draw per animation frame, however many messages came in it. */
@@ -372,11 +386,19 @@ function scheduleDraw(): void {
   }
 }
 
+/** The series the current options show. */
+function wanted(): SeriesWanted {
+  const smoothed = options.smoothing > 0;
+  if (mode === 'compare') return { raw: options.showTrain && !smoothed, smooth: options.showTrain && smoothed, lr: false, grad: false };
+  return { raw: !smoothed || options.showRawLoss, smooth: smoothed, lr: options.showLr, grad: options.showGradNorm };
+}
+
 function setOptions(patch: Partial<ChartViewOptions>): void {
   const before = options;
   options = { ...options, ...patch };
   if (options.xAxis !== before.xAxis) for (const s of stores) s.setAxis(options.xAxis);
   if (options.smoothing !== before.smoothing) for (const s of stores) s.setSmoothing(options.smoothing);
+  for (const s of stores) s.setWanted(wanted());
   syncControls();
   saveState();
   post({ type: 'options', options });
@@ -403,9 +425,15 @@ function stats(ink: boolean): ChartStats {
     drawnPoints,
     updates,
     lastUpdateMs,
+    recentUpdateMs: [...recent],
+    initMs: { ...initTimings },
     theme: theme.kind,
     lossColor: theme.loss,
     options,
+    legend: (chart?.legend?.legendItems ?? []).map((i) => i.text),
+    flags: flagTexts,
+    title: title.textContent ?? '',
+    status: status.textContent ?? '',
     cspViolations: [...violations],
     ...(ink ? { inkPixels: inkPixels() } : {}),
     canvas: { width: canvas.width, height: canvas.height },
@@ -455,10 +483,14 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
         missing = m.missing ?? [];
         compareSummary = m.summary ?? '';
         if (m.options) options = { ...options, ...m.options };
-        stores = runs.map((r) => new RunStore(r, options.xAxis, options.smoothing));
+        const t0 = performance.now();
+        stores = runs.map((r) => new RunStore(r, options.xAxis, options.smoothing, wanted()));
+        initTimings.storesMs = performance.now() - t0;
         syncControls();
         saveState();
         rebuild();
+        initTimings.drawMs = lastUpdateMs;
+        initTimings.totalMs = performance.now() - t0;
         break;
       }
       case 'append': {
@@ -466,8 +498,13 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
         if (i < 0) break;
         runs[i].status = m.status;
         runs[i].badLines = m.badLines;
-        if (stores[i].append(m.log, m.eval, m.nonFinite) === 'rebuilt' && chart) chart.data.datasets = datasets();
-        else if (chart && mode === 'run' && options.showEval && stores[i].best && !chart.data.datasets.some((d) => (d as LineDataset).kind === 'best')) chart.data.datasets = datasets();
+        const bestBefore = stores[i].best;
+        const how = stores[i].append(m.log, m.eval, m.nonFinite);
+        if (chart && (how === 'rebuilt' || (stores[i].best && !bestBefore))) chart.data.datasets = datasets();
+        else if (chart && stores[i].best !== bestBefore) {
+          // A new best eval point: the marker moved by itself (same array), its legend entry says where.
+          for (const d of chart.data.datasets as LineDataset[]) if (d.kind === 'best' && d.runIndex === i) d.label = bestLabel(i);
+        }
         scheduleDraw();
         break;
       }
