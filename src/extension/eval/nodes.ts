@@ -57,6 +57,8 @@ export class GroupNode {
     readonly label: string,
     readonly icon: string,
     readonly parent: EvalSetNode,
+    /** The base model's name, or the API model's endpoint. */
+    readonly detail?: string,
   ) {}
 
   toTreeItem(): vscode.TreeItem {
@@ -64,7 +66,7 @@ export class GroupNode {
     item.id = `group:${this.parent.info.rel}:${this.key}`;
     item.contextValue = CONTEXT_VALUES.group;
     item.iconPath = new vscode.ThemeIcon(this.icon);
-    item.description = this.children.length > 1 ? plural(this.children.length, 'answer set') : undefined;
+    item.description = [this.detail, this.children.length > 1 ? plural(this.children.length, 'answer set') : undefined].filter(Boolean).join(' · ') || undefined;
     return item;
   }
 }

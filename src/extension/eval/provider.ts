@@ -102,11 +102,11 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
 
 function groupFor(setNode: EvalSetNode, entry: AnswerSetEntry): GroupNode {
   const m = entry.meta;
-  const [key, label, icon] =
-    m.kind === 'run' ? [`run:${m.runId}`, `run ${m.runId}`, 'beaker'] : m.kind === 'base' ? [`base:${m.model}`, `base model ${m.model}`, 'package'] : [`api:${m.model}`, `${m.model} (API)`, 'cloud'];
+  const [key, label, icon, detail] =
+    m.kind === 'run' ? [`run:${m.runId}`, `run ${m.runId}`, 'beaker', undefined] : m.kind === 'base' ? [`base:${m.model}`, 'base model', 'package', m.model] : [`api:${m.model}`, `${m.model} (API)`, 'cloud', m.baseUrl];
   let g = setNode.children.find((c) => c.key === key);
   if (!g) {
-    g = new GroupNode(key, label, icon, setNode);
+    g = new GroupNode(key, label, icon, setNode, detail);
     setNode.children.push(g);
   }
   return g;

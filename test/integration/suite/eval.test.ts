@@ -194,7 +194,7 @@ suite('Evaluation', () => {
     const snap = await tree();
     const group = find(snap, (n) => n.label === 'mock-model (API)');
     assert.ok(group, JSON.stringify(snap, null, 1));
-    assert.strictEqual(group.description, '2 answer sets');
+    assert.strictEqual(group.description, `${server.url} · 2 answer sets`);
     const noneNode = find(group.children, (n) => n.label === 'mock-model');
     const docNode = find(group.children, (n) => n.label === 'mock-model + document');
     // Hand-computed Wilson intervals: 2/24 -> 2.3%..25.8%; 23/24 -> 79.8%..99.3%.
