@@ -40,7 +40,7 @@ export const TRAIN_KEYS: Record<string, { type: string; check: Check }> = {
   save_best: { type: 'true or false', check: isBool },
   seed: { type: 'an integer', check: isInt },
   load_in_4bit: { type: 'true or false', check: isBool },
-  attn_implementation: { type: 'a string ("auto", "sdpa", "flash_attention_2", "eager")', check: isStr },
+  attn_implementation: { type: '"auto", "sdpa", "eager" or "flash_attention_2"', check: oneOf('auto', 'sdpa', 'eager', 'flash_attention_2') },
   merge: { type: 'true or false', check: isBool },
   push_to_hub: { type: 'a Hub repository id (namespace/name) or null', check: orNull((v) => isStr(v) && /^[\w.-]+\/[\w.-]+$/.test(v as string)) },
   hub_private: { type: 'true or false', check: isBool },
