@@ -152,7 +152,7 @@ export const evalChecks = [
       await sidebar.locator('.monaco-list-row', { hasText: 'base SmolLM2-135M-Instruct' }).first().waitFor({ state: 'visible' });
       // Its tags, expanded.
       await runRow.locator('.monaco-tl-twistie').click();
-      await sidebar.locator('.monaco-list-row', { hasText: 'reversed' }).first().waitFor({ state: 'visible' });
+      await sidebar.locator('.monaco-list-row[aria-level="4"]', { hasText: 'reversed' }).first().waitFor({ state: 'visible' });
       await page.mouse.move(1000, 700);
       await screenshot('eval-view');
 
