@@ -16,7 +16,8 @@
  * Prints a table of score and Wilson 95% interval per tag and setting; the last line is JSON.
  *
  * Knobs (the CPU is slow; bound the work): MNEMO_PYTHON (default .venv/bin/python),
- * MNEMO_BENCH_EPOCHS ("1,4"), MNEMO_BENCH_ROWS (train rows used, default all),
+ * MNEMO_BENCH_EPOCHS ("1,4"), MNEMO_BENCH_ROWS (train on the N rows that hold the most key terms of
+ * the eval references, default all rows),
  * MNEMO_BENCH_MAX_NEW_TOKENS (48), MNEMO_BENCH_SETTINGS ("base,ceiling,lora"),
  * MNEMO_BENCH_QUESTIONS (use the first N questions), MNEMO_BENCH_THREADS (torch threads).
  * Not a test: it never fails on the scores.
@@ -26,7 +27,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildProjectDataset } from '../src/core/dataset';
-import { evaluate, formatScore, type EvalTarget, type EvaluateResult, type JudgeEndpoint, type Score } from '../src/core/eval';
+import { evaluate, formatScore, keyTerms, loadEvalSet, normalizeTokens, type EvalTarget, type EvaluateResult, type JudgeEndpoint, type Score } from '../src/core/eval';
 import { generateOffline, loadSourceChunks } from '../src/core/generation';
 import { Project } from '../src/core/project';
 import type { RunRecord } from '../src/core/training/protocol';
@@ -124,8 +125,7 @@ function runPython(args: string[], cwd: string, onLine: (line: string) => void):
 async function train(project: Project, model: string, id: string, epochs: number): Promise<{ seconds: number; steps: number; lastLoss: number | null }> {
   const dir = join(project.runsDir, id);
   mkdirSync(dir, { recursive: true });
-  const rows = readFileSync(join(project.dataDir, 'train.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
-  writeFileSync(join(dir, 'train.jsonl'), rows.slice(0, maxRows ?? rows.length).join('\n') + '\n');
+  writeFileSync(join(dir, 'train.jsonl'), trainingRows(project).join('\n') + '\n');
   const config = { model, method: 'lora', epochs, eval_file: null, save_best: false, gradient_checkpointing: false, logging_steps: 5, precision: 'fp32', seed: 42 };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   const started = Date.now();
@@ -156,6 +156,24 @@ async function train(project: Project, model: string, id: string, epochs: number
   return { seconds: (Date.now() - started) / 1000, steps, lastLoss };
 }
 
+/**
+ * The train rows used: all of them, or with MNEMO_BENCH_ROWS = N the N rows that hold the most key
+ * terms of the eval set's references (numbers and names), in their dataset order: on a slow CPU the
+ * training budget goes to the part of the document the questions ask about.
+ */
+function trainingRows(project: Project): string[] {
+  const rows = readFileSync(join(project.dataDir, 'train.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
+  if (!maxRows || maxRows >= rows.length) return rows;
+  const terms = new Set(loadEvalSet(join(project.evalDir, 'questions.qa')).questions.flatMap((q) => (q.reference ? keyTerms(q.reference, q.question) : [])));
+  const scored = rows.map((row, i) => {
+    const answers = (JSON.parse(row) as { messages: { role: string; content: string }[] }).messages.filter((m) => m.role === 'assistant').map((m) => m.content).join(' ');
+    const have = new Set(normalizeTokens(answers));
+    return { i, score: [...terms].filter((t) => have.has(t)).length };
+  });
+  const keep = new Set(scored.sort((a, b) => b.score - a.score || a.i - b.i).slice(0, maxRows).map((x) => x.i));
+  return rows.filter((_, i) => keep.has(i));
+}
+
 interface Row {
   setting: string;
   result: EvaluateResult;
@@ -175,7 +193,7 @@ async function main(): Promise<void> {
   const model = modelFolder();
   say(`model ${model}`);
   const { project, trainRows, testRows, pairs } = await prepareProject();
-  say(`project ${project.root}: ${pairs} offline pairs -> ${trainRows} train + ${testRows} test rows${maxRows ? ` (training on the first ${Math.min(maxRows, trainRows)})` : ''}`);
+  say(`project ${project.root}: ${pairs} offline pairs -> ${trainRows} train + ${testRows} test rows${maxRows ? ` (training on the ${Math.min(maxRows, trainRows)} rows richest in the eval's key terms)` : ''}`);
   const judge: JudgeEndpoint | undefined = env.MNEMO_BENCH_JUDGE_BASE_URL && env.MNEMO_BENCH_JUDGE_MODEL ? { baseUrl: env.MNEMO_BENCH_JUDGE_BASE_URL, model: env.MNEMO_BENCH_JUDGE_MODEL, apiKey: env.OPENAI_API_KEY } : undefined;
   const rows: Row[] = [];
   const training: Record<string, { seconds: number; steps: number; lastLoss: number | null }> = {};
@@ -223,7 +241,7 @@ async function main(): Promise<void> {
     model: 'SmolLM2-135M-Instruct',
     questions: rows[0]?.result.set.answers.length ?? 0,
     grading: judge ? 'judge' : 'contains',
-    data: { pairs, trainRows, trainRowsUsed: Math.min(maxRows ?? trainRows, trainRows), generator: 'offline' },
+    data: { pairs, trainRows, trainRowsUsed: Math.min(maxRows ?? trainRows, trainRows), rowSelection: maxRows && maxRows < trainRows ? 'most eval key terms' : 'all', generator: 'offline' },
     maxNewTokens,
     training,
     settings: Object.fromEntries(

@@ -105,7 +105,7 @@ export function readAnswerSet(path: string): AnswerSet {
   return set as AnswerSet;
 }
 
-/** Every saved answer set of the project (results, then runs by id), newest first within each; unreadable files go to `onProblem`. */
+/** Every saved answer set of the project: eval/results/ by file name, then runs by id; unreadable files go to `onProblem`. */
 export function listAnswerSets(project: Project, onProblem?: (path: string, message: string) => void): AnswerSetEntry[] {
   const files: string[] = [];
   const jsonIn = (dir: string) => {
