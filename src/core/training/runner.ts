@@ -7,6 +7,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readF
 import { join, posix } from 'node:path';
 import { MnemoError } from '../errors';
 import type { Project } from '../project';
+import { registerSecret, scrub } from '../secrets';
 import { checkEnv, LocalBackend, readTail, SshBackend, type Backend } from './backends';
 import { resolveTrainConfig } from './config';
 import { resolveHost } from './hosts';
@@ -90,7 +91,7 @@ class Handle implements RunHandle {
   }
 
   private log(line: string): void {
-    this.opts.hooks.log?.(line);
+    this.opts.hooks.log?.(scrub(line));
   }
 
   /** Bytes from the target: appended to the local file first (SSH), then the record's offset. */
@@ -168,10 +169,10 @@ class Handle implements RunHandle {
       this.update({ state: 'cancelled', endedAt: now, error: undefined });
     } else if (end?.event === 'error') {
       const kind = end.kind ?? 'other';
-      this.update({ state: 'failed', endedAt: isoTime(end.time) ?? now, error: { message: end.message, hint: end.hint ?? HINTS[kind], kind } });
+      this.update({ state: 'failed', endedAt: isoTime(end.time) ?? now, error: { message: scrub(end.message), hint: scrub(end.hint ?? HINTS[kind]), kind } });
     } else {
       const code = await backend.exitCode().catch(() => undefined);
-      const tail = (await backend.logTail(4000).catch(() => '')).trim();
+      const tail = scrub((await backend.logTail(4000).catch(() => '')).trim());
       const last = tail.split('\n').filter((l) => l.trim() && !l.startsWith('{')).slice(-3).join(' | ');
       const kind = classifyLog(tail);
       const how = code === undefined ? 'was stopped (killed by a signal, or the machine restarted)' : `exited with code ${code}`;
@@ -275,6 +276,8 @@ function localPython(project: Project, opts: StartOptions): string {
 export async function start(project: Project, opts: StartOptions): Promise<RunHandle> {
   const config = resolveTrainConfig(project, opts.config);
   const env = checkEnv(opts.env);
+  // Values that look like credentials are scrubbed from every message and log line of the run.
+  for (const [k, v] of Object.entries(env)) if (/TOKEN|KEY|SECRET|PASS/i.test(k)) registerSecret(v, k === 'HF_TOKEN' ? 'Hugging Face token' : 'secret');
   const train = join(project.dataDir, 'train.jsonl');
   const test = join(project.dataDir, 'test.jsonl');
   if (!existsSync(train)) throw new MnemoError('There is no dataset to train on (data/train.jsonl is missing).', 'Build the dataset first (Mnemo: Build Dataset, or `mnemo build`).');
@@ -309,9 +312,9 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
   writeRecord(project, record);
   writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
   writeFileSync(join(dir, RUN_FILES.metrics), '');
-  const log = (l: string) => opts.hooks.log?.(l);
+  const log = (l: string) => opts.hooks.log?.(scrub(l));
   const fail = (err: unknown): never => {
-    const message = err instanceof MnemoError ? err.message : err instanceof Error ? err.message : String(err);
+    const message = scrub(err instanceof Error ? err.message : String(err));
     const aborted = opts.signal?.aborted;
     writeRecord(project, { ...readRunRecord(project, id), state: aborted ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), ...(aborted ? {} : { error: { message, hint: err instanceof MnemoError ? err.hint : undefined } }) });
     throw err;

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Client, utils, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { MnemoError } from '../errors';
+import { registerSecret, scrub } from '../secrets';
 import type { HostEntry, SshOptions, TrainingHooks } from './index';
 import { checkHostKey, fingerprint, hostKeyAlgorithms, knownHostName, knownKeys, rememberHostKey } from './known-hosts';
 
@@ -74,7 +75,7 @@ export class SshConnection {
   static async open(host: HostEntry, ssh: SshOptions, hooks: TrainingHooks, passphrases: PassphraseCache = new Map()): Promise<SshConnection> {
     const knownFile = knownHostsFile(ssh);
     const label = `${host.user}@${host.hostname}:${host.port}`;
-    const log = (line: string) => hooks.log?.(line);
+    const log = (line: string) => hooks.log?.(scrub(line));
     let refusal: MnemoError | undefined;
 
     const known = knownKeys(knownFile, host.hostname, host.port).filter((k) => !k.revoked);
@@ -134,7 +135,10 @@ export class SshConnection {
           log(`Skipping the key ${file}: ${parsed.message.replace(/passphrase.*/i, 'passphrase not accepted')}`);
           return undefined;
         }
-        if (passphrase !== undefined) passphrases.set(file, passphrase);
+        if (passphrase !== undefined) {
+          passphrases.set(file, passphrase);
+          registerSecret(passphrase, 'key passphrase');
+        }
         tried.push(file);
         return { type: 'publickey', username: host.user, key: data, passphrase };
       });
