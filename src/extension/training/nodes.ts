@@ -35,7 +35,8 @@ export function elapsedMs(snap: RunSnapshot, now = Date.now()): number {
 function loss(x: number | null | undefined): string | undefined {
   if (x === undefined) return undefined;
   if (x === null) return 'NaN';
-  return x.toFixed(x >= 100 ? 0 : 3);
+  // Memorization drives losses far below 0.001: keep three significant digits there.
+  return Math.abs(x) >= 0.01 ? x.toFixed(Math.abs(x) >= 100 ? 0 : 3) : x === 0 ? '0' : x.toPrecision(3);
 }
 
 /** What a run is doing, in words: "setting up", "training step 40/100", "evaluating", "done", "failed", "cancelled". */
@@ -74,20 +75,26 @@ const ICONS: Record<RunSnapshot['summary']['state'], vscode.ThemeIcon> = {
   cancelled: new vscode.ThemeIcon('circle-slash'),
 };
 
-/** Config keys shown in a run's tooltip, in this order, with their names as a person reads them. */
-const CONFIG_KEYS: [string, string][] = [
-  ['model', 'model'],
-  ['method', 'method'],
-  ['lora_r', 'LoRA r'],
-  ['learning_rate', 'learning rate'],
-  ['lr_scheduler', 'scheduler'],
-  ['epochs', 'epochs'],
-  ['batch_size', 'batch size'],
-  ['grad_accum', 'gradient accumulation'],
-  ['max_length', 'max length'],
-  ['eval_steps', 'eval every'],
-  ['max_steps', 'max steps'],
-  ['seed', 'seed'],
+/** Config keys shown in a run's tooltip, a line per group, with their names as a person reads them. */
+const CONFIG_LINES: [string, string][][] = [
+  [['model', 'model']],
+  [
+    ['method', 'method'],
+    ['lora_r', 'LoRA r'],
+    ['learning_rate', 'learning rate'],
+    ['lr_scheduler', 'scheduler'],
+  ],
+  [
+    ['epochs', 'epochs'],
+    ['batch_size', 'batch size'],
+    ['grad_accum', 'gradient accumulation'],
+    ['max_length', 'max length'],
+  ],
+  [
+    ['eval_steps', 'eval every'],
+    ['max_steps', 'max steps'],
+    ['seed', 'seed'],
+  ],
 ];
 
 /** One run of the project. */
@@ -127,7 +134,8 @@ function tooltip(snap: RunSnapshot, now: number): vscode.MarkdownString {
   md.appendMarkdown(`on ${escape(describeTarget(record))}`);
   if (record.target.kind === 'ssh') md.appendMarkdown(`, in \`${record.target.remoteDir}\``);
   md.appendMarkdown('\n\n');
-  const rows = CONFIG_KEYS.filter(([k]) => record.config[k] !== undefined && record.config[k] !== null).map(([k, name]) => `${name}: \`${String(formatValue(record.config[k]))}\``);
+  const shown = (k: string) => record.config[k] !== undefined && record.config[k] !== null && !(k === 'max_steps' && record.config[k] === -1) && !(k === 'lora_r' && record.config.method === 'full');
+  const rows = CONFIG_LINES.map((line) => line.filter(([k]) => shown(k)).map(([k, name]) => `${name} \`${formatValue(record.config[k])}\``).join(' · ')).filter(Boolean);
   if (rows.length) md.appendMarkdown(rows.join('  \n') + '\n\n');
   if (record.dataset) md.appendMarkdown(`dataset: ${record.dataset.train.rows} train rows${record.dataset.test ? `, ${record.dataset.test.rows} test rows` : ''}\n\n`);
   const losses = [summary.loss !== undefined ? `loss ${loss(summary.loss)}` : '', summary.evalLoss !== undefined ? `eval loss ${loss(summary.evalLoss)}` : '', summary.bestEvalLoss !== undefined && summary.bestEvalLoss !== null ? `best eval loss ${loss(summary.bestEvalLoss)}` : ''].filter(Boolean);

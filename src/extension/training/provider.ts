@@ -11,8 +11,12 @@ export interface RunTreeSnapshot {
   tooltip?: string;
 }
 
-/** How often the elapsed time of live runs is redrawn while the view is visible. */
-const TICK_MS = 1000;
+/**
+ * A run's item is redrawn at most this often: a run logging several steps a second would
+ * otherwise redraw it all the time (and a redraw closes the item's tooltip). The elapsed time
+ * of live runs ticks at the same pace while the view is visible.
+ */
+const REDRAW_MS = 2000;
 
 /** The Runs tree: one item per run, newest first. */
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscode.Disposable {
@@ -27,11 +31,28 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
     this.subs = [
       this.changed,
       model.onDidChange((id) => {
-        const node = id === undefined ? undefined : this.nodes.get(id);
-        this.changed.fire(node);
+        if (id === undefined) this.changed.fire(undefined);
+        else this.redraw(id);
         this.updateTicker();
       }),
+      { dispose: () => this.pending.forEach((t) => clearTimeout(t)) },
     ];
+  }
+
+  private readonly lastDrawn = new Map<string, number>();
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+
+  /** Redraws a run's item now, or once REDRAW_MS have passed since its last redraw. */
+  private redraw(id: string): void {
+    if (this.pending.has(id)) return;
+    const wait = (this.lastDrawn.get(id) ?? 0) + REDRAW_MS - Date.now();
+    const fire = () => {
+      this.pending.delete(id);
+      this.lastDrawn.set(id, Date.now());
+      this.changed.fire(this.nodes.get(id));
+    };
+    if (wait <= 0) fire();
+    else this.pending.set(id, setTimeout(fire, wait));
   }
 
   /** The view tells the provider when it is shown: live runs' clocks tick only then. */
@@ -44,8 +65,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
     const want = this.visible && this.model.list().some((r) => isLive(r.state));
     if (want && !this.ticker) {
       this.ticker = setInterval(() => {
-        for (const r of this.model.list()) if (isLive(r.state)) this.changed.fire(this.nodes.get(r.id));
-      }, TICK_MS);
+        for (const r of this.model.list()) if (isLive(r.state)) this.redraw(r.id);
+      }, REDRAW_MS);
     } else if (!want && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;

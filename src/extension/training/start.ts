@@ -39,7 +39,8 @@ export class TrainConfigDocuments implements vscode.TextDocumentContentProvider 
 
   show(target: string, config: Record<string, unknown>): vscode.Uri {
     const uri = vscode.Uri.from({ scheme: TRAIN_CONFIG_SCHEME, path: `/config.json (run on ${target.replace(/\//g, '-')})` });
-    this.texts.set(uri.toString(), JSON.stringify(config, null, 2) + '\n');
+    // The model first: it is what a person checks first.
+    this.texts.set(uri.toString(), JSON.stringify({ model: config.model, ...config }, null, 2) + '\n');
     this.changed.fire(uri);
     return uri;
   }
