@@ -17,6 +17,7 @@
 
 import { evalChecks } from './ui-eval.mjs';
 import { qaChecks } from './ui-qa.mjs';
+import { secretsChecks } from './ui-secrets.mjs';
 import { trainingChecks } from './ui-training.mjs';
 
 /** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
@@ -87,6 +88,8 @@ export const checks = [
   },
   // Curation checks live in their own file.
   ...qaChecks,
+  // Secrets: consent before a key goes over plain http to another machine.
+  ...secretsChecks,
   // Evaluation: the view, and answer sets compared in a diff with verdict marks.
   ...evalChecks,
   // Training: a run started from the palette on a real sshd, stepping on across a window reload.
