@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Journal, loadSourceChunks, prepareSweep, runPreparedSweep } from '../src/core/generation';
+import { request } from 'node:http';
+import { Journal, loadSourceChunks, prepareSweep, runPreparedSweep, type ChatClient } from '../src/core/generation';
 import { Project } from '../src/core/project';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -39,6 +40,31 @@ async function startServer(): Promise<{ url: string; child: ChildProcess }> {
   return { url, child };
 }
 
+/**
+ * A plain HTTP client for the local server: a CPU answer can take longer than the 300 s fetch
+ * (undici) waits for response headers, which the SDK's client would retry forever on a busy machine.
+ */
+function slowLocalClient(baseUrl: string): ChatClient {
+  return {
+    complete: (req, opts) =>
+      new Promise((resolve, reject) => {
+        const body = JSON.stringify({ model: req.model, messages: [{ role: 'user', content: req.prompt }], temperature: req.temperature, max_tokens: req.maxTokens });
+        const r = request(`${baseUrl}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, signal: opts.signal }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            const j = JSON.parse(text) as { choices: { message: { content: string }; finish_reason?: string }[]; usage?: { prompt_tokens: number; completion_tokens: number } };
+            resolve({ text: j.choices[0].message.content, finishReason: j.choices[0].finish_reason, usage: j.usage ? { inputTokens: j.usage.prompt_tokens, outputTokens: j.usage.completion_tokens } : undefined });
+          });
+        });
+        r.on('error', reject);
+        r.end(body);
+      }),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { url: { type: 'string' }, chunks: { type: 'string', default: '8' }, 'max-tokens': { type: 'string', default: '400' }, out: { type: 'string', default: join(ROOT, 'test', 'fixtures', 'smollm2-answers.json') }, dir: { type: 'string' } } });
   const dir = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'mnemo-record-'));
@@ -55,7 +81,7 @@ async function main(): Promise<void> {
     const sources = await loadSourceChunks(project, { chunks });
     const prep = await prepareSweep(project, sources, { baseUrl: url, model: 'smollm2', variants: VARIANTS, temperatures: [TEMPERATURE], concurrency: 1 });
     console.error(`recording ${prep.plan.length} requests from ${url}`);
-    const outcome = await runPreparedSweep(prep, { timeoutMs: 600_000, onProgress: (p) => console.error(`${p.done}/${p.total} done, ${p.failed} failed, ${Math.round(p.elapsedSeconds)} s`) });
+    const outcome = await runPreparedSweep(prep, { client: slowLocalClient(url), timeoutMs: 3_600_000, onProgress: (p) => console.error(`${p.done}/${p.total} done, ${p.failed} failed, ${Math.round(p.elapsedSeconds)} s`) });
     const journal = Journal.open(prep.journalFile);
     const answers = prep.plan.flatMap((r) => {
       const e = journal.done.get(r.key);
@@ -69,6 +95,8 @@ async function main(): Promise<void> {
       context: project.config.context,
       source: sources[0].source,
       maxTokens: Number(values['max-tokens']),
+      // The chunks' text, so tests judge the answers without extracting the PDF.
+      chunks: Object.fromEntries(sources[0].chunks.map((c) => [c.n, c.text])),
       seconds: Math.round(answers.reduce((s, a) => s + (a.ms ?? 0), 0) / 1000),
       answers,
     };

@@ -167,9 +167,15 @@ export class PairJudge {
       const foreign = new Set(this.chunkStems ? ws.map(stem).filter((w) => !this.chunkStems!.has(w)) : []);
       // The example's own names ("Rivermark"): a pair that names them is set in the example's world, not the text's.
       const names = new Map<string, string>();
-      for (const m of `${pair.question} ${pair.answer}`.matchAll(/(?<![\p{L}\p{N}])\p{Lu}[\p{L}'’-]*/gu)) {
-        const w = words(m[0])[0];
-        if (w && !STOPWORDS.has(w) && !this.ignore.has(w) && !this.chunkStems?.has(stem(w))) names.set(w, m[0]);
+      // Only against a known chunk (without one, a name of the example may well be the document's), and not a sentence's first word.
+      if (this.chunkStems) {
+        for (const part of [pair.question, pair.answer]) {
+          [...part.matchAll(/[\p{L}\p{N}][\p{L}\p{N}'’-]*/gu)].forEach((m, i) => {
+            if (i === 0 || !/^\p{Lu}/u.test(m[0])) return;
+            const w = words(m[0])[0];
+            if (w && !STOPWORDS.has(w) && !this.ignore.has(w) && !this.chunkStems!.has(stem(w))) names.set(w, m[0]);
+          });
+        }
       }
       return { pair, sh: shingles(ws), foreign, names };
     });

@@ -140,7 +140,9 @@ const commands: CommandSpec[] = [
 async function showCoverage(ctx: Ctx): Promise<string> {
   const project = ctx.requireProject();
   const files = await need().model.files();
-  const parsed = await Promise.all(files.map(async (f) => ({ path: f.path, file: parseQa(await need().model.text(vscode.Uri.parse(f.uri))) })));
+  // A file deleted since the server last listed it is left out (the server's next summary drops it too).
+  const read = await Promise.all(files.map(async (f) => ({ path: f.path, text: await need().model.text(vscode.Uri.parse(f.uri)).catch(() => undefined) })));
+  const parsed = read.flatMap((f) => (f.text === undefined ? [] : [{ path: f.path, file: parseQa(f.text) }]));
   const sources = new Set(files.map((f) => f.header.source).filter((s): s is string => !!s));
   const chunkCounts = new Map<string, number>();
   await Promise.all(
