@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { chartFeature } from './chart';
 import { registerCommands, type Feature } from './commands';
 import { Ctx } from './ctx';
 import { datasetFeature } from './dataset';
@@ -11,7 +12,7 @@ import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
 import { getRunsView, trainingFeature, type RunsView } from './training';
 
 /** Every feature of the extension, in the order they are set up. */
-export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature, trainingFeature];
+export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature, trainingFeature, chartFeature];
 
 export interface MnemoApi {
   ctx: Ctx;

@@ -15,6 +15,7 @@
 // Helpers below: workbench(page), openView(page, containerLabel), widenSidebar(page, px), runCommand(page, title).
 // Wait on the UI with Playwright's auto-waiting locators, never fixed sleeps.
 
+import { chartChecks } from './ui-chart.mjs';
 import { evalChecks } from './ui-eval.mjs';
 import { qaChecks } from './ui-qa.mjs';
 import { secretsChecks } from './ui-secrets.mjs';
@@ -94,4 +95,6 @@ export const checks = [
   ...evalChecks,
   // Training: a run started from the palette on a real sshd, stepping on across a window reload.
   ...trainingChecks,
+  // Loss charts of training runs.
+  ...chartChecks,
 ];

@@ -6,6 +6,7 @@ import type { RunRecord } from '../../core/training/protocol';
 import { CHART_VIEW_TYPE, type ChartPanelState } from '../../shared/chart-protocol';
 import type { Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { formatSetting } from './compare';
 import { decodePngDataUrl, toCsv } from './export';
 import { runsFeed, type RunsFeed } from './feed';
 import { ChartPanel } from './panel';
@@ -47,7 +48,7 @@ export function runIdOf(arg: unknown): string | undefined {
 
 function describeRun(r: RunRecord): vscode.QuickPickItem & { id: string } {
   const cfg = r.config ?? {};
-  const parts = [r.state, typeof cfg.learning_rate === 'number' ? `lr ${cfg.learning_rate}` : '', typeof cfg.batch_size === 'number' ? `bs ${cfg.batch_size}` : '', r.dataset ? `${r.dataset.train.rows} rows` : ''].filter(Boolean);
+  const parts = [r.state, 'learning_rate' in cfg ? `lr ${formatSetting('learning_rate', cfg.learning_rate)}` : '', 'batch_size' in cfg ? `bs ${formatSetting('batch_size', cfg.batch_size)}` : '', r.dataset ? `${r.dataset.train.rows.toLocaleString('en-US')} rows` : ''].filter(Boolean);
   return { id: r.id, label: r.label || r.id, description: r.label ? r.id : undefined, detail: `${parts.join(' · ')} · ${r.created.slice(0, 16).replace('T', ' ')}` };
 }
 

@@ -103,17 +103,8 @@ const canvas = el('canvas', { id: 'chart' });
 canvas.setAttribute('role', 'img');
 const empty = el('div', { className: 'empty', hidden: true });
 document.body.append(
-  el('header', {}, title, status),
-  el(
-    'div',
-    { className: 'toolbar' },
-    el('label', {}, 'x axis ', xSelect),
-    el('label', { className: 'smoothing' }, 'smoothing ', smoothing, smoothingValue),
-    ...[...checkboxes.values()].map((c) => c.label),
-    el('span', { className: 'spacer' }),
-    pngButton,
-    csvButton,
-  ),
+  el('header', {}, title, status, el('span', { className: 'spacer' }), pngButton, csvButton),
+  el('div', { className: 'toolbar' }, el('label', {}, 'x axis ', xSelect), el('label', { className: 'smoothing' }, 'smoothing ', smoothing, smoothingValue), ...[...checkboxes.values()].map((c) => c.label)),
   legendKey,
   flags,
   el('div', { className: 'plot' }, canvas, empty),
@@ -154,11 +145,11 @@ function describeStatus(s: RunStatus): string {
   return parts.join(' · ');
 }
 
-/** 1.2345 -> "1.234"; 0.0001 -> "1.00e-4". */
+/** 1.2345 -> "1.234"; 0.0001 -> "1e-4"; 0.0000381 -> "3.81e-5". */
 function fmt(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—';
   const a = Math.abs(v);
-  if (a !== 0 && (a < 0.001 || a >= 1e5)) return v.toExponential(2).replace('e+', 'e');
+  if (a !== 0 && (a < 0.001 || a >= 1e5)) return v.toExponential(2).replace('e+', 'e').replace(/\.?0+e/, 'e');
   return Number(v.toPrecision(4)).toString();
 }
 

@@ -1,0 +1,192 @@
+// UI checks of the loss chart: a run's chart opened from the Runs view, growing as the trainer
+// appends lines, its pixels counted inside the webview, in dark, light and high-contrast themes,
+// restored after a reload; the status bar item; two runs compared. Included in test/harness/ui.mjs.
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
+
+const line = (e) => JSON.stringify(e) + '\n';
+
+/** Log lines with a falling, noisy loss, a cosine learning rate and a grad norm; evals every 25 steps. */
+function metrics(from, to, { total = 300, evalEvery = 25, lr = 1e-4, scale = 1 } = {}) {
+  let s = '';
+  for (let step = from; step <= to; step++) {
+    const loss = scale * (0.35 + 2.2 * Math.exp(-step / 70)) + 0.12 * Math.sin(step * 1.3) * Math.exp(-step / 200);
+    const rate = step < 15 ? (lr * step) / 15 : lr * 0.5 * (1 + Math.cos((Math.PI * step) / total));
+    s += line({ event: 'log', step, epoch: +(step / 100).toFixed(4), loss: +loss.toFixed(4), lr: +rate.toExponential(4), grad_norm: +(1.2 * Math.exp(-step / 90) + 0.25).toFixed(3) });
+    if (step % evalEvery === 0) {
+      // Eval loss falls, then turns up: the point the chart is for.
+      const ev = scale * (0.9 + 1.6 * Math.exp(-step / 60)) + 0.0000045 * (step - 120) ** 2 * (step > 120 ? 1 : 0);
+      s += line({ event: 'eval', step, epoch: +(step / 100).toFixed(4), eval_loss: +ev.toFixed(4) });
+    }
+  }
+  return s;
+}
+
+function writeRun(workspace, id, { state = 'done', label, config, rows = 83, text }) {
+  const dir = join(workspace, 'runs', id);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'metrics.jsonl'), text);
+  const now = new Date().toISOString();
+  writeFileSync(
+    join(dir, 'run.json'),
+    JSON.stringify({ version: 1, id, created: now, target: { kind: 'local' }, state, label, config, dataset: { train: { sha256: 'a'.repeat(64), rows } }, startedAt: now }),
+  );
+  return join(dir, 'metrics.jsonl');
+}
+
+/** The chart's document inside VS Code's webview frames. */
+function chartFrame(page) {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+}
+
+/** Pixels of the chart canvas that something was drawn on, and how many distinct colours. */
+async function canvasInk(frame) {
+  return frame.locator('canvas#chart').evaluate((c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let ink = 0;
+    const colours = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] === 0) continue;
+      ink++;
+      if (data[i + 3] > 200) colours.add((data[i] >> 4) * 256 + (data[i + 1] >> 4) * 16 + (data[i + 2] >> 4));
+    }
+    return { ink, colours: colours.size, width: c.width, height: c.height };
+  });
+}
+
+/** Resolves after the webview has painted twice more (what it was asked to draw is on screen). */
+async function painted(frame) {
+  await frame.locator('canvas#chart').evaluate((c) => {
+    const win = c.ownerDocument.defaultView;
+    return new Promise((resolve) => win.requestAnimationFrame(() => win.requestAnimationFrame(resolve)));
+  });
+}
+
+async function expectDrawn(frame, what) {
+  const r = await canvasInk(frame);
+  // A blank canvas has no ink; axes and labels alone have few colours.
+  if (r.ink < 5000 || r.colours < 4) throw new Error(`${what}: the chart canvas looks blank (${r.ink} drawn pixels, ${r.colours} colours, ${r.width}x${r.height})`);
+  return r;
+}
+
+/** Switches the colour theme through the workspace settings and waits for the webview to follow. */
+async function setTheme(page, workspace, theme, bodyClass) {
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  writeFileSync(join(workspace, '.vscode/settings.json'), JSON.stringify({ 'workbench.colorTheme': theme }));
+  await chartFrame(page).locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
+}
+
+export const chartChecks = [
+  {
+    name: 'chart of a live run',
+    timeoutMs: 240_000,
+    async run({ page, workspace, screenshot }) {
+      const file = writeRun(workspace, 'lr-1e-4', {
+        state: 'running',
+        label: 'lr 1e-4 · 9x',
+        config: { model: 'HuggingFaceTB/SmolLM2-135M-Instruct', learning_rate: 1e-4, batch_size: 1, epochs: 3 },
+        text: line({ event: 'start', total_steps: 300, epochs: 3, train_rows: 747, eval_rows: 75 }) + line({ event: 'status', state: 'training' }) + metrics(1, 200),
+      });
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await widenSidebar(page, 380);
+      // The Runs view lists the run; clicking it opens its chart.
+      const run = sidebar.locator('.monaco-list-row', { hasText: 'lr 1e-4 · 9x' }).first();
+      await run.waitFor({ state: 'visible', timeout: 90_000 });
+      await run.click();
+      const frame = chartFrame(page);
+      const title = frame.locator('h1.title', { hasText: 'lr 1e-4 · 9x' });
+      let opened = 'by a click';
+      try {
+        await title.waitFor({ state: 'visible', timeout: 15_000 });
+      } catch {
+        // A live run's row is redrawn every second (its clock) and a click that straddles a redraw
+        // selects the row without running its command: Enter on the selected row opens it too.
+        opened = 'by Enter (the click only selected the row)';
+        await run.press('Enter');
+        await title.waitFor({ state: 'visible', timeout: 60_000 });
+      }
+      await frame.locator('.status', { hasText: 'step 200 / 300' }).waitFor({ state: 'visible' });
+      // The status bar shows the active run; it is what a person glances at.
+      await page.locator('.statusbar-item', { hasText: /step 200\/300 · loss [\d.]+ · training/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+
+      // The trainer goes on: 60 more steps arrive and the chart follows without being reopened.
+      appendFileSync(file, metrics(201, 260));
+      await frame.locator('.status', { hasText: 'step 260 / 300' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await page.locator('.statusbar-item', { hasText: /step 260\/300/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await runCommand(page, 'Notifications: Clear All Notifications');
+      await setTheme(page, workspace, 'Default Dark Modern', 'vscode-dark');
+      await page.mouse.move(5, 5);
+      const dark = await expectDrawn(frame, 'dark theme');
+      await painted(frame);
+      await screenshot('chart-dark');
+
+      // Hovering a point shows its step and values.
+      const box = await frame.locator('canvas#chart').boundingBox();
+      if (box) {
+        await page.mouse.move(box.x + box.width * 0.55, box.y + box.height * 0.5);
+        await painted(frame);
+        await screenshot('chart-tooltip');
+        await page.mouse.move(5, 5);
+      }
+
+      await setTheme(page, workspace, 'Default Light Modern', 'vscode-light');
+      const light = await expectDrawn(frame, 'light theme');
+      await painted(frame);
+      await screenshot('chart-light');
+
+      await setTheme(page, workspace, 'Default High Contrast', 'vscode-high-contrast');
+      await expectDrawn(frame, 'high contrast theme');
+      await painted(frame);
+      await screenshot('chart-high-contrast');
+
+      // A reload brings the chart back (the webview serializer), with its data and its options.
+      await setTheme(page, workspace, 'Default Dark Modern', 'vscode-dark');
+      await frame.locator('#show-showGradNorm').check();
+      await frame.locator('#x-axis').selectOption('epoch');
+      // Developer: Reload Window, as a person would: the workbench saves its state (the webview's too) before it goes.
+      await runCommand(page, 'Developer: Reload Window');
+      await page.waitForEvent('load', { timeout: 60_000 });
+      await workbench(page);
+      await chartFrame(page).locator('h1.title', { hasText: 'lr 1e-4 · 9x' }).waitFor({ state: 'visible', timeout: 90_000 });
+      await chartFrame(page).locator('.status', { hasText: 'step 260 / 300' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await expectDrawn(chartFrame(page), 'after a reload');
+      if (!(await chartFrame(page).locator('#show-showGradNorm').isChecked()) || (await chartFrame(page).locator('#x-axis').inputValue()) !== 'epoch') throw new Error('the options set before the reload (grad norm shown, x by epoch) were not restored');
+      await page.mouse.move(5, 5);
+      await painted(chartFrame(page));
+      await screenshot('chart-restored');
+      return `opened ${opened}; ${dark.width}x${dark.height} canvas, ${dark.ink} drawn pixels dark, ${light.ink} light`;
+    },
+  },
+  {
+    name: 'chart comparing runs',
+    timeoutMs: 180_000,
+    async run({ page, workspace, screenshot }) {
+      const config = { model: 'HuggingFaceTB/SmolLM2-135M-Instruct', epochs: 3 };
+      writeRun(workspace, 'bs1-9x', { label: 'bs 1, 9x', config: { ...config, learning_rate: 1e-4, batch_size: 1 }, rows: 747, text: metrics(1, 300) });
+      writeRun(workspace, 'bs32-9x', { label: 'bs 32, 9x', config: { ...config, learning_rate: 1e-4, batch_size: 32 }, rows: 747, text: metrics(1, 300, { scale: 1.25 }) });
+      writeRun(workspace, 'bs1-1x', { label: 'bs 1, 1x', config: { ...config, learning_rate: 1e-4, batch_size: 1 }, rows: 83, text: metrics(1, 300, { scale: 1.12 }) });
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await sidebar.locator('.monaco-list-row', { hasText: 'bs 32, 9x' }).first().waitFor({ state: 'visible', timeout: 90_000 });
+      await runCommand(page, 'Mnemo: Compare Runs…');
+      // A multi-select quick pick: a click on a row ticks it; Enter accepts the ticked ones.
+      const quick = page.locator('.quick-input-widget');
+      for (const label of ['bs 1, 9x', 'bs 32, 9x', 'bs 1, 1x']) await quick.locator('.quick-input-list .monaco-list-row', { hasText: label }).first().click();
+      await quick.locator('.quick-input-count', { hasText: '3 Selected' }).waitFor({ state: 'visible' });
+      await quick.locator('.quick-input-box input').first().press('Enter');
+      const frame = chartFrame(page);
+      await frame.locator('h1.title', { hasText: 'Comparing 3 runs' }).waitFor({ state: 'visible', timeout: 60_000 });
+      const status = (await frame.locator('.status').textContent())?.trim() ?? '';
+      if (!/bs 1 vs 32/.test(status) || !/(9x vs 1x|1x vs 9x) data/.test(status)) throw new Error(`the comparison says "${status}", expected the differing batch sizes and data`);
+      // Close the side bar: the chart gets the width.
+      await page.keyboard.press('Control+B');
+      await page.mouse.move(5, 5);
+      await expectDrawn(frame, 'comparison');
+      await painted(frame);
+      await screenshot('chart-compare');
+      return status;
+    },
+  },
+];
