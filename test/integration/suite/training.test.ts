@@ -100,6 +100,68 @@ suite('Training', () => {
     }
   });
 
+  suite('on this machine', function () {
+    this.timeout(120_000);
+
+    /** A scripts folder whose train.py is the stand-in trainer with `env` defaults. */
+    function scripts(env: Record<string, string>): string {
+      const dir = mkdtempSync(join(harness.tmp, 'scripts-'));
+      copyFileSync(join(harness.repoRoot, 'test/fixtures/fake-train.py'), join(dir, 'fake_train.py'));
+      const defaults = Object.entries(env).map(([k, v]) => `os.environ.setdefault(${JSON.stringify(k)}, ${JSON.stringify(v)})`);
+      writeFileSync(join(dir, 'train.py'), ['import os, runpy', ...defaults, 'runpy.run_path("fake_train.py", run_name="__main__")', ''].join('\n'));
+      return dir;
+    }
+
+    suiteSetup(() => {
+      mkdirSync(join(harness.workspace, 'data'), { recursive: true });
+      const row = (i: number) => JSON.stringify({ messages: [{ role: 'user', content: `In Cairnrun rules, what is rule ${i}?` }, { role: 'assistant', content: `Rule ${i}.` }] });
+      writeFileSync(join(harness.workspace, 'data/train.jsonl'), Array.from({ length: 12 }, (_, i) => row(i)).join('\n') + '\n');
+    });
+
+    test('a local run goes to done with its outputs in runs/<id>/', async () => {
+      const view = await runsView();
+      const id = (await vscode.commands.executeCommand('mnemo.startTraining', { target: 'local', config: { model: 'fake-model', max_steps: 30, eval_steps: 10 }, scriptsDir: scripts({ MNEMO_FAKE_DELAY: '0.02' }) })) as string;
+      assert.ok(id);
+      const done = await waitFor('the local run to be done', () => view.provider.snapshot().find((t) => t.id === id && t.contextValue === 'run-done-local'), { timeoutMs: 60_000, events: [view.model.onDidChange as vscode.Event<unknown>] });
+      assert.match(done.description ?? '', /^done · step 30\/30 · \d+s · loss \d\.\d{3} · eval \d\.\d{3}$/);
+      assert.match(plain(done.tooltip), /on this machine/);
+      assert.ok(existsSync(join(harness.workspace, 'runs', id, 'output', 'adapter_model.safetensors')), 'the adapter is in the run folder');
+      const snap = view.model.get(id)!;
+      assert.strictEqual(snap.summary.state, 'done');
+      assert.strictEqual(snap.summary.step, 30);
+      // Download has nothing to fetch for a local run, and says so rather than failing.
+      const r = (await vscode.commands.executeCommand('mnemo.training.download', id)) as RunRecord;
+      assert.strictEqual(r.target.kind, 'local');
+    });
+
+    test('a failing run shows why in the view, with the hint in its tooltip', async () => {
+      const view = await runsView();
+      const id = (await vscode.commands.executeCommand('mnemo.startTraining', { target: 'local', config: { model: 'fake-model', max_steps: 30 }, scriptsDir: scripts({ MNEMO_FAKE_DELAY: '0.02', MNEMO_FAKE_CRASH_AT: '4', MNEMO_FAKE_ERROR: 'oom' }) })) as string;
+      const failed = await waitFor('the run to fail', () => view.provider.snapshot().find((t) => t.id === id && t.contextValue === 'run-failed-local'), { timeoutMs: 60_000, events: [view.model.onDidChange as vscode.Event<unknown>] });
+      assert.match(failed.description ?? '', /^failed · \d+s · loss \d\.\d{3} · fake oom at step 4$/);
+      assert.match(plain(failed.tooltip), /ran out of memory/);
+      // A failed run is deleted without touching anything else.
+      assert.strictEqual(await vscode.commands.executeCommand('mnemo.training.delete', id, { confirm: false }), true);
+      assert.ok(!existsSync(join(harness.workspace, 'runs', id)));
+    });
+
+    test('Start Training without a dataset says so and starts nothing', async () => {
+      const view = await runsView();
+      const before = view.model.list().length;
+      const train = join(harness.workspace, 'data/train.jsonl');
+      const kept = readFileSync(train);
+      rmSync(train);
+      try {
+        // The error goes to a notification (the command wrapper); the command returns nothing.
+        const result = await vscode.commands.executeCommand('mnemo.startTraining', { target: 'local', config: { model: 'fake-model' } });
+        assert.strictEqual(result, undefined);
+        assert.strictEqual(view.model.list().length, before, 'no run folder was made');
+      } finally {
+        writeFileSync(train, kept);
+      }
+    });
+  });
+
   suite('on a real SSH server', function () {
     this.timeout(180_000);
     let sshd: TestSshd;
