@@ -84,17 +84,28 @@ async function cancel(ctx: Ctx, arg: unknown, options?: unknown): Promise<RunRec
   const where = record.target.kind === 'local' ? 'this machine' : record.target.host;
   const ok = await confirm(options, `Cancel run ${record.id}?`, `The training on ${where} is stopped (its whole process group). What it saved so far stays in its folder.`, 'Cancel Run');
   if (ok !== 'Cancel Run') return undefined;
+  const result = await stopRun(ctx, record);
+  ctx.log.info(`Cancelled run ${record.id}.`);
+  return result;
+}
+
+/** How long a followed run may take to record its end after its process group is gone. */
+const SETTLE_MS = 15_000;
+
+/** Stops a live run and returns its final record (a followed run records its own end: wait for it). */
+async function stopRun(ctx: Ctx, record: RunRecord): Promise<RunRecord> {
   const { live, model } = need();
   const handle = live.handle(record.id);
   let result: RunRecord;
   if (handle) {
     await handle.cancel();
-    result = handle.record;
+    let timer: NodeJS.Timeout | undefined;
+    result = await Promise.race([handle.finished.catch(() => handle.record), new Promise<RunRecord>((resolve) => (timer = setTimeout(() => resolve(handle.record), SETTLE_MS)))]);
+    clearTimeout(timer);
   } else {
     result = await cancelRun(ctx.requireProject(), record.id, live.connectOptions());
   }
   model.poke(record.id);
-  ctx.log.info(`Cancelled run ${record.id}.`);
   return result;
 }
 
@@ -142,11 +153,7 @@ async function remove(ctx: Ctx, arg: unknown, options?: unknown): Promise<boolea
   const choice = await confirm(options, `Delete run ${record.id}?`, detail, ...(both ? [here, both] : [here]));
   if (choice !== here && choice !== both) return false;
   const { live, model } = need();
-  if (isLive(record.state)) {
-    const handle = live.handle(record.id);
-    if (handle) await handle.cancel();
-    else await cancelRun(project, record.id, live.connectOptions());
-  }
+  if (isLive(record.state)) await stopRun(ctx, record);
   await deleteRun(project, record.id, { ...live.connectOptions(), remote: choice === both });
   model.refresh();
   ctx.log.info(`Deleted run ${record.id}${choice === both ? ' here and on its machine' : ''}.`);

@@ -214,7 +214,8 @@ export class RunsModel implements vscode.Disposable {
       tracked.record = record;
     }
     const metricsChanged = tracked.metrics ? this.readMetrics(id, tracked, true) : false;
-    if (tracked.metrics && recordChanged) tracked.metrics.summary = summarize(tracked.record, tracked.metrics.events);
+    // Most record changes are the copy's offset moving; only what the summary shows re-summarizes.
+    if (tracked.metrics && recordChanged && summaryFieldsDiffer(tracked.metrics.summary, tracked.record)) tracked.metrics.summary = summarize(tracked.record, tracked.metrics.events);
     if ((recordChanged || metricsChanged) && !quiet) this.changed.fire(id);
     return recordChanged || metricsChanged ? 'changed' : undefined;
   }
@@ -317,6 +318,10 @@ function readRecord(path: string, id: string, ctx: Ctx): RunRecord | undefined {
     ctx.log.debug(`runs/${id}/run.json cannot be read yet: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   }
+}
+
+function summaryFieldsDiffer(s: RunSnapshot['summary'], r: RunRecord): boolean {
+  return s.state !== r.state || s.startedAt !== r.startedAt || s.endedAt !== r.endedAt || (r.error !== undefined && JSON.stringify(s.error) !== JSON.stringify(r.error));
 }
 
 /** What a run's events add up to: the last step, losses and the script's state. */
