@@ -182,20 +182,33 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
   const byChunk = new Map<string, PlannedRequest[]>();
   const left = new Map<string, Set<string>>();
   for (const r of prep.plan) {
-    byChunk.set(chunkOf(r), [...(byChunk.get(chunkOf(r)) ?? []), r]);
-    if (!journal.has(r.key)) left.set(chunkOf(r), (left.get(chunkOf(r)) ?? new Set()).add(r.key));
+    const id = chunkOf(r);
+    if (!byChunk.has(id)) byChunk.set(id, []);
+    byChunk.get(id)!.push(r);
+    if (!journal.has(r.key)) left.set(id, (left.get(id) ?? new Set()).add(r.key));
   }
-  const writeChunk = (id: string) => {
-    const requests = byChunk.get(id) ?? [];
+  // Finished chunks not written yet. Writing rebuilds whole files, so writes are spaced to take at
+  // most a tenth of the time (a write of d ms waits 10 d after the last one): a long sweep over a
+  // large document does not spend itself rewriting growing files.
+  const finished = new Set<string>();
+  let nextWrite = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const writeFinished = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const requests = [...finished].flatMap((id) => byChunk.get(id) ?? []);
+    finished.clear();
     const keys = new Set(requests.filter((r) => fresh.has(r.key) && !written.has(r.key)).map((r) => r.key));
     if (!keys.size) return;
+    const t0 = Date.now();
     try {
       for (const f of writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests, journal, freshKeys: keys, allSources: prep.allSources })) files.add(f);
       for (const k of keys) written.add(k);
     } catch (err) {
       // The final pass tries again; the answers are safe in the journal.
-      opts.log?.('warn', `could not write the pairs of ${requests[0]?.source} chunk ${requests[0]?.chunk} yet: ${err instanceof Error ? err.message : String(err)}`);
+      opts.log?.('warn', `could not write the pairs of finished chunks yet: ${err instanceof Error ? err.message : String(err)}`);
     }
+    nextWrite = Date.now() + 10 * (Date.now() - t0);
   };
   try {
     const result = await runSweep(prep.plan, {
@@ -215,13 +228,19 @@ export async function runPreparedSweep(prep: PreparedSweep, opts: RunSweepOption
         if (e.status === 'done') fresh.add(e.key);
         const pending = left.get(chunkOf(r));
         pending?.delete(r.key);
-        if (pending && pending.size === 0) writeChunk(chunkOf(r));
+        if (pending && pending.size === 0) {
+          finished.add(chunkOf(r));
+          if (Date.now() >= nextWrite) writeFinished();
+          else timer ??= setTimeout(writeFinished, nextWrite - Date.now());
+        }
       },
     });
+    clearTimeout(timer);
     const rest = new Set([...fresh].filter((k) => !written.has(k)));
     for (const f of writeSweepOutputs({ root: prep.project.root, qaDir: prep.project.qaDir, requests: prep.plan, journal, freshKeys: rest, allSources: prep.allSources })) files.add(f);
     return { result, files: files.list() };
   } finally {
+    clearTimeout(timer);
     await journal.close();
   }
 }
