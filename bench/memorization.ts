@@ -151,6 +151,7 @@ async function train(project: Project, model: string, id: string, epochs: number
     }
   });
   if (code !== 0) throw new Error(`train.py failed for ${id} (exit ${code}): ${error} (see ${join(dir, 'train.log')})`);
+  steps = Math.max(steps, total);
   const record: RunRecord = { version: 1, id, created: new Date(started).toISOString(), target: { kind: 'local' }, state: 'done', config, startedAt: new Date(started).toISOString(), endedAt: new Date().toISOString(), label: `LoRA ${epochs} epoch${epochs > 1 ? 's' : ''}, offline pairs` };
   writeFileSync(join(dir, 'run.json'), JSON.stringify(record, null, 2));
   return { seconds: (Date.now() - started) / 1000, steps, lastLoss };
