@@ -12,6 +12,7 @@ import {
   evaluate,
   evalSetPath,
   formatScore,
+  judgeAgreement,
   overrule,
   readAnswerSet,
   resolveJudge,
@@ -264,7 +265,9 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   if (node && view.visible) void view.reveal(node, { select: true, focus: false, expand: true });
   const score = formatScore(result.report.overall);
   const flagged = result.set.answers.filter((a) => a.verdict.correct === null).length;
-  const summary = `${result.set.meta.label} on ${basename(questions)}: ${score}.${tagSummary(result.report)}${result.carried ? ` ${result.carried} of your verdicts carried over.` : ''}`;
+  const agreement = judgeAgreement(result.set);
+  const agreed = agreement.rate !== null ? ` The judge agreed with ${agreement.agreed} of your ${agreement.compared} verdict(s) on its gradings.` : '';
+  const summary = `${result.set.meta.label} on ${basename(questions)}: ${score}.${tagSummary(result.report)}${result.carried ? ` ${result.carried} of your verdicts carried over.` : ''}${agreed}`;
   ctx.log.info(`Evaluation done: ${summary} Saved to ${result.path}.`);
   const errors = result.set.answers.filter((a) => a.error).length;
   const note = errors ? ` ${errors} question(s) got no answer (see the results).` : flagged ? ` ${flagged} answer(s) are ungraded (see the results).` : '';
