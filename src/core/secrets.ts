@@ -68,10 +68,16 @@ export class SecretRegistry {
     if (!value) return false;
     const v = value.trim();
     if (secretRefusal(v)) return false;
+    // A passphrase with spaces or quotes also travels URL-encoded or JSON-escaped.
+    for (const form of encodedForms(v)) this.add(form, label);
+    return true;
+  }
+
+  private add(v: string, label: string): void {
     const prior = this.entries.get(v);
     if (prior) {
       prior.count++;
-      return true;
+      return;
     }
     const last4 = v.slice(-4);
     this.entries.set(v, {
@@ -82,15 +88,14 @@ export class SecretRegistry {
       last4,
       tailRe: new RegExp(`(?:…+|\\.{3,}|\\*{2,}|•{2,}|x{4,}|X{4,})${escapeRe(last4)}(?![A-Za-z0-9_-])`, 'g'),
     });
-    return true;
   }
 
   unregister(value: string | undefined): void {
     if (!value) return;
-    const v = value.trim();
-    const e = this.entries.get(v);
-    if (!e) return;
-    if (--e.count <= 0) this.entries.delete(v);
+    for (const form of encodedForms(value.trim())) {
+      const e = this.entries.get(form);
+      if (e && --e.count <= 0) this.entries.delete(form);
+    }
   }
 
   /** Forgets every secret (tests; a session's end). */
@@ -129,6 +134,17 @@ export class SecretRegistry {
     if (!this.entries.size) return value;
     return deep(value, (s) => this.scrub(s), new WeakMap()) as T;
   }
+}
+
+/** The value as written, URL-encoded and JSON-escaped (each once). */
+function encodedForms(v: string): string[] {
+  let url = v;
+  try {
+    url = encodeURIComponent(v);
+  } catch {
+    // A lone surrogate: no URL form.
+  }
+  return [...new Set([v, url, JSON.stringify(v).slice(1, -1)])];
 }
 
 function scrubOne(text: string, e: Entry): string {

@@ -20,25 +20,25 @@ const ALLOW = 'Send Over HTTP and Remember';
  * endpoint needs it and is not listed yet. Undefined when the user declined (nothing is sent).
  * Keyless requests and https:// or loopback endpoints never ask.
  */
-export async function consentToKeyTransport(ctx: Ctx, baseUrl: string, apiKey: string | undefined): Promise<string[] | undefined> {
+export async function consentToKeyTransport(ctx: Ctx, baseUrl: string, secret: string | undefined, label = 'API key'): Promise<string[] | undefined> {
   const allowed = ctx.settings.endpointAllowInsecureKey;
-  const origin = apiKey ? clearTextOrigin(baseUrl) : undefined;
+  const origin = secret ? clearTextOrigin(baseUrl) : undefined;
   if (!origin || originAllowed(origin, allowed)) return allowed;
   const choice = await vscode.window.showWarningMessage(
-    `Mnemo: send the API key to ${origin} in clear text?`,
+    `Mnemo: send the ${label} to ${origin} in clear text?`,
     {
       modal: true,
-      detail: `${baseUrl} is plain http:// on another machine: anyone on the network between here and there can read the key. Use https:// or a server on localhost if you can. "${ALLOW}" adds ${origin} to the setting mnemo.endpoint.allowInsecureKey, so Mnemo does not ask again for it.`,
+      detail: `${baseUrl} is plain http:// on another machine: anyone on the network between here and there can read the ${label}. Use https:// or a server on localhost if you can. "${ALLOW}" adds ${origin} to the setting mnemo.endpoint.allowInsecureKey, so Mnemo does not ask again for it.`,
     },
     ALLOW,
   );
   if (choice !== ALLOW) {
-    ctx.log.warn(`The API key was not sent to ${origin}: plain http:// to another machine, and it is not in mnemo.endpoint.allowInsecureKey.`);
+    ctx.log.warn(`The ${label} was not sent to ${origin}: plain http:// to another machine, and it is not in mnemo.endpoint.allowInsecureKey.`);
     return undefined;
   }
   const next = [...allowed, origin];
   await ctx.settings.update('endpoint.allowInsecureKey', next);
-  ctx.log.info(`${origin} may now receive the API key over plain http:// (mnemo.endpoint.allowInsecureKey).`);
+  ctx.log.info(`${origin} may now receive secrets over plain http:// (mnemo.endpoint.allowInsecureKey).`);
   return next;
 }
 

@@ -198,6 +198,32 @@ void test('a key is not sent over plain http to another machine unless allowed f
   assertProjectClean(root);
 });
 
+void test('the Hub token is not sent to a plain http Hub on another machine unless allowed', async (t) => {
+  const lan = lanAddress();
+  if (!lan) return t.skip('this machine has no non-loopback IPv4 address');
+  const root = project();
+  assert.equal((await cli(['generate', '--project', root, '--offline'])).code, 0);
+  assert.equal((await cli(['build', '--project', root])).code, 0);
+  const s = await server({ host: '0.0.0.0' });
+  const hub = `http://${lan}:${new URL(s.url).port}`;
+  const refused = await cli(['push', '--project', root, '--hub-url', hub], { HF_TOKEN: TOKEN });
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /Hugging Face token was not sent to http:\/\/[\d.]+:\d+: that is plain http:\/\//);
+  assert.match(refused.err, /--allow-insecure-key/);
+  assert.equal(s.auth.length, 0, 'nothing reached the Hub');
+  const allowed = await cli(['push', '--project', root, '--hub-url', hub, '--allow-insecure-key'], { HF_TOKEN: TOKEN });
+  assert.equal(allowed.code, 1, 'the echoing Hub refuses the token');
+  assert.match(allowed.err, /refused the token \(401\)/);
+  assert.ok(s.auth.includes(`Bearer ${TOKEN}`), 'allowed: the token was sent');
+  const byEnv = await cli(['push', '--project', root, '--hub-url', hub], { HF_TOKEN: TOKEN, MNEMO_ALLOW_INSECURE_KEY: hub });
+  assert.match(byEnv.err, /refused the token \(401\)/);
+  for (const r of [refused, allowed, byEnv]) {
+    assertNoSentinel('stdout', r.out);
+    assertNoSentinel('stderr', r.err);
+  }
+  assertProjectClean(root);
+});
+
 void test('old leaks: generate names the files that hold the key, and --scrub-leaks replaces it in place', async () => {
   const root = project();
   mkdirSync(join(root, '.mnemo', 'generation'), { recursive: true });

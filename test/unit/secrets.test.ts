@@ -142,3 +142,12 @@ void test('writers: the CLI scrubs everything it prints on stdout and stderr, st
   assert.equal(r.stdout, 'out [redacted API key]\nbuf [redacted API key]\n');
   assert.equal(r.stderr, 'err [redacted API key]\n');
 });
+
+void test('a passphrase is also scrubbed URL-encoded and JSON-escaped', () => {
+  const r = new SecretRegistry();
+  const pass = 'correct "horse" battery/staple';
+  assert.equal(r.register(pass, 'SSH passphrase'), true);
+  assert.equal(r.scrub(`url ?p=${encodeURIComponent(pass)} json ${JSON.stringify({ p: pass })}`), `url ?p=${redaction('SSH passphrase')} json {"p":"${redaction('SSH passphrase')}"}`);
+  r.unregister(pass);
+  assert.equal(r.size, 0);
+});

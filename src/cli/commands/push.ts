@@ -15,18 +15,23 @@ export const push: CliCommand = {
     '  --repo     dataset repository, namespace/name (default: "hub.repo" in mnemo.json)',
     `  --hub-url  Hub URL (default: HF_ENDPOINT from the environment, else ${DEFAULT_HUB_URL})`,
     '  --public   create the repository public (default: private, or "hub.private" in mnemo.json)',
+    '  --allow-insecure-key  send the token to a plain http:// Hub that is not on this machine',
+    '             (or MNEMO_ALLOW_INSECURE_KEY=http://host:port[,...]); otherwise that is refused',
   ].join('\n'),
-  options: { repo: { type: 'string' }, 'hub-url': { type: 'string' }, public: { type: 'boolean' } },
+  options: { repo: { type: 'string' }, 'hub-url': { type: 'string' }, public: { type: 'boolean' }, 'allow-insecure-key': { type: 'boolean' } },
   async run(values) {
     const project = Project.load(resolve(String(values.project)));
     const repo = typeof values.repo === 'string' ? values.repo : project.config.hub.repo;
     if (!repo) throw new MnemoError('No repository to push to.', 'Pass --repo namespace/name, or set "hub.repo" in mnemo.json.');
     const files = builtFiles(project);
     if (datasetIsStale(project)) console.error('warning: .qa files changed since the dataset was built; pushing the last build (run `mnemo build` first to include the changes).');
+    const hubUrl = typeof values['hub-url'] === 'string' ? values['hub-url'] : process.env.HF_ENDPOINT || DEFAULT_HUB_URL;
+    const allowed = (process.env.MNEMO_ALLOW_INSECURE_KEY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const result = await pushDataset({
       repo,
       token: process.env.HF_TOKEN ?? '',
-      hubUrl: typeof values['hub-url'] === 'string' ? values['hub-url'] : process.env.HF_ENDPOINT || DEFAULT_HUB_URL,
+      hubUrl,
+      allowInsecureToken: values['allow-insecure-key'] ? [...allowed, hubUrl] : allowed,
       private: values.public ? false : project.config.hub.private,
       files,
       log: (line) => console.error(line),

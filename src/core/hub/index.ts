@@ -8,7 +8,7 @@
  */
 import type { HubApiError } from '@huggingface/hub';
 import { MnemoError } from '../errors';
-import { registerSecret, scrub as scrubSecrets, scrubDeep } from '../secrets';
+import { clearTextOrigin, originAllowed, registerSecret, scrub as scrubSecrets, scrubDeep } from '../secrets';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 /** A repository name as the Hub accepts it: `namespace/name`, or a bare `name` in the token owner's namespace. */
@@ -37,6 +37,8 @@ export interface PushOptions {
   onRetry?: (info: { what: string; attempt: number; attempts: number; delayMs: number; reason: string }) => void | Promise<void>;
   log?: (line: string) => void;
   fetch?: typeof fetch;
+  /** Origins allowed to receive the token over plain http:// (a Hub that is not on this machine). */
+  allowInsecureToken?: readonly string[];
 }
 
 export interface PushResult {
@@ -86,6 +88,13 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function pushDataset(options: PushOptions): Promise<PushResult> {
   // The token is registered so every message, log line and result is scrubbed of it, whole or as the Hub echoes a part of it.
   registerSecret(options.token, 'Hugging Face token');
+  const origin = options.token ? clearTextOrigin(options.hubUrl || DEFAULT_HUB_URL) : undefined;
+  if (origin && !originAllowed(origin, options.allowInsecureToken)) {
+    throw new MnemoError(
+      `The Hugging Face token was not sent to ${origin}: that is plain http:// to a host other than this machine, so the token would cross the network in clear text.`,
+      `Use an https:// Hub URL or a Hub on localhost. To send it anyway, allow this Hub: add "${origin}" to the setting mnemo.endpoint.allowInsecureKey (VS Code asks once and remembers), or on the command line pass --allow-insecure-key or set MNEMO_ALLOW_INSECURE_KEY=${origin}.`,
+    );
+  }
   try {
     return scrubDeep(await push(options));
   } catch (err) {

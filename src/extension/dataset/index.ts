@@ -7,6 +7,7 @@ import { pushDataset, REPO_PATTERN, type PushResult } from '../../core/hub';
 import { slug } from '../../core/project';
 import type { Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { consentToKeyTransport } from '../security';
 
 export const COMMANDS = {
   buildDataset: 'mnemo.buildDataset',
@@ -116,6 +117,8 @@ async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise
   }
   if (!repo) return undefined;
   const hubUrl = args.hubUrl ?? ctx.settings.hubUrl;
+  const allowInsecureToken = await consentToKeyTransport(ctx, hubUrl, token, 'Hugging Face token');
+  if (!allowInsecureToken) return undefined;
   const target = repo;
   const hfToken = token;
   let result: PushResult;
@@ -127,6 +130,7 @@ async function pushDatasetCommand(ctx: Ctx, args: PushDatasetArgs = {}): Promise
         hubUrl,
         private: args.private ?? project.config.hub.private,
         files,
+        allowInsecureToken,
         log: (line) => {
           ctx.log.info(line);
           progress.report({ message: line });

@@ -35,6 +35,7 @@ import {
 import type { Project } from '../../core/project';
 import type { Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { clearTextOrigin, originAllowed } from '../../core/secrets';
 import { consentToKeyTransport } from '../security';
 import { GenerationState } from './run';
 
@@ -313,10 +314,16 @@ async function testConnectionCommand(ctx: Ctx): Promise<ConnectionReport> {
   );
   ctx.log.info(`Test connection: ${report.message}${report.models.length ? ` Models: ${report.models.join(', ')}` : ''}`);
   if (report.ok) void vscode.window.showInformationMessage(`Mnemo: ${report.message}`);
-  else void vscode.window.showErrorMessage(`Mnemo: ${report.message}`, 'Choose Endpoint', 'Set API Key').then((c) => {
-    if (c === 'Choose Endpoint') void vscode.commands.executeCommand('mnemo.chooseEndpoint');
-    if (c === 'Set API Key') void vscode.commands.executeCommand('mnemo.setApiKey');
-  });
+  else {
+    // Refused because the key would go in clear text: offer the consent that a sweep would ask for.
+    const origin = apiKey ? clearTextOrigin(endpoint.baseUrl) : undefined;
+    const allow = origin && !originAllowed(origin, ctx.settings.endpointAllowInsecureKey) ? ['Allow This Endpoint…'] : [];
+    void vscode.window.showErrorMessage(`Mnemo: ${report.message}`, ...allow, 'Choose Endpoint', 'Set API Key').then(async (c) => {
+      if (c === 'Allow This Endpoint…' && (await consentToKeyTransport(ctx, endpoint.baseUrl, apiKey))) void vscode.commands.executeCommand('mnemo.testConnection');
+      if (c === 'Choose Endpoint') void vscode.commands.executeCommand('mnemo.chooseEndpoint');
+      if (c === 'Set API Key') void vscode.commands.executeCommand('mnemo.setApiKey');
+    });
+  }
   return report;
 }
 
