@@ -200,7 +200,8 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
   meta.id = answerSetId(meta);
   if (!meta.adapter) delete meta.adapter;
   if (answers.length && answers.every((a) => a.error)) {
-    throw new MnemoError(`No question was answered: ${answers[0].error}.`, 'Check that the model is reachable and answers (e.g. "Mnemo: Test Connection"), then run the evaluation again.');
+    const where = t.kind === 'api' ? ` by ${t.model} at ${t.baseUrl}` : '';
+    throw new MnemoError(`No question was answered${where}: ${answers[0].error!.replace(/\.+$/, '')}.`, t.kind === 'api' ? 'Check that the server is up and serves the model (e.g. "Mnemo: Test Connection"), then run the evaluation again.' : 'See .mnemo/eval/ for eval.py\'s log, then run the evaluation again.');
   }
   const set: AnswerSet = { version: 1, meta, answers };
   await gradeAnswerSet(set, { judge, matcher, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
