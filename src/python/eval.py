@@ -14,8 +14,8 @@ reads the answer instead of recalling it); that shared prefix is computed once a
 reused for every question, so a long document costs one prefill, not one per question.
 
 questions.jsonl: one {"id": ..., "question": ...} per line. answers.jsonl: one
-{"id", "answer", "latency_ms"} (or {"id", "error"}) per line, in the questions' order, written as
-each batch finishes. Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
+{"id", "answer", "latency_ms"} (or {"id", "error"}) per line, in the questions' order (batches
+group questions of similar length; with --context-file each line is written as it is answered). Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
 {"event": "status", "state": "loading_model" | "evaluating", "done": n, "total": m},
 {"event": "error", "message", "hint", "kind"}, {"event": "done", "output_dir": answers file}.
 Exit code 0 when the script ran (single questions may still carry an error), 1 when it failed,
