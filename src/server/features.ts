@@ -259,7 +259,7 @@ export function codeActions(ws: QaWorkspace, params: CodeActionParams): CodeActi
       edit(`Add the context: "In ${context}, …"`, TextEdit.replace(Range.create(line, startCol, line, file.lines[line].length), withContext(text, context)), true);
     }
     // A pair the generation filters would have dropped is best commented out: it stays visible, and out of the dataset.
-    const filtered = d.code === 'example-echo' || d.code === 'vacuous' || d.code === 'ungrounded';
+    const filtered = params.context.diagnostics.some((x) => (x.code === 'example-echo' || x.code === 'vacuous' || x.code === 'ungrounded') && ((x.data as QaDiagnosticData | undefined)?.pair ?? pairAt(file, x.range.start.line)?.index) === pair.index);
     if (!pair.commented) edit('Comment out this pair', toTextEdit(file, toggleCommentEdit(file, pair)), filtered);
   }
   return out;

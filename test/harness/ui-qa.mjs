@@ -39,6 +39,24 @@ const FILE_A = [
 
 const FILE_B = ['@source: sources/rulebook.pdf', '@variant: nuanced', '@temperature: 1.2', '', '@chunk: 1', 'Q: In Cairnrun, what does the Herald wear?', 'A: A white sash 8 cm wide.', ''].join('\n');
 const FILE_C = ['@source: sources/rulebook.pdf', '@variant: reversed', '@temperature: 0.6', '', '@chunk: 1', 'Q: In Cairnrun, which player wears a white sash?', 'A: The Herald.', ''].join('\n');
+// What a small local model wrote (SmolLM2-135M, test/fixtures/smollm2-answers.json): the prompt's example, nothing checkable, and one good pair.
+const FILE_D = [
+  '@source: sources/rulebook.pdf',
+  '@variant: simple',
+  '@temperature: 0.6',
+  '@model: smollm2',
+  '',
+  '@chunk: 1',
+  'Q: In Cairnrun rules, how many squares may a boat move in one turn?',
+  'A: A boat may travel no more than three squares in a single turn.',
+  '',
+  'Q: What is the rules of the game of Cairnrun?',
+  'A: The rules of Cairnrun are as described in the document.',
+  '',
+  'Q: In Cairnrun, who decides where the Laws are silent?',
+  'A: The Chief Arbiter decides.',
+  '',
+].join('\n');
 
 export const qaChecks = [
   {
@@ -48,6 +66,7 @@ export const qaChecks = [
       writeFileSync(join(workspace, 'qa/rulebook-nuanced-0.45.qa'), FILE_A);
       writeFileSync(join(workspace, 'qa/rulebook-nuanced-1.2.qa'), FILE_B);
       writeFileSync(join(workspace, 'qa/rulebook-reversed-0.6.qa'), FILE_C);
+      writeFileSync(join(workspace, 'qa/rulebook-simple-0.6.qa'), FILE_D);
       await workbench(page);
 
       // The file in the editor: colours from the grammar, squiggles from the server, lenses on @chunk.
@@ -91,6 +110,21 @@ export const qaChecks = [
       await preview.locator('h2', { hasText: 'sources/rulebook.pdf' }).waitFor({ state: 'visible', timeout: 60_000 });
       await preview.locator('table').first().waitFor({ state: 'visible' });
       await screenshot('qa-coverage');
+
+      // The view filtered to the pairs the generation filters flag: the echo and the vacuous answer, not the good pair.
+      await runCommand(page, 'Mnemo: Show Only Echoed, Vacuous or Ungrounded Pairs');
+      await sidebar.locator('.pane-header', { hasText: 'only echoed, vacuous or ungrounded pairs' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const simple = sidebar.locator('.monaco-list-row', { hasText: 'simple' }).first();
+      await simple.waitFor({ state: 'visible', timeout: 30_000 });
+      const echoRow = sidebar.locator('.monaco-list-row', { hasText: 'how many squares may a boat move' }).first();
+      if (!(await echoRow.isVisible())) {
+        await sidebar.locator('.monaco-list-row', { hasText: 'rulebook-simple-0.6.qa' }).first().click();
+      }
+      await echoRow.waitFor({ state: 'visible', timeout: 30_000 });
+      await sidebar.locator('.monaco-list-row', { hasText: 'What is the rules of the game' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      if (await sidebar.locator('.monaco-list-row', { hasText: 'who decides where the Laws are silent' }).count()) throw new Error('the filtered view shows a good pair');
+      await screenshot('qa-view-filtered');
+      await runCommand(page, 'Mnemo: Show All Pairs');
       return description;
     },
   },

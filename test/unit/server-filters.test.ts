@@ -88,6 +88,12 @@ void test('the quick fix comments the pair out (preferred), and the summary list
   const pairs = parseQa(after).pairs;
   assert.deepEqual(pairs.map((p) => p.commented), [false, true, false, false, true]);
 
+  // With every diagnostic of the pair in the request (an editor sends them all), comment-out stays the preferred fix.
+  const both = ds.filter((x) => x.range.start.line === 8);
+  assert.deepEqual(both.map((x) => x.code).sort(), ['example-echo', 'not-standalone']);
+  const all = (await server.conn.sendRequest('textDocument/codeAction', { textDocument: { uri }, range: d.range, context: { diagnostics: both } })) as CodeAction[];
+  assert.deepEqual(all.find((a) => a.title === 'Comment out this pair')?.isPreferred, true);
+
   const summary = await server.conn.sendRequest(QaSummaryRequest, { uris: [uri] });
   assert.deepEqual(summary.files[0].filteredPairs, [1, 2, 3]);
   assert.deepEqual(summary.files[0].problemPairs, [1, 2, 3]);

@@ -23,15 +23,18 @@ const FILE_A = [
   'Q: In Cairnrun, how many players are in a team?',
   'A: Nine.',
   '',
-  'Q: How heavy is the cairnstone?',
-  'A: Between 620 and 650 grams.',
+  'Q: How many teams play a match?',
+  'A: Two teams of nine.',
   '',
   'Q: In Cairnrun, how many players are in a team?',
   'A: Nine players.',
   '',
 ].join('\n');
 
-const FILE_B = ['@source: sources/rulebook.pdf', '@variant: nuanced', '@temperature: 1.2', '', '@chunk: 2', 'Q: In Cairnrun, what is a Tap?', 'A: A single deliberate bounce of the stone.', '', 'Q: In Cairnrun, what is a Clasp?', 'A: A two-handed touch on the torso.', ''].join('\n');
+const FILE_B = ['@source: sources/rulebook.pdf', '@variant: nuanced', '@temperature: 1.2', '', '@chunk: 2', 'Q: In Cairnrun, what is a Pennant?', 'A: A small coloured flag the Chief Arbiter raises to signal a sanction.', '', 'Q: In Cairnrun, how big is the Moor for international matches?', 'A: 84 m long and 52 m wide.', ''].join('\n');
+
+// Pairs a small model wrote: its prompt's example, and an answer that says nothing (the generation filters' measures, as diagnostics).
+const FILE_C = ['@source: sources/rulebook.pdf', '@variant: simple', '@temperature: 0.6', '', '@chunk: 1', 'Q: In Rivermark chess rules, how many squares may a ferry move in one turn?', 'A: A ferry may travel no more than three squares in a single turn.', '', 'Q: What is the rules of the game of Cairnrun?', 'A: The rules of Cairnrun are as described in the document.', '', 'Q: In Cairnrun, who decides where the Laws are silent?', 'A: The Chief Arbiter decides.', ''].join('\n');
 
 const onDiagnostics = vscode.languages.onDidChangeDiagnostics as vscode.Event<unknown>;
 
@@ -78,7 +81,7 @@ suite('Q&A curation', () => {
     const fix = actions.find((a) => a.title.startsWith('Add the context'));
     assert.ok(fix?.edit, `quick fixes offered: ${actions.map((a) => a.title).join(', ')}`);
     assert.ok(await vscode.workspace.applyEdit(fix.edit));
-    assert.strictEqual(doc.lineAt(8).text, 'Q: In Cairnrun rules, how heavy is the cairnstone?');
+    assert.strictEqual(doc.lineAt(8).text, 'Q: In Cairnrun rules, how many teams play a match?');
     await waitFor('the problem to clear after the fix', () => !mnemoDiagnostics(uriA).some((d) => codeOf(d) === 'not-standalone'), { events: [onDiagnostics] });
     await doc.save();
   });
@@ -108,10 +111,10 @@ suite('Q&A curation', () => {
   });
 
   test('editing an answer from the view changes the file', async () => {
-    const answer = await vscode.commands.executeCommand('mnemo.qa.editAnswer', { file: pathB, pair: 1, question: 'In Cairnrun, what is a Clasp?' }, 'Two hands on the Carrier between shoulders and hips.');
-    assert.strictEqual(answer, 'Two hands on the Carrier between shoulders and hips.');
-    await waitFor('the answer on disk', () => readFileSync(pathB, 'utf8').includes('A: Two hands on the Carrier between shoulders and hips.'));
-    assert.ok(readFileSync(pathB, 'utf8').includes('Q: In Cairnrun, what is a Clasp?'));
+    const answer = await vscode.commands.executeCommand('mnemo.qa.editAnswer', { file: pathB, pair: 1, question: 'In Cairnrun, how big is the Moor for international matches?' }, '84 metres by 52 metres.');
+    assert.strictEqual(answer, '84 metres by 52 metres.');
+    await waitFor('the answer on disk', () => readFileSync(pathB, 'utf8').includes('A: 84 metres by 52 metres.'));
+    assert.ok(readFileSync(pathB, 'utf8').includes('Q: In Cairnrun, how big is the Moor for international matches?'));
   });
 
   test('a tree edit on a file with unsaved changes joins them and writes nothing behind the editor', async () => {
@@ -125,8 +128,8 @@ suite('Q&A curation', () => {
     assert.strictEqual(readFileSync(pathB, 'utf8'), onDisk, 'the file on disk is untouched');
     const text = doc.getText();
     assert.ok(text.startsWith('# my unsaved note\n'), 'the unsaved edit is kept');
-    assert.match(text, /@reviewed\nQ: In Cairnrun, what is a Tap\?/);
-    assert.match(text, /# Q: In Cairnrun, what is a Clasp\?/);
+    assert.match(text, /@reviewed\nQ: In Cairnrun, what is a Pennant\?/);
+    assert.match(text, /# Q: In Cairnrun, how big is the Moor for international matches\?/);
     assert.ok(doc.isDirty);
     await doc.save();
   });
@@ -141,6 +144,34 @@ suite('Q&A curation', () => {
     assert.strictEqual(tree[0].label, 't=0.45');
     assert.deepStrictEqual(tree[0].children!.map((p) => p.label), ['In Cairnrun, how many players are in a team?']);
     assert.strictEqual(await vscode.commands.executeCommand('mnemo.qa.clearFilter'), 'all');
+  });
+
+  test('echoed and vacuous pairs get warnings, and the view filters to them', async () => {
+    const pathC = join(harness.workspace, 'qa/rulebook-simple-0.6.qa');
+    writeFileSync(pathC, FILE_C);
+    try {
+      const uriC = vscode.Uri.file(pathC);
+      const ds = await waitFor('the filters\' diagnostics', () => {
+        const d = mnemoDiagnostics(uriC);
+        return d.some((x) => codeOf(x) === 'example-echo') && d.some((x) => codeOf(x) === 'vacuous') ? d : undefined;
+      }, { events: [onDiagnostics], timeoutMs: 60_000 });
+      assert.deepStrictEqual(ds.filter((d) => ['example-echo', 'vacuous', 'ungrounded'].includes(codeOf(d))).map((d) => [codeOf(d), d.range.start.line]).sort(), [['example-echo', 5], ['vacuous', 9]]);
+      await vscode.workspace.openTextDocument(uriC);
+      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uriC, ds.find((d) => codeOf(d) === 'example-echo')!.range, vscode.CodeActionKind.QuickFix.value);
+      assert.ok(actions.some((a) => a.title === 'Comment out this pair' && a.isPreferred), actions.map((a) => a.title).join(', '));
+
+      assert.strictEqual(await vscode.commands.executeCommand('mnemo.qa.filterFiltered'), 'filtered');
+      const files = await waitFor('the view filtered to echoed, vacuous or ungrounded pairs', async () => {
+        const t = (await vscode.commands.executeCommand<Snap[]>('mnemo.refreshQa', { snapshot: true })) ?? [];
+        const f = t.flatMap((s) => s.children ?? []).flatMap((v) => v.children ?? []);
+        return f.length === 1 && f[0].children?.length === 2 ? f : undefined;
+      }, { events: [onDiagnostics], timeoutMs: 30_000 });
+      assert.strictEqual(files[0].label, 't=0.6');
+      assert.deepStrictEqual(files[0].children!.map((p) => p.label), ['In Rivermark chess rules, how many squares may a ferry move in one turn?', 'What is the rules of the game of Cairnrun?']);
+      assert.strictEqual(await vscode.commands.executeCommand('mnemo.qa.clearFilter'), 'all');
+    } finally {
+      unlinkSync(pathC);
+    }
   });
 
   test('deleting the duplicate from the view clears its diagnostic', async () => {
