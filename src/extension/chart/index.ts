@@ -95,11 +95,12 @@ async function compareRuns(ctx: Ctx, arg?: unknown, selected?: unknown): Promise
 }
 
 /** The chart an export command acts on: the runs named, else the active (or last focused) chart. */
-async function exportTarget(ctx: Ctx, args: ExportArgs | undefined): Promise<ChartPanel> {
+function exportTarget(ctx: Ctx, args: ExportArgs | undefined): ChartPanel {
   if (args?.runIds?.length) {
-    const panel = ChartPanel.find(args.runIds) ?? ChartPanel.show(ctx, args.runIds, runsFeed);
-    await panel.whenReady();
-    return panel;
+    const feed = requireFeed();
+    for (const id of args.runIds) requireRun(feed, id);
+    // An open chart is used as it is (its options, its size); questions to it show it if hidden.
+    return ChartPanel.find(args.runIds) ?? ChartPanel.show(ctx, args.runIds, runsFeed);
   }
   const panel = ChartPanel.current();
   if (!panel) throw new MnemoError('No chart is open to export.', 'Open a run\'s chart first ("Mnemo: Open Chart"), then export it.');
@@ -138,7 +139,7 @@ function announce(ctx: Ctx, what: string, path: string, quiet: boolean): void {
 
 async function exportPng(ctx: Ctx, arg?: unknown): Promise<string | undefined> {
   const args = exportArgs(arg);
-  const panel = await exportTarget(ctx, args);
+  const panel = exportTarget(ctx, args);
   const path = await destination(ctx, panel.runIds, 'png', args?.path);
   if (!path) return undefined;
   const bytes = decodePngDataUrl(await panel.pngDataUrl());
@@ -150,7 +151,7 @@ async function exportPng(ctx: Ctx, arg?: unknown): Promise<string | undefined> {
 async function exportCsv(ctx: Ctx, arg?: unknown): Promise<string | undefined> {
   const args = exportArgs(arg);
   const feed = requireFeed();
-  const runIds = args?.runIds?.length ? args.runIds : (await exportTarget(ctx, args)).runIds;
+  const runIds = args?.runIds?.length ? args.runIds : exportTarget(ctx, args).runIds;
   const runs = runIds.map((id) => {
     const snap = feed.get(id);
     if (!snap) throw new MnemoError(`Run "${id}" is not in runs/.`, 'It may have been deleted or renamed.');

@@ -249,15 +249,16 @@ export class ChartPanel implements vscode.Disposable {
   }
 
   private async request<T extends FromWebview['type']>(make: (requestId: number) => ToWebview, answer: T): Promise<Extract<FromWebview, { type: T }>> {
-    await this.whenReady();
+    // A hidden webview has no page to answer: show the chart (without taking the focus).
+    if (!this.panel.visible) this.panel.reveal(undefined, true);
     const requestId = this.nextRequest++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
-        reject(new Error(`The chart did not answer within ${REQUEST_TIMEOUT_MS / 1000} s (is its tab visible?).`));
+        reject(new Error(`The chart did not answer within ${REQUEST_TIMEOUT_MS / 1000} s.`));
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(requestId, { resolve: (m) => (m.type === answer ? resolve(m as Extract<FromWebview, { type: T }>) : reject(new Error(`unexpected ${m.type}`))), reject, timer });
-      this.post(make(requestId));
+      void this.whenReady().then(() => this.post(make(requestId)));
     });
   }
 

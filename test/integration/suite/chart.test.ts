@@ -192,8 +192,11 @@ suite('Chart', () => {
     assert.match(csv[1], /^export-run,1,0\.005,2\.5446,,0\.00001,1\.\d+$/);
     assert.match(csv[30], /^export-run,30,0\.15,[\d.]+,1\.5,[\d.e-]+,[\d.]+$/);
 
-    // A relative path is taken from the project folder.
-    const pngPath = (await vscode.commands.executeCommand('mnemo.training.exportChartPng', { path: 'runs/export-run/chart.png' })) as string | undefined;
+    // Another chart opened over it hides it: the export shows it again to draw it. A relative path is taken from the project folder.
+    await makeRun('other-run', logLines(1, 5));
+    await openChart('other-run');
+    assert.strictEqual(panel.panel.visible, false);
+    const pngPath = (await vscode.commands.executeCommand('mnemo.training.exportChartPng', { runIds: [id], path: 'runs/export-run/chart.png' })) as string | undefined;
     assert.strictEqual(pngPath, join(harness.workspace, 'runs/export-run/chart.png'));
     const png = readFileSync(pngPath);
     const after = await panel.stats();
