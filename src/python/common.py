@@ -353,6 +353,9 @@ def load_model(model: str, gguf_file: str | None = None, dtype=None, attn_implem
     kw = {}
     if gguf_file:
         kw["gguf_file"] = gguf_file
+        gguf_config = _dense_gguf_config(gguf_file)
+        if gguf_config is not None and quantization_config is None:
+            kw["quantization_config"] = gguf_config
     if dtype is not None:
         kw["dtype"] = dtype
     if quantization_config is not None:
@@ -367,7 +370,10 @@ def load_model(model: str, gguf_file: str | None = None, dtype=None, attn_implem
     for i, attn in enumerate(tries):
         try:
             extra = {"attn_implementation": attn} if attn else {}
-            return AutoModelForCausalLM.from_pretrained(model, **kw, **extra)
+            loaded = AutoModelForCausalLM.from_pretrained(model, **kw, **extra)
+            if gguf_file:
+                _drop_gguf_quantizer(loaded)
+            return loaded
         except (ValueError, ImportError) as e:
             if i + 1 < len(tries) and ("attn" in str(e).lower() or "attention" in str(e).lower() or "flash" in str(e).lower()):
                 log(f"attention {attn} not available for this model ({str(e).splitlines()[0]}): trying {tries[i + 1]}")
@@ -376,6 +382,34 @@ def load_model(model: str, gguf_file: str | None = None, dtype=None, attn_implem
         except Exception as e:  # noqa: BLE001 - classified
             raise _model_load_error(model, e) from e
     raise AssertionError("unreachable")
+
+
+def _dense_gguf_config(gguf_file: str):
+    """transformers >= 5.2x keeps GGUF weights packed unless asked to unpack them (GgufConfig(dequantize=True));
+    older 5.x always unpacks and has no such option (None)."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return None
+    try:
+        return GgufConfig(gguf_file=gguf_file, dequantize=True)
+    except TypeError:
+        return None
+
+
+def _drop_gguf_quantizer(model) -> None:
+    """A GGUF model unpacked into dense weights is an ordinary model, but transformers keeps its GGUF
+    quantizer attached, which refuses training ("not trainable") and saving ("not serializable").
+    Detach it when the weights are dense; packed weights (a GGUF kernel in use) are left alone."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    config = getattr(quantizer, "quantization_config", None)
+    method = str(getattr(config, "quant_method", ""))
+    if "gguf" in method.lower() and getattr(config, "dequantize", True):
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -386,7 +386,7 @@ def make_protocol_callback(metrics: common.Metrics, start_info: dict, has_eval: 
                 return
             if "loss" in logs:
                 seen = int(logs.get("num_input_tokens_seen", state.num_input_tokens_seen) or 0)
-                event = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "loss": logs["loss"], "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm")}
+                event = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "loss": logs["loss"], "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), "tokens_seen": seen}
                 if self.train_seconds > 0:
                     event["tokens_per_s"] = round((seen - self.tokens_at_log) / self.train_seconds, 1)
                 metrics.emit("log", **event)

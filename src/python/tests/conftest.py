@@ -84,7 +84,7 @@ SCHEMA = {
         {"total_steps": int, "epochs": NUM, "train_rows": int, "eval_rows": int},
         {"over_length_rows": int, "empty_rows": int, "over_length_action": str, "trainable_params": int, "total_params": int, "device": str, "dtype": str, "world_size": int},
     ),
-    "log": ({"step": int, "loss": NUM + (type(None),)}, {"epoch": NUM, "lr": NUM + (type(None),), "grad_norm": NUM + (type(None),), "tokens_per_s": NUM}),
+    "log": ({"step": int, "loss": NUM + (type(None),)}, {"epoch": NUM, "lr": NUM + (type(None),), "grad_norm": NUM + (type(None),), "tokens_per_s": NUM, "tokens_seen": int}),
     "eval": ({"step": int, "eval_loss": NUM + (type(None),)}, {"epoch": NUM}),
     "checkpoint": ({"step": int, "path": str}, {"best": bool}),
     "done": ({"output_dir": str}, {"merged_dir": str, "best_step": int, "best_eval_loss": NUM + (type(None),), "hub_url": str}),

@@ -43,6 +43,8 @@ def test_full_fine_tuning_memorizes_and_streams_the_protocol(tiny_model_dir, tmp
     assert len(losses) == 8
     assert losses[0] > 2.0 and losses[-1] < 0.1 and losses[-1] < losses[0] / 20, losses
     assert all(e["tokens_per_s"] > 0 for e in events if e["event"] == "log")
+    # Every step reads all 6 rows (batch 6 = the whole set); tokens seen count real tokens, not padding.
+    assert [e["tokens_seen"] for e in events if e["event"] == "log"][-1] == 80 * start["train_tokens"]
 
     evals = [e for e in events if e["event"] == "eval"]
     assert [e["step"] for e in evals] == [40, 80] and evals[1]["eval_loss"] < evals[0]["eval_loss"]
