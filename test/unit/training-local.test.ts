@@ -30,6 +30,7 @@ void test('local: a full run, its events, its record and its outputs', async () 
   assert.equal(rec.metricsOffset, readFileSync(join(dir, 'metrics.jsonl')).length);
   assert.deepEqual(readRun(project, rec.id), rec);
   assert.ok(existsSync(join(dir, 'output', 'adapter_model.safetensors')));
+  assert.ok(!existsSync(join(dir, '.setup-pid')), 'the set-up lock is gone once the script runs');
   assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).model, 'fake/model');
   assert.equal(rec.dataset?.train.rows, 2);
   assert.ok(rec.startedAt && rec.endedAt);
@@ -103,4 +104,25 @@ void test('local: no dataset, no train.py, a bad config: refused before anything
   rmSync(join(project.dataDir, 'train.jsonl'));
   await assert.rejects(startRun(project, { target: 'local', scriptsDir, hooks: hooks() }), /no dataset to train on/);
   assert.deepEqual(listRuns(project), []);
+});
+
+void test('attach: a run left setting up is failed, unless the process setting it up still lives', async () => {
+  const project = trainingProject();
+  const { spawn } = await import('node:child_process');
+  const { writeRecord } = await import('../../src/core/training/runs');
+  const base = { version: 1 as const, created: new Date().toISOString(), target: { kind: 'local' as const }, state: 'setting_up' as const, config: {} };
+  const sleeper = spawn('sleep', ['30']);
+  try {
+    writeRecord(project, { ...base, id: 'busy' });
+    writeFileSync(join(project.runsDir, 'busy', '.setup-pid'), `${sleeper.pid}\n`);
+    await assert.rejects(attachRun(project, 'busy', { hooks: hooks() }), /still being set up by another Mnemo process/);
+    assert.equal(readRun(project, 'busy').state, 'setting_up');
+  } finally {
+    sleeper.kill();
+  }
+  writeRecord(project, { ...base, id: 'orphan' });
+  const h = await attachRun(project, 'orphan', { hooks: hooks() });
+  const rec = await h.finished;
+  assert.equal(rec.state, 'failed');
+  assert.match(rec.error!.message, /interrupted before the script started/);
 });

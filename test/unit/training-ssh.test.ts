@@ -262,3 +262,49 @@ void test('ssh: without a named Python, a venv per requirements.txt is made once
   assert.ok(h2.lines.some((l) => l.startsWith('Using the Python environment')));
   assert.deepEqual(readdirSync(venvRoot), venvs);
 });
+
+void test('ssh: ssh-agent (SSH_AUTH_SOCK) authenticates when no key file is configured', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-agent-'));
+  const sock = join(dir, 'agent.sock');
+  const out = execFileSync('ssh-agent', ['-a', sock], { encoding: 'utf8' });
+  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+  try {
+    execFileSync('ssh-add', [sshd.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const cfg = join(dir, 'config');
+    // IdentityFile points at a key that does not exist, so only the agent can log in.
+    writeFileSync(cfg, `Host via-agent\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ${join(dir, 'none')}\n`);
+    const project = trainingProject();
+    const handle = await startRun(project, { target: 'via-agent', scriptsDir, hooks: hooks(), ssh: ssh({ sshConfigPath: cfg, agent: sock }), env: { MNEMO_FAKE_STEPS: '2' } });
+    assert.equal((await handle.finished).state, 'done');
+    const none = await rejection(startRun(project, { target: 'via-agent', scriptsDir, hooks: hooks(), ssh: ssh({ sshConfigPath: cfg, agent: '' }) }));
+    assert.match(none.message, /no key or ssh-agent was available/);
+  } finally {
+    process.kill(agentPid);
+  }
+});
+
+void test('ssh: a host that stays unreachable: the handle gives up after its tries, the run goes on and can be cancelled later', async () => {
+  const lone = await startSshd();
+  try {
+    const project = trainingProject();
+    const o = { sshConfigPath: lone.sshConfig, knownHostsPath: lone.knownHosts, agent: '', python: 'python3', remoteRoot: join(lone.dir, 'runs'), reconnect: { attempts: 2, initialDelayMs: 50 } };
+    const h = hooks();
+    const handle = await startRun(project, { target: TEST_HOST_ALIAS, scriptsDir, hooks: h, ssh: o, env: { MNEMO_FAKE_STEPS: '20', MNEMO_FAKE_PAUSE_AT: '2' } });
+    const pgid = handle.record.pgid!;
+    try {
+      await untilEvent(handle, isStep(2));
+      // The sessions first (children of the listener), then the listener: no new connections.
+      assert.ok(lone.killSessions() > 0);
+      process.kill(lone.pid, 'SIGTERM');
+      const err = await rejection(handle.finished);
+      assert.match(err.message, /could not reconnect after 2 tries/);
+      assert.match(err.hint ?? '', /reattach/);
+      assert.equal(readRun(project, handle.record.id).state, 'running');
+      assert.ok(pidAlive(-pgid), 'the run survived the lost connection');
+    } finally {
+      process.kill(-pgid, 'SIGKILL');
+    }
+  } finally {
+    await lone.stop();
+  }
+});

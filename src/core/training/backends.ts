@@ -346,6 +346,8 @@ export class SshBackend implements Backend {
       `  size=$(wc -c < ${RUN_FILES.metrics} 2>/dev/null || echo 0); size=$((size + 0))`,
       `  if [ "$size" -gt "$off" ]; then tail -c +$((off + 1)) ${RUN_FILES.metrics} | head -c $((size - off)); off=$size; fi`,
       '  [ "$run" = 0 ] && exit 0',
+      // A dropped connection takes the session's sshd (this shell's parent) with it: stop too.
+      '  kill -s 0 "$PPID" 2>/dev/null || exit 0',
       '  sleep 0.3',
       'done',
     ].join('\n');

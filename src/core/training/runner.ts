@@ -8,7 +8,7 @@ import { join, posix } from 'node:path';
 import { MnemoError } from '../errors';
 import type { Project } from '../project';
 import { registerSecret, scrub } from '../secrets';
-import { checkEnv, LocalBackend, readTail, SshBackend, type Backend } from './backends';
+import { checkEnv, LocalBackend, pidAlive, readTail, SshBackend, type Backend } from './backends';
 import { resolveTrainConfig } from './config';
 import { resolveHost } from './hosts';
 import type { ConnectOptions, RunHandle, StartOptions } from './index';
@@ -39,6 +39,9 @@ export function classifyLog(text: string): ErrorKind {
   if (/Found no NVIDIA driver|no CUDA GPUs are available|CUDA is not available/i.test(text)) return 'no_gpu';
   return 'other';
 }
+
+/** runs/<id>/.setup-pid: the pid of the process setting a run up. */
+const SETUP_LOCK = '.setup-pid';
 
 const DEFAULT_RECONNECT = { attempts: 8, initialDelayMs: 500, maxDelayMs: 15000 };
 
@@ -298,6 +301,11 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
   const id = newRunId();
   const dir = runDir(project, id);
   mkdirSync(dir, { recursive: true });
+  // Who is setting the run up (removed once it runs): attachRun leaves such a run alone while that process lives.
+  writeFileSync(join(dir, SETUP_LOCK), `${process.pid}\n`);
+  // Aborting while a long step runs (a pip install) closes the connection, which ends that step.
+  const onAbort = () => backend?.close();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const record: RunRecord = {
     version: 1,
     id,
@@ -313,7 +321,12 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
   writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
   writeFileSync(join(dir, RUN_FILES.metrics), '');
   const log = (l: string) => opts.hooks.log?.(scrub(l));
+  const setupDone = () => {
+    opts.signal?.removeEventListener('abort', onAbort);
+    rmSync(join(dir, SETUP_LOCK), { force: true });
+  };
   const fail = (err: unknown): never => {
+    setupDone();
     const message = scrub(err instanceof Error ? err.message : String(err));
     const aborted = opts.signal?.aborted;
     writeRecord(project, { ...readRunRecord(project, id), state: aborted ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), ...(aborted ? {} : { error: { message, hint: err instanceof MnemoError ? err.hint : undefined } }) });
@@ -332,6 +345,7 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
       const pgid = backend.launch(python, env);
       const handle = new Handle(project, { ...record, state: 'running', pgid }, backend, opts);
       writeRecord(project, handle.record);
+      setupDone();
       handle.start();
       return handle;
     } catch (err) {
@@ -363,6 +377,7 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
     const current = readRunRecord(project, id);
     const handle = new Handle(project, { ...current, state: 'running', pgid }, backend, opts);
     writeRecord(project, handle.record);
+    setupDone();
     handle.start();
     return handle;
   } catch (err) {
@@ -387,6 +402,11 @@ async function backendFor(project: Project, record: RunRecord, opts: ConnectOpti
 export async function attach(project: Project, id: string, opts: ConnectOptions): Promise<RunHandle> {
   let record = readRunRecord(project, id);
   if (record.state === 'setting_up') {
+    const lock = join(runDir(project, id), SETUP_LOCK);
+    const owner = existsSync(lock) ? Number(readFileSync(lock, 'utf8').trim()) : NaN;
+    if (Number.isInteger(owner) && owner !== process.pid && pidAlive(owner)) {
+      throw new MnemoError(`Run ${id} is still being set up by another Mnemo process (pid ${owner}).`, 'Wait until it has started, then reattach.');
+    }
     // Set-up happens inside one startRun call; a record still in it belongs to a session that ended.
     record = { ...record, state: 'failed', endedAt: new Date().toISOString(), error: { message: 'Setting up this run was interrupted before the script started (the editor or the command closed).', hint: 'Start the run again.' } };
     writeRecord(project, record);
