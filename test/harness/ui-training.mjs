@@ -35,7 +35,12 @@ function liveInGroup(pgid) {
 async function runsPane(page) {
   const sidebar = page.locator('#workbench\\.parts\\.sidebar');
   const header = sidebar.locator('.pane-header', { hasText: /^Runs/ });
-  if (!(await header.isVisible().catch(() => false))) await openView(page, 'Mnemo');
+  // After a reload the side bar comes back by itself, a moment later: clicking the container then would close it.
+  const shown = await header.waitFor({ state: 'visible', timeout: 15_000 }).then(
+    () => true,
+    () => false,
+  );
+  if (!shown) await openView(page, 'Mnemo');
   await header.waitFor({ state: 'visible' });
   if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
   return sidebar;
@@ -100,6 +105,15 @@ export const trainingChecks = [
         };
         const before = await step();
         await screenshot('runs-view-before-reload');
+        const follower = () => {
+          try {
+            return JSON.parse(readFileSync(join(workspace, 'runs', id, '.follower.json'), 'utf8')).pid;
+          } catch {
+            return undefined;
+          }
+        };
+        const firstFollower = follower();
+        if (!firstFollower) throw new Error('the window that started the run does not mark itself as following it');
 
         // Reload the window in the middle of the run: the extension host goes, the run does not.
         await page.reload();
@@ -118,6 +132,12 @@ export const trainingChecks = [
           { id, target, steps: STEPS },
           { timeout: 90_000, polling: 250 },
         );
+        // The new window's extension host follows it now (the old one is gone).
+        const deadline = Date.now() + 30_000;
+        while (!(follower() && follower() !== firstFollower)) {
+          if (Date.now() > deadline) throw new Error(`after the reload the run is still marked as followed by ${follower()} (before: ${firstFollower})`);
+          await page.waitForTimeout(250);
+        }
         const description = (await item.locator('.label-description').textContent())?.trim() ?? '';
         if (!/training step \d+\/\d+ · \d+(m \d+)?s · loss \d\.\d{3}/.test(description)) throw new Error(`the run's description is "${description}"`);
         await page.mouse.move(1000, 700);

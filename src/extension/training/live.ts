@@ -1,5 +1,7 @@
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { describeError } from '../../core/errors';
+import { describeError, MnemoError } from '../../core/errors';
 import type { Project } from '../../core/project';
 import { attachRun, type ConnectOptions, type RunHandle, type RunRecord, type SshOptions } from '../../core/training';
 import type { Ctx } from '../ctx';
@@ -12,6 +14,28 @@ import { COMMANDS } from './ids';
 export function sshOptions(ctx: Ctx): SshOptions {
   const s = ctx.settings;
   return { sshConfigPath: s.sshConfigFile, knownHostsPath: s.sshKnownHostsFile, settingsHosts: s.trainingHosts, python: s.trainingPython };
+}
+
+/**
+ * runs/<id>/.follower.json: the process (an extension host on this machine) that follows the run
+ * and appends its metrics. A second follower would append the same bytes again, so a window does
+ * not attach to a run another live window follows.
+ */
+const FOLLOWER_FILE = '.follower.json';
+
+/** Whether a process runs (a zombie does not count: this machine's init may never reap one). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
 }
 
 interface Followed {
@@ -27,12 +51,36 @@ interface Followed {
 export class LiveRuns implements vscode.Disposable {
   private readonly followed = new Map<string, Followed>();
   private readonly attaching = new Map<string, Promise<RunHandle>>();
+  /** Live runs another window followed when this one started: taken over once that window is gone. */
+  private readonly waiting = new Map<string, Project>();
+  private takeover: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: Ctx,
     private readonly model: RunsModel,
     readonly hooks: VscodeTrainingHooks,
   ) {}
+
+  private watchForTakeover(): void {
+    if (this.takeover || !this.waiting.size) return;
+    this.takeover = setInterval(() => {
+      for (const [id, project] of [...this.waiting]) {
+        const r = this.model.get(id)?.record;
+        if (!r || !isLive(r.state) || this.followed.has(id)) this.waiting.delete(id);
+        else if (this.otherFollower(id) === undefined) {
+          this.waiting.delete(id);
+          this.attach(project, id).then(
+            () => this.ctx.log.info(`Run ${id}: the window that followed it is gone; followed here now.`),
+            (err: unknown) => this.ctx.log.warn(`Could not take over run ${id}: ${describeError(err)}`),
+          );
+        }
+      }
+      if (!this.waiting.size) {
+        clearInterval(this.takeover);
+        this.takeover = undefined;
+      }
+    }, 2000);
+  }
 
   connectOptions(hooks = this.hooks as ConnectOptions['hooks']): ConnectOptions {
     return { ssh: sshOptions(this.ctx), hooks };
@@ -48,6 +96,7 @@ export class LiveRuns implements vscode.Disposable {
     this.drop(id);
     const subs = [handle.onEvent(() => this.model.poke(id)), handle.onRecord(() => this.model.poke(id))];
     this.followed.set(id, { handle, subs });
+    this.markFollower(id);
     this.model.poke(id);
     handle.finished.then(
       (record) => {
@@ -71,10 +120,49 @@ export class LiveRuns implements vscode.Disposable {
     return handle;
   }
 
+  /** The process id of another live window that follows the run, if one does. */
+  otherFollower(id: string): number | undefined {
+    const dir = this.model.runDir(id);
+    if (!dir) return undefined;
+    try {
+      const pid = (JSON.parse(readFileSync(join(dir, FOLLOWER_FILE), 'utf8')) as { pid?: unknown }).pid;
+      return typeof pid === 'number' && pid !== process.pid && processAlive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private markFollower(id: string): void {
+    const dir = this.model.runDir(id);
+    if (!dir) return;
+    try {
+      writeFileSync(join(dir, FOLLOWER_FILE), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }) + '\n');
+    } catch (err) {
+      this.ctx.log.debug(`Could not mark run ${id} as followed here: ${describeError(err)}`);
+    }
+  }
+
+  private unmarkFollower(id: string): void {
+    const dir = this.model.runDir(id);
+    if (!dir) return;
+    const file = join(dir, FOLLOWER_FILE);
+    try {
+      if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }).pid === process.pid) unlinkSync(file);
+    } catch {
+      // Not marked, or the run folder is gone.
+    }
+  }
+
   /** Attaches to a run from its record (after a reload, or when asked); one attach at a time per run. */
   attach(project: Project, id: string, hooks?: ConnectOptions['hooks']): Promise<RunHandle> {
     const pending = this.attaching.get(id);
     if (pending) return pending;
+    const other = this.otherFollower(id);
+    if (other !== undefined) {
+      return Promise.reject(
+        new MnemoError(`Run ${id} is followed by another VS Code window (process ${other}).`, 'Its metrics reach runs/ from there and show here too; reattach here once that window is closed.'),
+      );
+    }
     this.drop(id);
     const job = attachRun(project, id, this.connectOptions(hooks))
       .then((h) => this.follow(h))
@@ -87,6 +175,14 @@ export class LiveRuns implements vscode.Disposable {
   async reattachAll(project: Project): Promise<void> {
     const live = this.model.list().filter((r) => isLive(r.state) && !this.followed.has(r.id));
     for (const r of live) {
+      const other = this.otherFollower(r.id);
+      if (other !== undefined) {
+        // A reload can start this window before the old one is quite gone: wait for it, then follow.
+        this.ctx.log.info(`Run ${r.id} is followed by another VS Code window (process ${other}); its metrics show here from the files, and this window follows it once that one is gone.`);
+        this.waiting.set(r.id, project);
+        this.watchForTakeover();
+        continue;
+      }
       try {
         await this.attach(project, r.id);
         this.ctx.log.info(`Reattached run ${r.id} (${describeTarget(r)}).`);
@@ -107,6 +203,7 @@ export class LiveRuns implements vscode.Disposable {
     this.followed.delete(id);
     for (const s of f.subs) s.dispose();
     f.handle.detach();
+    this.unmarkFollower(id);
   }
 
   private async announce(record: RunRecord): Promise<void> {
@@ -127,6 +224,8 @@ export class LiveRuns implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.takeover) clearInterval(this.takeover);
+    this.waiting.clear();
     // The window goes, the runs stay: stop following, never stop a run.
     for (const id of [...this.followed.keys()]) this.drop(id);
     this.hooks.clear();

@@ -2,9 +2,11 @@
 // live, every metric once), and runs started from the command against a real OpenSSH server on
 // 127.0.0.1 with the stand-in trainer: steps in the view, a cut connection, cancel, download.
 import * as assert from 'node:assert';
+import { spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { Project } from '../../../src/core/project';
 import { parseMetricLines } from '../../../src/core/training/metrics';
 import type { LogEvent, MetricEvent, RunRecord } from '../../../src/core/training/protocol';
 import type { RunsView, RunTreeSnapshot } from '../../../src/extension/training';
@@ -274,8 +276,25 @@ suite('Training', () => {
       // What a reload does: the handle goes, a new one attaches from run.json.
       view.live.detach(id);
       assert.strictEqual(view.live.handle(id), undefined);
+      const marker = join(harness.workspace, 'runs', id, '.follower.json');
+      assert.ok(!existsSync(marker), 'a window that stops following says so');
+      // Another live window following it (here: a stand-in process): no second follower...
+      const other = spawn('sleep', ['120'], { stdio: 'ignore' });
+      writeFileSync(marker, JSON.stringify({ pid: other.pid }));
+      assert.strictEqual(await vscode.commands.executeCommand('mnemo.training.reattach', id), undefined);
+      assert.strictEqual(view.live.handle(id), undefined);
+      // ...until that window is gone: then this one takes the run over (what a reload that overlaps the old window needs).
+      const api = (await activateMnemo()) as { ctx: { project?: Project } };
+      assert.ok(api.ctx.project);
+      await view.live.reattachAll(api.ctx.project);
+      assert.strictEqual(view.live.handle(id), undefined);
+      other.kill('SIGKILL');
+      await waitFor('this window to take the run over', () => view.live.handle(id), { timeoutMs: 15_000 });
+      assert.strictEqual((JSON.parse(readFileSync(marker, 'utf8')) as { pid: number }).pid, process.pid);
+      view.live.detach(id);
       const reattached = (await vscode.commands.executeCommand('mnemo.training.reattach', id)) as RunRecord;
       assert.strictEqual(reattached.state, 'running');
+      assert.strictEqual((JSON.parse(readFileSync(marker, 'utf8')) as { pid: number }).pid, process.pid, 'the following window marks the run');
       const before = stepOf(await item(view, id, 'the run to step on', (t) => stepOf(t) >= 3));
       await item(view, id, 'the steps to go on after reattaching', (t) => stepOf(t) > before + 5);
 
