@@ -10,6 +10,7 @@ import type { Project } from '../../../src/core/project';
 import { parseMetricLines } from '../../../src/core/training/metrics';
 import type { LogEvent, MetricEvent, RunRecord } from '../../../src/core/training/protocol';
 import type { RunsView, RunTreeSnapshot } from '../../../src/extension/training';
+import { editTrainingConfig } from '../../../src/extension/training/start';
 import { startSshd, TEST_HOST_ALIAS, type TestSshd } from '../../servers/sshd';
 import { activateMnemo, harness, waitFor } from './helpers';
 
@@ -100,6 +101,28 @@ suite('Training', () => {
     } finally {
       sub.dispose();
     }
+  });
+
+  test('Edit Config opens mnemo.json at "training", adding the section (unsaved) when there is none', async () => {
+    const api = (await activateMnemo()) as { ctx: { project?: Project } };
+    const project = api.ctx.project;
+    assert.ok(project);
+    const original = readFileSync(project.configPath, 'utf8');
+    const config = JSON.parse(original) as Record<string, unknown>;
+    delete config.training;
+    const before = JSON.stringify(config, null, 2) + '\n';
+    writeFileSync(project.configPath, before);
+    await editTrainingConfig(project);
+    const editor = vscode.window.activeTextEditor;
+    assert.ok(editor);
+    assert.strictEqual(editor.document.uri.fsPath, project.configPath);
+    assert.ok(editor.document.isDirty, 'the section is added to the editor, not written behind it');
+    const text = editor.document.getText();
+    assert.deepStrictEqual((JSON.parse(text) as { training?: unknown }).training, { model: '' });
+    assert.match(editor.document.lineAt(editor.selection.active.line).text, /"training"/);
+    assert.strictEqual(readFileSync(project.configPath, 'utf8'), before, 'nothing written to disk');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    writeFileSync(project.configPath, original);
   });
 
   suite('on this machine', function () {
