@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.code-server/**', '.vscode-test/**', 'media/**', '.tmp/**', 'examples/**'] },
+  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.code-server/**', '.vscode-test/**', 'media/**', '.tmp/**', '.venv/**', 'test-results/**', 'examples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
