@@ -80,6 +80,8 @@ void describe('judgePair', () => {
     assert.equal(reason('In Cairnrun rules, how far must opponents retreat at a Free Cast?', 'It depends on the situation.'), 'vacuous');
     assert.equal(reason('In Cairnrun rules, what is the Still?', 'The Still is the Still in Cairnrun rules.'), 'vacuous');
     assert.equal(reason('In Cairnrun rules, how wide is the Moor?', 'The text does not say.'), 'vacuous');
+    // A question about nothing in particular, with an answer that happens to quote the chunk (real SmolLM2 output).
+    assert.equal(judgePair(j, { question: 'What is the rules for a game in Cairnrun?', answer: '7.2 A Carrier may take no more than five steps while holding the stone.' })?.detail, 'its question asks about nothing in particular');
     // A short answer that repeats a word of its question is an answer.
     assert.equal(reason('In Cairnrun rules, fill in the blank: "The _____ is the circle of 1.8 m radius around each cairn."', 'Still'), undefined);
     assert.equal(reason('In Cairnrun rules, may anyone other than the Warden stand in the Still?', 'No, only the Warden may.'), undefined);

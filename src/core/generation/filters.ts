@@ -30,10 +30,13 @@ const STOPWORDS = new Set(
 
 /** Words of answers that say nothing checkable ("as described in the document"); they are not the content that grounds an answer. */
 const VACUOUS_WORDS = new Set(
-  'document documents text passage chunk section sections rule rules rulebook described describes describe stated states state mentioned mentions mention explained explains explain outlined outlines specified specifies defined defines given provided above below following according refer refers see details detail information'.split(
+  'document documents text passage chunk section sections rule rules rulebook described describes describe stated states state mentioned mentions mention explained explains explain outlined outlines specified specifies defined defines given provided above below following according refer refers see details detail information answer answers question questions'.split(
     ' ',
   ),
 );
+
+/** Words of questions about nothing in particular ("What are the rules of the game of Cairnrun?"). */
+const GENERIC_QUESTION_WORDS = new Set('game games sport sports play match matches laws law general overview summary main key important thing things something everything purpose point kind'.split(' '));
 
 const VACUOUS_PHRASES: RegExp[] = [
   /\b(?:as|is|are)\s+(?:described|stated|mentioned|explained|outlined|specified|defined|given|shown|set out|written)\s+(?:in|by|within)\s+(?:the\s+)?(?:document|text|passage|chunk|rules?|rulebook|section|source|above)/i,
@@ -165,17 +168,13 @@ export class PairJudge {
       const ws = contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w));
       // The example's words the chunk does not have ("ferry", "squares"): a pair that uses them took them from the example.
       const foreign = new Set(this.chunkStems ? ws.map(stem).filter((w) => !this.chunkStems!.has(w)) : []);
-      // The example's own names ("Rivermark"): a pair that names them is set in the example's world, not the text's.
+      // The example's own world: the names in its "In <context>, …" phrase ("Rivermark chess rules") that
+      // the text does not have. A pair that names them is set in the example's world, not the text's.
       const names = new Map<string, string>();
-      // Only against a known chunk (without one, a name of the example may well be the document's), and not a sentence's first word.
-      if (this.chunkStems) {
-        for (const part of [pair.question, pair.answer]) {
-          [...part.matchAll(/[\p{L}\p{N}][\p{L}\p{N}'’-]*/gu)].forEach((m, i) => {
-            if (i === 0 || !/^\p{Lu}/u.test(m[0])) return;
-            const w = words(m[0])[0];
-            if (w && !STOPWORDS.has(w) && !this.ignore.has(w) && !this.chunkStems!.has(stem(w))) names.set(w, m[0]);
-          });
-        }
+      const world = /^\s*In ([^,]{2,80}),/i.exec(pair.question)?.[1] ?? '';
+      for (const m of this.chunkStems ? world.matchAll(/\p{Lu}[\p{L}'’-]*/gu) : []) {
+        const w = words(m[0])[0];
+        if (w && !STOPWORDS.has(w) && !this.ignore.has(w) && !this.chunkStems!.has(stem(w))) names.set(w, m[0]);
       }
       return { pair, sh: shingles(ws), foreign, names };
     });
@@ -223,9 +222,13 @@ export class PairJudge {
     return { score: 1 - missing.length / content.length, missing: [...new Set(missing)] };
   }
 
-  /** Why an answer says nothing checkable, or undefined when it says something. */
+  /** Why a pair says nothing checkable (its answer, or a question about nothing in particular), or undefined when it says something. */
   vacuous(pair: GeneratedPair): string | undefined {
     const answer = pair.answer.trim();
+    // A question that asks about nothing in particular has no checkable answer, however long the answer is.
+    if (contentWords(pair.question).length && contentWords(pair.question).every((w) => this.ignore.has(w) || VACUOUS_WORDS.has(w) || GENERIC_QUESTION_WORDS.has(w))) {
+      return 'its question asks about nothing in particular';
+    }
     const questionStems = new Set(words(pair.question).map(stem));
     // What the answer adds beyond the question, the context and the words of "as described in the text".
     const added = contentWords(answer).filter((w) => !this.ignore.has(w) && !VACUOUS_WORDS.has(w) && !questionStems.has(stem(w)));
