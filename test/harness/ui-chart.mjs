@@ -1,8 +1,8 @@
 // UI checks of the loss chart: a run's chart opened from the Runs view, growing as the trainer
 // appends lines, its pixels counted inside the webview, in dark, light and high-contrast themes,
 // restored after a reload; the status bar item; two runs compared. Included in test/harness/ui.mjs.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
 
 const line = (e) => JSON.stringify(e) + '\n';
@@ -120,7 +120,25 @@ export const chartChecks = [
       await page.mouse.move(5, 5);
       const dark = await expectDrawn(frame, 'dark theme');
       await painted(frame);
-      await screenshot('chart-dark');
+      const shot = await screenshot('chart-dark');
+
+      // Export PNG from the chart's own button: the save dialog (VS Code's, in the browser: a path
+      // to type) suggests the run's folder; the file is the chart on the editor's background.
+      await frame.locator('#export-png').click();
+      const pathInput = page.locator('.quick-input-widget .quick-input-box input').first();
+      await pathInput.waitFor({ state: 'visible' });
+      // The dialog fills its input after it shows.
+      await page.waitForFunction((input) => input.value.endsWith('.png'), await pathInput.elementHandle(), { timeout: 10_000 }).catch(() => {});
+      const suggested = await pathInput.inputValue();
+      if (!suggested.endsWith('runs/lr-1e-4/lr-1e-4-chart.png')) throw new Error(`the save dialog suggests "${suggested}", expected the run's folder`);
+      const exported = join(workspace, 'runs/lr-1e-4/exported.png');
+      await pathInput.fill(exported);
+      await pathInput.press('Enter');
+      await page.locator('.notification-toast', { hasText: 'Chart saved to' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const png = readFileSync(exported);
+      if (png.readUInt32BE(0) !== 0x89504e47 || png.length < 20_000) throw new Error(`the exported PNG (${png.length} bytes) is not a drawn chart`);
+      copyFileSync(exported, join(dirname(shot), 'chart-export.png'));
+      await runCommand(page, 'Notifications: Clear All Notifications');
 
       // Hovering a point shows its step and values.
       const box = await frame.locator('canvas#chart').boundingBox();

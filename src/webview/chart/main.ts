@@ -433,14 +433,26 @@ function stats(ink: boolean): ChartStats {
 
 function png(): string {
   if (frame) draw();
+  // The chart under a line saying what it is (the run, or the comparison, and where it stands).
+  const scale = canvas.width / Math.max(1, canvas.clientWidth);
+  const band = Math.round((theme.fontSize * 1.3 + 16) * scale);
   const out = document.createElement('canvas');
   out.width = canvas.width;
-  out.height = canvas.height;
+  out.height = canvas.height + band;
   const ctx = out.getContext('2d');
   if (!ctx) throw new Error('no 2D context');
   ctx.fillStyle = theme.background;
   ctx.fillRect(0, 0, out.width, out.height);
-  ctx.drawImage(canvas, 0, 0);
+  ctx.textBaseline = 'middle';
+  ctx.fillStyle = theme.foreground;
+  ctx.font = `600 ${Math.round(theme.fontSize * 1.15 * scale)}px ${theme.font}`;
+  const head = title.textContent ?? '';
+  ctx.fillText(head, 8 * scale, band / 2);
+  const headWidth = ctx.measureText(head).width;
+  ctx.fillStyle = theme.muted;
+  ctx.font = `${Math.round(theme.fontSize * scale)}px ${theme.font}`;
+  ctx.fillText(status.textContent ?? '', 8 * scale + headWidth + 12 * scale, band / 2);
+  ctx.drawImage(canvas, 0, band);
   return out.toDataURL('image/png');
 }
 
