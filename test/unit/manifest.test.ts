@@ -127,6 +127,8 @@ void test('every file the manifest (or the extension at run time) points at is p
     manifest.main,
     'dist/server.js', // the .qa language server, started by the extension
     'dist/pdf.worker.mjs', // pdf.js loads its worker from beside the bundle
+    'dist/webview/chart.js', // the chart webview (src/extension/chart/panel.ts)
+    'dist/webview/chart.css',
     ...c.jsonValidation.map((v: { url: string }) => v.url),
     ...c.grammars.map((g: { path: string }) => g.path),
     ...c.languages.map((l: { configuration?: string }) => l.configuration).filter(Boolean),
