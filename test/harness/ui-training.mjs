@@ -48,12 +48,25 @@ async function runsPane(page) {
 
 const STEPS = 400;
 
+/** Answers the passphrase box, which must be a password field. */
+async function enterPassphrase(page, screenshot) {
+  const box = page.locator('.quick-input-widget', { hasText: 'Passphrase for id_ed25519' });
+  await box.waitFor({ state: 'visible', timeout: 60_000 });
+  const input = box.locator('input[type="password"]');
+  if (!(await input.isVisible())) throw new Error('the passphrase box is not a password field');
+  await input.fill('correct horse battery staple');
+  if (screenshot) await screenshot('training-passphrase');
+  await input.press('Enter');
+}
+
 export const trainingChecks = [
   {
     name: 'training run survives a reload',
     timeoutMs: 240_000,
     async run({ page, workspace, screenshot }) {
-      const { sshd, alias } = await startSshd({ trustHost: false });
+      // An unknown host, and a user key with a passphrase: both questions come up in the UI.
+      const passphrase = 'correct horse battery staple';
+      const { sshd, alias } = await startSshd({ trustHost: false, passphrase });
       const scripts = mkdtempSync(join(tmpdir(), 'mnemo-ui-scripts-'));
       let record;
       try {
@@ -89,6 +102,7 @@ export const trainingChecks = [
         if (!shown.includes(sshd.hostFingerprint)) throw new Error(`the host key dialog does not show the fingerprint ${sshd.hostFingerprint}: "${shown}"`);
         await screenshot('training-host-key');
         await hostKey.locator('.monaco-button', { hasText: 'Trust and Connect' }).click();
+        await enterPassphrase(page, screenshot);
 
         // The run steps in the Runs view.
         const sidebar = await runsPane(page);
@@ -118,6 +132,8 @@ export const trainingChecks = [
         // Reload the window in the middle of the run: the extension host goes, the run does not.
         await page.reload();
         await workbench(page);
+        // The new window reattaches, and asks for the key's passphrase again: it was kept in the old window's memory only.
+        await enterPassphrase(page);
         const after = await runsPane(page);
         const item = after.locator('.monaco-list-row', { hasText: id }).first();
         await item.waitFor({ state: 'visible', timeout: 60_000 });
