@@ -9,6 +9,8 @@
 //     (20 points/s) for SECONDS (default 10) on top of the 100,000: frame intervals from
 //     requestAnimationFrame (p50/p95/max, frames over 50 ms, frames missed at 60 Hz), the chart's
 //     own draw times, and long tasks (PerformanceObserver).
+// On a shared machine wall times grow with the load, so the CPU time of the page's main thread
+// (Chromium's ThreadTime metric, thread ticks) is reported beside them: that is the work itself.
 //   POINTS=100000 SECONDS=10 RUNS=3 (first-draw runs, each a fresh page)
 // Prints its figures; the last line is one JSON object. Never fails on a time.
 /* global window, requestAnimationFrame -- the functions given to page.evaluate run in the browser */
@@ -120,14 +122,18 @@ async function openPage(browser, origin) {
   await p.goto(origin);
   // The webview says `ready` once its script has run.
   await p.waitForFunction(() => window.__fromWebview.some((m) => m.type === 'ready'));
-  return { context, page: p, errors };
+  const cdp = await context.newCDPSession(p);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  /** CPU milliseconds the page's main thread has used so far. */
+  const cpuMs = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime').value * 1000;
+  return { context, page: p, errors, cpuMs };
 }
 
 /** In the page: parse the message, post it, and wait for the webview's answer to a query sent after it, then for the next frame. */
-async function firstDraw(p, json) {
-  return p.evaluate(async (text) => {
+async function firstDraw(p) {
+  return p.evaluate(async () => {
     const t0 = performance.now();
-    const message = JSON.parse(text);
+    const message = JSON.parse(window.__json);
     const t1 = performance.now();
     const answered = new Promise((resolve) => {
       const wait = (m) => (m.type === 'queryResult' ? resolve(m) : window.__waiters.push(wait));
@@ -140,7 +146,7 @@ async function firstDraw(p, json) {
     await new Promise((r) => requestAnimationFrame(() => r()));
     const t2 = performance.now();
     return { parseMs: t1 - t0, drawMs: t2 - t1, updateMs: result.stats.lastUpdateMs, init: result.stats.initMs, drawn: result.stats.drawnPoints, held: result.stats.runs[0].log };
-  }, json);
+  });
 }
 
 async function live(p, seconds, startStep) {
@@ -225,10 +231,15 @@ try {
   let keep;
   for (let i = 0; i < RUNS; i++) {
     const opened = await openPage(browser, origin);
-    const r = await firstDraw(opened.page, json);
+    await opened.page.evaluate((text) => {
+      window.__json = text;
+    }, json);
+    const cpu0 = await opened.cpuMs();
+    const r = await firstDraw(opened.page);
+    r.cpuMs = (await opened.cpuMs()) - cpu0;
     first.push(r);
     console.log(
-      `  first draw ${i + 1}: ${r.drawMs.toFixed(0)} ms to the frame showing it (handling the message ${r.init.totalMs.toFixed(0)} ms: points ${r.init.storesMs.toFixed(0)} ms, chart.update ${r.init.drawMs.toFixed(0)} ms; the rest is the message's copy into the page and the frame; JSON.parse ${r.parseMs.toFixed(0)} ms before); ${r.drawn.toLocaleString('en-US')} points drawn after decimation of ${(r.held * 3 + message.runs[0].eval.step.length).toLocaleString('en-US')}`,
+      `  first draw ${i + 1}: ${r.drawMs.toFixed(0)} ms to the frame showing it, main-thread CPU ${r.cpuMs.toFixed(0)} ms with the parse (handling the message ${r.init.totalMs.toFixed(0)} ms: points ${r.init.storesMs.toFixed(0)} ms, chart.update ${r.init.drawMs.toFixed(0)} ms; the rest is the message's copy into the page and the frame; JSON.parse ${r.parseMs.toFixed(0)} ms before); ${r.drawn.toLocaleString('en-US')} points drawn after decimation of ${(r.held * 3 + message.runs[0].eval.step.length).toLocaleString('en-US')}`,
     );
     if (opened.errors.length) console.log(`  page errors: ${opened.errors.join('; ')}`);
     if (i === RUNS - 1) keep = opened;
@@ -236,7 +247,9 @@ try {
   }
 
   console.log(`live: 20 points/s for ${SECONDS} s on top of ${POINTS.toLocaleString('en-US')}…`);
+  const liveCpu0 = await keep.cpuMs();
   const l = await live(keep.page, SECONDS, POINTS);
+  const liveCpuMs = (await keep.cpuMs()) - liveCpu0;
   const frames = l.frames.filter((f) => f > 0);
   const missed = frames.reduce((n, f) => n + Math.max(0, Math.round(f / (1000 / 60)) - 1), 0);
   const draws = l.draws;
@@ -258,6 +271,7 @@ try {
   };
   console.log(`  ${result.pointsSent} points sent, ${result.pointsHeld.toLocaleString('en-US')} held, ${result.draws} draws`);
   console.log(`  frame interval p50 ${result.frameP50Ms} ms, p95 ${result.frameP95Ms} ms, max ${result.frameMaxMs} ms; ${result.framesOver50Ms} frames over 50 ms; ${missed} frames missed at 60 Hz over ${frames.length}`);
+  console.log(`  main-thread CPU ${liveCpuMs.toFixed(0)} ms over ${SECONDS} s (${((liveCpuMs / (SECONDS * 1000)) * 100).toFixed(1)}% of a core, ${(liveCpuMs / Math.max(1, result.draws)).toFixed(1)} ms per draw with its messages)`);
   console.log(`  chart.update per draw p50 ${result.drawP50Ms} ms, p95 ${result.drawP95Ms} ms, max ${result.drawMaxMs} ms; ${result.longTasks} long tasks (max ${result.longTaskMaxMs} ms)`);
   console.log(`  CSP violations: ${l.stats.cspViolations.length}; drawn pixels ${l.stats.inkPixels}`);
   const reported = await keep.page.evaluate(() => window.__fromWebview.filter((m) => m.type === 'error').map((m) => m.message));
@@ -274,7 +288,8 @@ try {
     initHandlingMs: r1(pct(first.map((r) => r.init.totalMs), 50)),
     initPointsMs: r1(pct(first.map((r) => r.init.storesMs), 50)),
     initChartUpdateMs: r1(pct(first.map((r) => r.init.drawMs), 50)),
-    live: { pointsPerSecond: 20, seconds: SECONDS, ...result },
+    firstDrawCpuMs: { median: r1(pct(first.map((r) => r.cpuMs), 50)), runs: first.map((r) => r1(r.cpuMs)) },
+    live: { pointsPerSecond: 20, seconds: SECONDS, ...result, cpuMs: r1(liveCpuMs), cpuPerDrawMs: r1(liveCpuMs / Math.max(1, result.draws)) },
     cspViolations: l.stats.cspViolations.length,
     loadAverage: loadavg().map((x) => +x.toFixed(2)),
   };
