@@ -102,9 +102,11 @@ export const chartChecks = [
         await title.waitFor({ state: 'visible', timeout: 15_000 });
       } catch {
         // A live run's row is redrawn every second (its clock) and a click that straddles a redraw
-        // selects the row without running its command: Enter on the selected row opens it too.
-        opened = 'by Enter (the click only selected the row)';
-        await run.press('Enter');
+        // selects the row without running its command ("Actual command not found").
+        // The row's inline Open Chart action passes the view's item (not the id) to the command.
+        opened = 'by the row\'s Open Chart action (the click only selected the row)';
+        await run.hover();
+        await run.locator('.action-label[aria-label^="Open Chart"]').click();
         await title.waitFor({ state: 'visible', timeout: 60_000 });
       }
       await frame.locator('.status', { hasText: 'step 200 / 300' }).waitFor({ state: 'visible' });
