@@ -136,6 +136,8 @@ class Handle implements RunHandle {
             this.log('Reconnected; following the metrics from byte ' + String(this.current.metricsOffset ?? 0) + '.');
             break;
           } catch (e) {
+            // A refused host key or login will not get better by trying again.
+            if (e instanceof MnemoError && /host key|refused every key/.test(e.message)) throw e;
             this.log(`Reconnecting failed: ${e instanceof Error ? e.message : String(e)}`);
             delay = Math.min(delay * 2, retry.maxDelayMs);
           }
