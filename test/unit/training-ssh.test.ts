@@ -308,3 +308,25 @@ void test('ssh: a host that stays unreachable: the handle gives up after its tri
     await lone.stop();
   }
 });
+
+void test('ssh: a host key that changes between reconnects stops the handle with the warning, the run untouched', async () => {
+  const project = trainingProject();
+  const kh = join(mkdtempSync(join(tmpdir(), 'mnemo-kh-')), 'known_hosts');
+  writeFileSync(kh, readFileSync(sshd.knownHosts));
+  const h = hooks({ accept: true });
+  const handle = await startRun(project, { target: TEST_HOST_ALIAS, scriptsDir, hooks: h, ssh: ssh({ knownHostsPath: kh }), env: { MNEMO_FAKE_STEPS: '20', MNEMO_FAKE_PAUSE_AT: '2' } });
+  const pgid = handle.record.pgid!;
+  try {
+    await untilEvent(handle, isStep(2));
+    const other = keygen(join(mkdtempSync(join(tmpdir(), 'mnemo-k-')), 'k'));
+    writeFileSync(kh, `${sshd.knownHostName} ${other.pub.split(' ').slice(0, 2).join(' ')}\n`);
+    sshd.killSessions();
+    const err = await rejection(handle.finished);
+    assert.match(err.message, /has CHANGED/);
+    assert.equal(h.lines.filter((l) => l.startsWith('Connection lost')).length, 1, 'tried once, not again and again');
+    assert.deepEqual(h.asked, []);
+    assert.ok(pidAlive(-pgid));
+  } finally {
+    process.kill(-pgid, 'SIGKILL');
+  }
+});
