@@ -33,7 +33,7 @@ export class VscodeTrainingHooks implements TrainingHooks {
     return ok;
   }
 
-  async passphrase(keyPath: string): Promise<string | undefined> {
+  async passphrase(keyPath: string, purpose?: string): Promise<string | undefined> {
     const cached = this.passphrases.get(keyPath);
     const last = this.handedOut.get(keyPath);
     if (cached !== undefined && !(last !== undefined && Date.now() - last < REFUSED_WITHIN_MS)) {
@@ -44,7 +44,7 @@ export class VscodeTrainingHooks implements TrainingHooks {
     this.passphrases.delete(keyPath);
     this.handedOut.delete(keyPath);
     const value = await vscode.window.showInputBox({
-      title: `Passphrase for ${basename(keyPath)}`,
+      title: `Passphrase for ${basename(keyPath)}${purpose ? ` (${purpose})` : ''}`,
       prompt: `${refused ? 'That passphrase was not accepted. ' : ''}The SSH key ${keyPath} is encrypted. Its passphrase is kept in memory for this window only. Leave empty or press Escape to skip the key (ssh-agent is tried too).`,
       password: true,
       ignoreFocusOut: true,
@@ -68,6 +68,15 @@ export class VscodeTrainingHooks implements TrainingHooks {
         this.log(line);
         report(line);
       },
+    };
+  }
+
+  /** The same answers, with a word on why they are asked (a reattach nobody clicked for). */
+  forPurpose(purpose: string): TrainingHooks {
+    return {
+      acceptHostKey: (host, fingerprint) => this.acceptHostKey(host, fingerprint),
+      passphrase: (keyPath) => this.passphrase(keyPath, purpose),
+      log: (line) => this.log(line),
     };
   }
 

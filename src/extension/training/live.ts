@@ -69,7 +69,7 @@ export class LiveRuns implements vscode.Disposable {
         if (!r || !isLive(r.state) || this.followed.has(id)) this.waiting.delete(id);
         else if (this.otherFollower(id) === undefined) {
           this.waiting.delete(id);
-          this.attach(project, id).then(
+          this.attach(project, id, this.hooks.forPurpose(`to follow run ${id}`)).then(
             () => this.ctx.log.info(`Run ${id}: the window that followed it is gone; followed here now.`),
             (err: unknown) => this.ctx.log.warn(`Could not take over run ${id}: ${describeError(err)}`),
           );
@@ -184,7 +184,7 @@ export class LiveRuns implements vscode.Disposable {
         continue;
       }
       try {
-        await this.attach(project, r.id);
+        await this.attach(project, r.id, this.hooks.forPurpose(`to follow run ${r.id} again`));
         this.ctx.log.info(`Reattached run ${r.id} (${describeTarget(r)}).`);
       } catch (err) {
         this.ctx.log.warn(`Could not reattach run ${r.id} (${describeTarget(r)}): ${describeError(err)} It is shown as it was last seen; use Reattach Run when its machine can be reached.`);
