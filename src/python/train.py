@@ -334,6 +334,7 @@ def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool):
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,
         dataloader_pin_memory=on_gpu,
+        use_cpu=device == "cpu",  # also what makes torchrun on a CPU machine run distributed (gloo)
         disable_tqdm=True,
         log_level="warning",
     )
@@ -390,7 +391,7 @@ def make_protocol_callback(metrics: common.Metrics, start_info: dict, has_eval: 
                 if self.train_seconds > 0:
                     event["tokens_per_s"] = round((seen - self.tokens_at_log) / self.train_seconds, 1)
                 metrics.emit("log", **event)
-                log(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.3g}" + (f" {event['tokens_per_s']:.0f} tok/s" if "tokens_per_s" in event else ""))
+                log(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} lr {logs.get('learning_rate') or 0:.3g}" + (f" {event['tokens_per_s']:.0f} tok/s" if "tokens_per_s" in event else ""))
                 self.tokens_at_log, self.train_seconds = seen, 0.0
             if "eval_loss" in logs:
                 metrics.emit("eval", step=state.global_step, epoch=round(state.epoch or 0.0, 4), eval_loss=logs["eval_loss"])

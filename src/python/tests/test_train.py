@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -174,6 +175,31 @@ def test_lora_run_writes_an_adapter_and_a_merged_model(tiny_model_dir, tmp_path,
     # Both load and generate.
     assert len(tiny_model.greedy_answers(run / "output", QUESTIONS[:1], max_new_tokens=3)) == 1
     assert len(tiny_model.greedy_answers(merged, QUESTIONS[:1], max_new_tokens=3)) == 1
+
+
+def test_torchrun_with_two_processes_writes_one_stream(tiny_model_dir, tmp_path):
+    """Unchanged under torchrun: DDP over gloo on the CPU, rank 0 alone writes metrics and saves."""
+    config = {"model": str(tiny_model_dir), "method": "lora", "lora_r": 4, "max_steps": 3, "batch_size": 1, "eval_steps": 3, "learning_rate": 1e-3, "merge": True}
+    run = make_run(tmp_path / "run", config, tiny_model.memo_rows(), tiny_model.memo_rows()[:2])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py", "--config", "config.json"]
+    # Its own process group, so a hung run is killed with its workers, not left behind.
+    proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=400)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("torchrun did not finish in 400 s")
+    assert proc.returncode == 0, stderr[-3000:]
+    events = read_events(run)
+    check_run(events)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["world_size"] == 2
+    # One line per step: the other rank writes nothing; each step reads one row on each rank.
+    logs = [e for e in events if e["event"] == "log"]
+    assert [e["step"] for e in logs] == [1, 2, 3] and logs[-1]["epoch"] == 1.0
+    assert [e["event"] for e in events].count("status") == len([line for line in stdout.splitlines() if '"status"' in line])
+    assert (run / "output" / "adapter_model.safetensors").exists() and (run / "output" / "merged" / "config.json").exists()
 
 
 def test_sigterm_ends_the_run_with_a_cancelled_event(tiny_model_dir, tmp_path):
