@@ -80,7 +80,20 @@ void test('local: detach (a reload) and attach again: the run goes on, nothing l
   const first = await startRun(project, { target: 'local', scriptsDir, hooks: hooks(), localPython: 'python3', env: { MNEMO_FAKE_STEPS: '8', MNEMO_FAKE_PAUSE_AT: '3' } });
   await untilEvent(first, isStep(3));
   const id = first.record.id;
+  const follower = join(project.runsDir, id, '.follower.json');
+  assert.equal(JSON.parse(readFileSync(follower, 'utf8')).pid, process.pid);
   first.detach();
+  assert.ok(!existsSync(follower), 'a detached handle no longer claims the run');
+  // Another live process following the run (a window, `mnemo train`): a second follower is refused.
+  const { spawn } = await import('node:child_process');
+  const other = spawn('sleep', ['30']);
+  try {
+    writeFileSync(follower, JSON.stringify({ pid: other.pid, since: new Date().toISOString() }));
+    await assert.rejects(attachRun(project, id, { hooks: hooks() }), /already followed by another Mnemo process/);
+  } finally {
+    other.kill();
+    await new Promise((r) => other.once('exit', r));
+  }
   const again = await attachRun(project, id, { hooks: hooks() });
   assert.equal(again.record.state, 'running');
   const later: number[] = [];
@@ -91,6 +104,7 @@ void test('local: detach (a reload) and attach again: the run goes on, nothing l
   const steps = eventsOf(join(project.runsDir, id, 'metrics.jsonl')).flatMap((e) => (e.event === 'log' ? [e.step] : []));
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual(later, [4, 5, 6, 7, 8]);
+  assert.ok(!existsSync(follower), 'a finished run has no follower');
   // A finished run attaches as finished.
   assert.equal((await (await attachRun(project, id, { hooks: hooks() })).finished).state, 'done');
 });

@@ -42,6 +42,22 @@ export function classifyLog(text: string): ErrorKind {
 
 /** runs/<id>/.setup-pid: the pid of the process setting a run up. */
 const SETUP_LOCK = '.setup-pid';
+/**
+ * runs/<id>/.follower.json ({pid, since}): the process whose handle follows the run and appends
+ * its metrics (the extension's windows use the same file). A second follower would append the
+ * same bytes again, so attachRun refuses while that process lives.
+ */
+export const FOLLOWER_FILE = '.follower.json';
+
+/** The pid of another live process following the run, if one does. */
+export function otherFollower(project: Project, id: string): number | undefined {
+  try {
+    const pid = (JSON.parse(readFileSync(join(runDir(project, id), FOLLOWER_FILE), 'utf8')) as { pid?: unknown }).pid;
+    return typeof pid === 'number' && pid !== process.pid && pidAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const DEFAULT_RECONNECT = { attempts: 8, initialDelayMs: 500, maxDelayMs: 15000 };
 
@@ -70,6 +86,21 @@ class Handle implements RunHandle {
     this.finished.catch(() => undefined);
     this.localMetrics = join(runDir(project, current.id), RUN_FILES.metrics);
     this.reader = new MetricsReader(current.metricsOffset ?? 0);
+    if (backend) {
+      writeFileSync(join(runDir(project, current.id), FOLLOWER_FILE), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }) + '\n');
+      const release = () => this.releaseFollower();
+      this.finished.then(release, release);
+    }
+  }
+
+  /** Removes the follower file when it is still this process's. */
+  private releaseFollower(): void {
+    const file = join(runDir(this.project, this.current.id), FOLLOWER_FILE);
+    try {
+      if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }).pid === process.pid) rmSync(file, { force: true });
+    } catch {
+      // Gone already, or not ours.
+    }
   }
 
   get record(): RunRecord {
@@ -217,6 +248,7 @@ class Handle implements RunHandle {
     this.detached = true;
     this.backend?.stopFollow();
     this.backend?.close();
+    if (this.backend) this.releaseFollower();
   }
 
   start(): void {
@@ -417,6 +449,10 @@ export async function attach(project: Project, id: string, opts: ConnectOptions)
     const h = new Handle(project, record, undefined, opts);
     h.finishNow();
     return h;
+  }
+  const follower = otherFollower(project, id);
+  if (follower !== undefined) {
+    throw new MnemoError(`Run ${id} is already followed by another Mnemo process (pid ${follower}, a window or \`mnemo train\`).`, 'Follow it there, or close that one first: two followers would copy its metrics twice.');
   }
   // The local metrics file is the truth of how far the copy got: it is written before run.json.
   if (record.target.kind === 'ssh') {
