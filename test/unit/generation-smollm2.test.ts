@@ -134,7 +134,7 @@ void describe('filters on recorded SmolLM2-135M answers', () => {
     let before = 0;
     for (const x of seen) {
       assert.ok(x.files >= before, `when chunk ${x.chunk} was asked for, ${x.files} chunks were in files, ${before} expected`);
-      if (x === seen.findLast((y) => y.chunk === x.chunk) && (kept.get(x.chunk) ?? 0) > 0) before++;
+      if (x === [...seen].reverse().find((y) => y.chunk === x.chunk) && (kept.get(x.chunk) ?? 0) > 0) before++;
     }
   });
 });

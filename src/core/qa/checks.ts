@@ -6,7 +6,7 @@
  * Per-pair work is cached by pair object: `reparseQa` keeps the objects of the pairs an edit did
  * not touch, so re-checking a large file after a one-line edit only re-analyses the pairs that changed.
  */
-import { judgePair, PairJudge, type ExamplePair } from '../generation/filters';
+import { judgePair, PairJudge, PairWords, type ExamplePair } from '../generation/filters';
 import type { GenerationFilters } from '../project';
 import { QaIndex } from './index-store';
 import { bandKeys, longestCopiedRun, minhash, shingleArray, windowHashes, words } from './similarity';
@@ -178,11 +178,11 @@ export class Checker {
         }
       }
       if (this.options.filters) {
-        const verdict = judgePair(this.judgeFor(source, chunk, pair.meta.variant), pair, this.options.filters);
+        const verdict = judgePair(this.judgeFor(source, chunk, pair.meta.variant), pair, this.options.filters, new PairWords(pair, questionWords));
         if (verdict?.reason === 'example-echo') {
           out.push({ code: 'example-echo', severity: 'warning', anchor: 'pair', message: `This pair repeats the prompt's own example (${verdict.detail}): the model copied the format example instead of asking about the text. Comment it out or delete it.` });
         } else if (verdict?.reason === 'vacuous') {
-          out.push({ code: 'vacuous', severity: 'warning', anchor: 'answer', message: `This answer says nothing checkable: ${verdict.detail}. A model trained on it learns no fact; write the fact the question asks for, or comment the pair out.` });
+          out.push({ code: 'vacuous', severity: 'warning', anchor: 'answer', message: `This pair says nothing checkable: ${verdict.detail}. A model trained on it learns no fact; ask and answer one fact of the chunk, or comment the pair out.` });
         } else if (verdict?.reason === 'ungrounded') {
           out.push({ code: 'ungrounded', severity: 'warning', anchor: 'answer', message: `This answer is not grounded in chunk ${chunk}: ${verdict.detail}. It may be made up; check it against the chunk (hover @chunk) or comment the pair out. (generation.filters.groundedness in mnemo.json sets the threshold.)` });
         }
