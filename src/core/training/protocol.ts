@@ -42,6 +42,13 @@ export interface StartEvent {
   over_length_action?: 'drop' | 'truncate';
   /** Rows left with no assistant token (after truncation): always dropped. */
   empty_rows?: number;
+  /** The same counts for the eval rows. */
+  eval_over_length_rows?: number;
+  eval_empty_rows?: number;
+  /** Tokens of the training rows, and of those the assistant tokens the loss is computed on. */
+  train_tokens?: number;
+  target_tokens?: number;
+  method?: 'lora' | 'full';
   trainable_params?: number;
   total_params?: number;
   device?: string;
@@ -60,6 +67,8 @@ export interface LogEvent {
   grad_norm?: number | null;
   /** Assistant + prompt tokens processed per second since the last log point. */
   tokens_per_s?: number;
+  /** Tokens processed since the start. */
+  tokens_seen?: number;
 }
 
 export interface EvalEvent {
