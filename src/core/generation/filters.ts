@@ -9,7 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DEFAULT_FILTERS, type GenerationFilters } from '../project';
-import { jaccard, shingles, words } from '../qa/similarity';
+import { jaccard, shingleArray, shingles, words } from '../qa/similarity';
 import type { ParsedPair } from './parse';
 import { BUILTIN_PROMPTS, promptFile, renderPrompt } from './prompts';
 import type { DroppedFragment, GeneratedPair } from './types';
@@ -52,8 +52,20 @@ const NUMBER_WORDS: Record<string, string> = {
   zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10', eleven: '11', twelve: '12', thirteen: '13', fourteen: '14', fifteen: '15', sixteen: '16', seventeen: '17', eighteen: '18', nineteen: '19', twenty: '20', thirty: '30', forty: '40', fifty: '50', hundred: '100', first: '1', second: '2', third: '3', fourth: '4', fifth: '5', sixth: '6', seventh: '7', eighth: '8', ninth: '9', tenth: '10', once: '1', twice: '2', half: '2', single: '1', double: '2',
 };
 
+/** Stems already computed: the language server stems the words of every pair of a file, and words repeat (bounded: cleared when full). */
+const STEMS = new Map<string, string>();
+
 /** A crude stem: enough to match "moves"/"moving"/"moved" and "penalties"/"penalty" without a dictionary. */
 export function stem(word: string): string {
+  let s = STEMS.get(word);
+  if (s === undefined) {
+    if (STEMS.size >= 100_000) STEMS.clear();
+    STEMS.set(word, (s = stemWord(word)));
+  }
+  return s;
+}
+
+function stemWord(word: string): string {
   if (/^\d/.test(word)) return word;
   const n = NUMBER_WORDS[word];
   if (n) return n;
@@ -65,6 +77,27 @@ export function stem(word: string): string {
 /** Content words of a text: lower-cased, stopwords out. */
 export function contentWords(text: string): string[] {
   return words(text).filter((w) => !STOPWORDS.has(w));
+}
+
+/** A pair's words as the measures read them, tokenized once for all of them (lazily: a pair may need only some). */
+export class PairWords {
+  private qc?: string[];
+  private ac?: string[];
+  /** `questionWords`: words(pair.question), when the caller has them already. */
+  constructor(
+    readonly pair: GeneratedPair,
+    private q?: readonly string[],
+  ) {}
+  get question(): readonly string[] {
+    return (this.q ??= words(this.pair.question));
+  }
+  get questionContent(): string[] {
+    return (this.qc ??= this.question.filter((w) => !STOPWORDS.has(w)));
+  }
+  /** The answer's content words (trimming the answer changes none of its words). */
+  get answerContent(): string[] {
+    return (this.ac ??= contentWords(this.pair.answer));
+  }
 }
 
 /** An example pair of a prompt template, with what is compared. */
@@ -160,6 +193,10 @@ export class PairJudge {
   private readonly ignore: Set<string>;
   private readonly chunkStems?: Set<string>;
   private readonly examples: { pair: ExamplePair; sh: Set<number>; foreign: Set<string>; names: Map<string, string> }[];
+  /** Which examples have a shingle, a foreign stem, a name: a pair is compared through what it shares with them (one look-up per word, not per word and example). */
+  private readonly byShingle = new Map<number, number[]>();
+  private readonly byForeign = new Map<string, number[]>();
+  private readonly named: boolean;
 
   constructor(readonly ctx: QualityContext) {
     this.ignore = new Set([...words(ctx.context), ...ctx.keywords.flatMap((k) => words(k))]);
@@ -178,6 +215,11 @@ export class PairJudge {
       }
       return { pair, sh: shingles(ws), foreign, names };
     });
+    this.examples.forEach((e, i) => {
+      for (const x of e.sh) this.byShingle.set(x, [...(this.byShingle.get(x) ?? []), i]);
+      for (const x of e.foreign) this.byForeign.set(x, [...(this.byForeign.get(x) ?? []), i]);
+    });
+    this.named = this.examples.some((e) => e.names.size > 0);
   }
 
   /**
@@ -186,24 +228,38 @@ export class PairJudge {
    * chunk does not have, the share of the pair's words that come from the example (a reworded echo).
    * A pair that names one of the example's own names the chunk lacks ("Rivermark") counts as 1.
    */
-  echo(pair: GeneratedPair): { similarity: number; example?: ExamplePair; name?: string } {
+  echo(pair: GeneratedPair, pw = new PairWords(pair)): { similarity: number; example?: ExamplePair; name?: string } {
     if (!this.examples.length) return { similarity: 0 };
-    const ws = contentWords(`${pair.question} ${pair.answer}`).filter((w) => !this.ignore.has(w));
-    const sh = shingles(ws);
-    const stems = new Set(ws.map(stem));
+    // The words of "question answer" are the question's then the answer's: no word spans the space between them.
+    const ws = [...pw.questionContent, ...pw.answerContent].filter((w) => !this.ignore.has(w));
+    // The same hashes as shingles(ws), sorted and without repeats.
+    const sh = shingleArray(ws);
+    // Per example: the shingles it shares with the pair, and the pair's (distinct) stems that are its foreign words.
+    const shared = new Array<number>(this.examples.length).fill(0);
+    const foreign = new Array<number>(this.examples.length).fill(0);
+    for (const x of sh) {
+      const list = this.byShingle.get(x);
+      if (list) for (const i of list) shared[i]++;
+    }
+    if (this.byForeign.size) {
+      let seen: Set<string> | undefined;
+      for (const w of ws) {
+        const x = stem(w);
+        const list = this.byForeign.get(x);
+        if (!list || seen?.has(x)) continue;
+        (seen ??= new Set()).add(x);
+        for (const i of list) foreign[i]++;
+      }
+    }
     let best: { similarity: number; example?: ExamplePair; name?: string } = { similarity: 0 };
     let named: { example: ExamplePair; name: string } | undefined;
-    for (const e of this.examples) {
-      const name = ws.find((w) => e.names.has(w));
+    for (let i = 0; i < this.examples.length; i++) {
+      const e = this.examples[i];
+      const name = this.named ? ws.find((w) => e.names.has(w)) : undefined;
       if (name) named ??= { example: e.pair, name: e.names.get(name)! };
-      let s = jaccard(sh, e.sh);
-      let foreign = 0;
-      for (const x of stems) if (e.foreign.has(x)) foreign++;
-      if (foreign >= 2 && sh.size) {
-        let shared = 0;
-        for (const x of sh) if (e.sh.has(x)) shared++;
-        s = Math.max(s, shared / sh.size);
-      }
+      // jaccard(sh, e.sh), from the shared count.
+      let s = sh.length === 0 && e.sh.size === 0 ? 1 : shared[i] / (sh.length + e.sh.size - shared[i]);
+      if (foreign[i] >= 2 && sh.length) s = Math.max(s, shared[i] / sh.length);
       if (s > best.similarity) best = { similarity: s, example: e.pair };
     }
     return best.similarity < ECHO_SIMILARITY && named ? { similarity: 1, ...named } : best;
@@ -214,27 +270,28 @@ export class PairJudge {
    * count as grounded); undefined when the chunk is unknown or the answer has no content word.
    * Words are compared by a crude stem, so "moves" is found for "moving".
    */
-  groundedness(pair: GeneratedPair): { score: number; missing: string[] } | undefined {
+  groundedness(pair: GeneratedPair, pw = new PairWords(pair)): { score: number; missing: string[] } | undefined {
     if (!this.chunkStems) return undefined;
-    const content = contentWords(pair.answer).filter((w) => !VACUOUS_WORDS.has(w) && !this.ignore.has(w));
+    const content = pw.answerContent.filter((w) => !VACUOUS_WORDS.has(w) && !this.ignore.has(w));
     if (!content.length) return undefined;
     const missing = content.filter((w) => !this.chunkStems!.has(stem(w)));
     return { score: 1 - missing.length / content.length, missing: [...new Set(missing)] };
   }
 
   /** Why a pair says nothing checkable (its answer, or a question about nothing in particular), or undefined when it says something. */
-  vacuous(pair: GeneratedPair): string | undefined {
+  vacuous(pair: GeneratedPair, pw = new PairWords(pair)): string | undefined {
     const answer = pair.answer.trim();
     // A question that asks about nothing in particular has no checkable answer, however long the answer is.
-    if (contentWords(pair.question).length && contentWords(pair.question).every((w) => this.ignore.has(w) || VACUOUS_WORDS.has(w) || GENERIC_QUESTION_WORDS.has(w))) {
+    if (pw.questionContent.length && pw.questionContent.every((w) => this.ignore.has(w) || VACUOUS_WORDS.has(w) || GENERIC_QUESTION_WORDS.has(w))) {
       return 'its question asks about nothing in particular';
     }
-    const questionStems = new Set(words(pair.question).map(stem));
+    const questionStems = new Set(pw.question.map(stem));
     // What the answer adds beyond the question, the context and the words of "as described in the text".
-    const added = contentWords(answer).filter((w) => !this.ignore.has(w) && !VACUOUS_WORDS.has(w) && !questionStems.has(stem(w)));
-    const phrase = VACUOUS_PHRASES.find((re) => re.test(answer));
+    const added = pw.answerContent.filter((w) => !this.ignore.has(w) && !VACUOUS_WORDS.has(w) && !questionStems.has(stem(w)));
+    // The phrases matter only for an answer that adds little.
+    const phrase = added.length <= 2 ? VACUOUS_PHRASES.find((re) => re.test(answer)) : undefined;
     if (phrase && added.length <= 2) return `it says nothing checkable ("${phrase.exec(answer)![0]}")`;
-    const all = contentWords(answer).length;
+    const all = pw.answerContent.length;
     if (all === 0) return 'it has no content word';
     // A short answer may well repeat a word of its question ("fill in the blank: … the _____ line is the Hearth" -> "Hearth").
     if (added.length === 0 && all >= 3) return 'it only restates the question';
@@ -249,18 +306,18 @@ export interface PairVerdict {
 }
 
 /** Which single-pair filter (if any) drops a pair; `filters` says which are on. */
-export function judgePair(judge: PairJudge, pair: GeneratedPair, filters: GenerationFilters = DEFAULT_FILTERS): PairVerdict | undefined {
+export function judgePair(judge: PairJudge, pair: GeneratedPair, filters: GenerationFilters = DEFAULT_FILTERS, pw = new PairWords(pair)): PairVerdict | undefined {
   if (filters.exampleEcho) {
-    const e = judge.echo(pair);
+    const e = judge.echo(pair, pw);
     if (e.example && e.name) return { reason: 'example-echo', detail: `it names "${e.name}", from the prompt's example "${e.example.question}"` };
     if (e.example && e.similarity >= ECHO_SIMILARITY) return { reason: 'example-echo', detail: `${Math.round(e.similarity * 100)}% like the prompt's example "${e.example.question}"` };
   }
   if (filters.vacuous) {
-    const v = judge.vacuous(pair);
+    const v = judge.vacuous(pair, pw);
     if (v) return { reason: 'vacuous', detail: v };
   }
   if (filters.ungrounded) {
-    const g = judge.groundedness(pair);
+    const g = judge.groundedness(pair, pw);
     if (g && g.score < filters.groundedness) return { reason: 'ungrounded', detail: `${Math.round(g.score * 100)}% of its content words are in the chunk (least ${Math.round(filters.groundedness * 100)}%); not found: ${g.missing.slice(0, 8).join(', ')}` };
   }
   return undefined;
