@@ -22,10 +22,10 @@ import {
   type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { printQa, splitLines } from '../core/qa';
+import { parseQa, printQa, splitLines, type QaFile, type QaProblem } from '../core/qa';
 import { QaIndexChangedNotification, QaSummaryRequest, type QaFileSummary } from '../shared/lsp-protocol';
 import { codeActions, codeLenses, definition, folding, format, hover, symbols, toDiagnostic } from './features';
-import { QaWorkspace } from './workspace';
+import { QaWorkspace, STAGED_CHARS } from './workspace';
 
 const connection = createConnection(ProposedFeatures.all);
 
@@ -154,8 +154,8 @@ async function readWorkspace(): Promise<void> {
 const MAX_DIAGNOSTICS = 1000;
 const RANK = { error: 0, warning: 1, information: 2, hint: 3 } as const;
 
-function publish(uri: string): void {
-  let problems = ws.problems(uri);
+function publish(uri: string, all: QaProblem[] = ws.problems(uri)): void {
+  let problems = all;
   let more = 0;
   if (problems.length > MAX_DIAGNOSTICS) {
     more = problems.length - MAX_DIAGNOSTICS;
@@ -181,6 +181,8 @@ function announce(uris: Iterable<string>): void {
 
 // Edits are checked on the next turn of the event loop, so a burst of changes costs one check.
 const queued = new Set<string>();
+/** Large documents whose structure problems are published and whose full check is queued: their parsed text. */
+const staged = new Map<string, { text: string; file: QaFile }>();
 let flushScheduled = false;
 function schedule(uri: string): void {
   queued.add(uri);
@@ -207,7 +209,18 @@ function flush(): void {
       }
     }
     const t0 = performance.now();
-    for (const t of ws.update(uri, text, true, split)) touched.add(t);
+    const pre = staged.get(uri);
+    staged.delete(uri);
+    if (!pre && !ws.files.get(uri)?.analyses && text.length >= STAGED_CHARS && text.length <= ws.checker.largeFileChars) {
+      // A large document checked for the first time: its structure problems now, the rest on the next turn (same results, in two publishes).
+      const file = parseQa(text);
+      staged.set(uri, { text, file });
+      publish(uri, file.problems);
+      if (process.env.MNEMO_QA_TIMING) log(`TIMING structure ${(performance.now() - t0).toFixed(1)}`);
+      schedule(uri);
+      continue;
+    }
+    for (const t of ws.update(uri, text, true, split, pre?.text === text ? pre.file : undefined)) touched.add(t);
     const t1 = performance.now();
     // From now on edits are applied to these lines (a copy: the parsed file keeps its own). Only
     // where re-parsing is incremental, and not where a lone CR makes the editor count lines differently.
@@ -252,6 +265,7 @@ documents.onDidOpen((e) => {
 documents.onDidClose(async (e) => {
   const uri = e.document.uri;
   trackedLines.delete(uri);
+  staged.delete(uri);
   if (ws.isIndexed(uri)) {
     // A closed file under qa/ is still checked: from its saved text.
     const text = await ws.readFromDisk(uri);

@@ -17,6 +17,13 @@ import { ChunkStore } from './chunks';
 /** Files above this size are not parsed at all: one information problem says so. */
 export const MAX_PARSE_CHARS = 64 * 1024 * 1024;
 
+/**
+ * An open document at least this long, checked for the first time, gets its structure problems
+ * (from the parser alone) published first, and all its problems in a second publish: the editor
+ * shows the errors of a large file at once, while the per-pair checks and duplicates take longer.
+ */
+export const STAGED_CHARS = 1_000_000;
+
 export interface FileState {
   uri: string;
   /** Project-relative path ('/'-separated) when inside the project, else the file system path. */
@@ -153,7 +160,7 @@ export class QaWorkspace {
    * Checks a file's new text and updates the index. Returns the URIs of other files whose
    * duplicate problems changed as a result.
    */
-  update(uri: string, text: string, open: boolean, split?: { lines: string[]; finalEol: boolean }): string[] {
+  update(uri: string, text: string, open: boolean, split?: { lines: string[]; finalEol: boolean }, parsed?: QaFile): string[] {
     const path = this.pathOf(uri);
     const indexed = this.isIndexed(uri);
     let state: FileState;
@@ -165,7 +172,8 @@ export class QaWorkspace {
     } else {
       const prev = this.files.get(uri);
       // An edit re-parses only the lines around it; pairs elsewhere keep their objects (and cached analyses).
-      const file = prev?.analyses && prev.textLength <= this.checker.largeFileChars ? reparseQa(prev.file, text, split) : parseQa(text);
+      // `parsed`: parseQa(text), done already (for a first publish of the structure problems).
+      const file = parsed ?? (prev?.analyses && prev.textLength <= this.checker.largeFileChars ? reparseQa(prev.file, text, split) : parseQa(text));
       const { problems, analyses } = this.checker.checkPairs(file, text.length);
       state = { uri, path, open, indexed, textLength: text.length, file, local: problems, analyses };
     }
