@@ -154,7 +154,12 @@ async function readWorkspace(): Promise<void> {
 const MAX_DIAGNOSTICS = 1000;
 const RANK = { error: 0, warning: 1, information: 2, hint: 3 } as const;
 
-function publish(uri: string, all: QaProblem[] = ws.problems(uri)): void {
+function publish(uri: string): void {
+  void send(uri, ws.problems(uri));
+}
+
+/** Sends problems as a file's diagnostics; resolves once the message is written. */
+function send(uri: string, all: QaProblem[]): Promise<void> {
   let problems = all;
   let more = 0;
   if (problems.length > MAX_DIAGNOSTICS) {
@@ -163,7 +168,7 @@ function publish(uri: string, all: QaProblem[] = ws.problems(uri)): void {
   }
   const diagnostics = problems.map((p) => toDiagnostic(p, ws));
   if (more) diagnostics.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: 'mnemo', code: 'too-many-problems', message: `${more.toLocaleString('en')} more problems in this file are not shown (only the first ${MAX_DIAGNOSTICS} are).` });
-  void connection.sendDiagnostics({ uri, version: documents.get(uri)?.version, diagnostics });
+  return connection.sendDiagnostics({ uri, version: documents.get(uri)?.version, diagnostics });
 }
 
 // The Q&A view refreshes on this; bursts of edits are batched.
@@ -215,9 +220,14 @@ function flush(): void {
       // A large document checked for the first time: its structure problems now, the rest on the next turn (same results, in two publishes).
       const file = parseQa(text);
       staged.set(uri, { text, file });
-      publish(uri, file.problems);
+      // The rest once this publish is out: messages are written one at a time, and a full check started
+      // before would hold this one back. A request before then finds the document queued (see fresh).
+      queued.add(uri);
+      const rest = () => {
+        if (queued.has(uri)) schedule(uri);
+      };
+      send(uri, file.problems).then(rest, rest);
       if (process.env.MNEMO_QA_TIMING) log(`TIMING structure ${(performance.now() - t0).toFixed(1)}`);
-      schedule(uri);
       continue;
     }
     for (const t of ws.update(uri, text, true, split, pre?.text === text ? pre.file : undefined)) touched.add(t);
