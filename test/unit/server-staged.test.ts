@@ -39,7 +39,7 @@ void test('a large document opened gets its structure problems first, then exact
 
     // A single check: the file on disk, read when the server starts.
     writeFileSync(join(root, 'qa/disk.qa'), text);
-    const single = await startServer(root, { bundle: true });
+    const single = await startServer(root);
     let expected: Diagnostic[];
     try {
       await single.ready;
@@ -52,7 +52,7 @@ void test('a large document opened gets its structure problems first, then exact
     rmSync(join(root, 'qa/disk.qa'));
 
     // The same text opened in the editor (not on disk yet), under the same path.
-    const server = await startServer(root, { bundle: true });
+    const server = await startServer(root);
     try {
       await server.ready;
       const uri = fileUri(join(root, 'qa/disk.qa'));
