@@ -1,7 +1,7 @@
 // A real VS Code for tests, UI checks, the demo and benchmarks: VS Code's own server (from
 // code-server, installed on demand by scripts/install-vscode.mjs) plus a headless Chromium that
 // opens its web workbench. The extension under development runs in the server's node extension
-// host, as on desktop. See /work/shared/notes/real-vscode-offline.md for the facts this rests on.
+// host, as on desktop. See ../shared/notes/real-vscode-offline.md for the facts this rests on.
 import { spawn } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
