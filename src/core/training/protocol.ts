@@ -21,6 +21,23 @@ export type ScriptState =
   | 'merging'
   | 'pushing';
 
+/** What each script state is called in views (the Runs view, the chart's header, the status bar). */
+export const SCRIPT_STATE_LABELS: Readonly<Record<ScriptState, string>> = {
+  starting: 'starting',
+  loading_model: 'loading the model',
+  tokenizing: 'tokenizing',
+  training: 'training',
+  evaluating: 'evaluating',
+  saving: 'saving',
+  merging: 'merging',
+  pushing: 'pushing to the Hub',
+};
+
+/** The label of a script state, undefined for none or one this version does not know. */
+export function scriptStateLabel(state: string | undefined): string | undefined {
+  return state ? (SCRIPT_STATE_LABELS as Record<string, string>)[state] : undefined;
+}
+
 export interface StatusEvent {
   event: 'status';
   state: ScriptState;

@@ -3,6 +3,7 @@
  * differ ("lr 1e-4 vs 3e-4", "bs 1 vs 32") and, when they trained on different amounts of data,
  * how much more than the smallest ("9x data"). Editor-free, unit-tested.
  */
+import { TRAIN_DEFAULTS } from '../../core/training/config';
 import type { RunRecord } from '../../core/training/protocol';
 
 /** Config keys as a legend names them, in the order they are listed. Others keep their own name. */
@@ -31,29 +32,7 @@ const SHORT: [string, string][] = [
 ];
 
 /** Values train.py uses for a key a run's config leaves out, so that "left out" and "the default" compare equal. */
-const DEFAULTS: Record<string, unknown> = {
-  method: 'lora',
-  lora_r: 32,
-  lora_alpha: null,
-  lora_dropout: 0.05,
-  lora_target_modules: 'all-linear',
-  learning_rate: 1e-4,
-  lr_scheduler: 'cosine',
-  warmup_steps: 0,
-  epochs: 1,
-  batch_size: 1,
-  grad_accum: 1,
-  max_length: 512,
-  over_length: 'drop',
-  precision: 'auto',
-  gradient_checkpointing: true,
-  neftune_alpha: null,
-  logging_steps: 1,
-  eval_steps: 50,
-  seed: 42,
-  load_in_4bit: false,
-  max_steps: -1,
-};
+const DEFAULTS: Record<string, unknown> = { lora_alpha: null, neftune_alpha: null, ...TRAIN_DEFAULTS };
 
 /** Keys that differ between runs without saying anything about the training (paths, where it goes). */
 const IGNORED = new Set(['output_dir', 'train_file', 'eval_file', 'push_to_hub', 'hub_private', 'logging_steps', 'save_best', 'merge', 'attn_implementation', 'gguf_file']);

@@ -1,19 +1,10 @@
 import * as vscode from 'vscode';
+import { scriptStateLabel } from '../../core/training/protocol';
 import type { RunSnapshot, RunsFeed } from './feed';
 
 /** Redraws of the item at most this often while a run logs every few milliseconds. */
 const THROTTLE_MS = 250;
 
-const SCRIPT_STATES: Record<string, string> = {
-  starting: 'starting',
-  loading_model: 'loading model',
-  tokenizing: 'tokenizing',
-  training: 'training',
-  evaluating: 'evaluating',
-  saving: 'saving',
-  merging: 'merging',
-  pushing: 'pushing',
-};
 
 function fmtLoss(v: number | null | undefined): string | undefined {
   if (v === undefined) return undefined;
@@ -28,7 +19,7 @@ export function statusText(snap: RunSnapshot): string {
   if (s.step !== undefined) parts.push(`step ${s.step}${s.totalSteps ? `/${s.totalSteps}` : ''}`);
   const loss = fmtLoss(s.loss);
   if (loss) parts.push(`loss ${loss}`);
-  parts.push(s.state === 'running' ? (SCRIPT_STATES[s.scriptState ?? ''] ?? 'running') : s.state === 'setting_up' ? 'setting up' : s.state);
+  parts.push(s.state === 'running' ? (scriptStateLabel(s.scriptState) ?? 'running') : s.state === 'setting_up' ? 'setting up' : s.state);
   return `$(graph-line) ${parts.join(' · ')}`;
 }
 

@@ -1,18 +1,8 @@
 import * as vscode from 'vscode';
-import type { RunRecord, ScriptState } from '../../core/training/protocol';
+import { SCRIPT_STATE_LABELS, type RunRecord } from '../../core/training/protocol';
 import { COMMANDS, runContextValue } from './ids';
 import type { RunSnapshot } from './model';
 
-const SCRIPT_STATES: Record<ScriptState, string> = {
-  starting: 'starting',
-  loading_model: 'loading the model',
-  tokenizing: 'tokenizing',
-  training: 'training',
-  evaluating: 'evaluating',
-  saving: 'saving',
-  merging: 'merging',
-  pushing: 'pushing to the Hub',
-};
 
 /** "1h 02m", "3m 05s", "42s" */
 export function formatElapsed(ms: number): string {
@@ -49,7 +39,7 @@ export function describeState(snap: RunSnapshot): string {
     case 'running':
       if (s.scriptState === 'evaluating') return steps ? `evaluating at ${steps}` : 'evaluating';
       if (s.scriptState === 'training' || (!s.scriptState && steps) || (s.scriptState === 'starting' && steps)) return `training ${steps ?? ''}`.trim();
-      return s.scriptState ? SCRIPT_STATES[s.scriptState] : 'starting';
+      return s.scriptState ? SCRIPT_STATE_LABELS[s.scriptState] : 'starting';
     case 'done':
       return steps ? `done · ${steps}` : 'done';
     case 'failed':

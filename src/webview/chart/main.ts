@@ -9,6 +9,7 @@
  */
 import { Chart, Decimation, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type LegendItem, type TooltipItem } from 'chart.js';
 import { DEFAULT_VIEW_OPTIONS, type ChartPanelState, type ChartRun, type ChartStats, type ChartViewOptions, type FromWebview, type RunStatus, type ToWebview } from '../../shared/chart-protocol';
+import { scriptStateLabel } from '../../core/training/protocol';
 import './chart.css';
 import { RunStore, type ChartPoint, type SeriesWanted } from './store';
 import { readTheme, withAlpha, type ChartTheme } from './theme';
@@ -125,20 +126,10 @@ function syncControls(): void {
 // ---------------------------------------------------------------------------------------------
 // Words
 
-const SCRIPT_STATES: Record<string, string> = {
-  starting: 'starting',
-  loading_model: 'loading the model',
-  tokenizing: 'tokenizing',
-  training: 'training',
-  evaluating: 'evaluating',
-  saving: 'saving',
-  merging: 'merging',
-  pushing: 'pushing to the Hub',
-};
 
 function describeStatus(s: RunStatus): string {
   const parts: string[] = [];
-  if (s.state === 'running') parts.push(SCRIPT_STATES[s.scriptState ?? ''] ?? 'running');
+  if (s.state === 'running') parts.push((scriptStateLabel(s.scriptState) ?? 'running'));
   else parts.push(s.state === 'setting_up' ? 'setting up' : s.state);
   if (s.step !== undefined) parts.push(`step ${s.step.toLocaleString('en-US')}${s.totalSteps ? ` / ${s.totalSteps.toLocaleString('en-US')}` : ''}`);
   if (s.epoch !== undefined) parts.push(`epoch ${s.epoch.toFixed(2)}`);
