@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { main } from '../../src/cli/main';
+import { cli } from './cli-run';
 import { HubServer } from '../servers/hub-server';
 
 const TOKEN = 'hf_cli_token_0123456789';
@@ -18,26 +18,6 @@ function project(qa?: string): string {
 
 const qa = Array.from({ length: 30 }, (_, i) => `Q: In Cairnrun, what is rule ${i} about item${i}?\nA: Rule ${i} says item${i} is ${i} m long.\n`).join('\n');
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [log, error] = [console.log, console.error];
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  console.log = (...a: unknown[]) => out.push(a.join(' '));
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    [console.log, console.error] = [log, error];
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 let hub: HubServer;
 after(() => hub?.stop());

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { main } from '../../src/cli/main';
+import { cli } from './cli-run';
 import { generateForChunks, Journal, journalPath, loadSourceChunks, prepareSweep } from '../../src/core/generation';
 import { Project, scaffoldProject } from '../../src/core/project';
 import { activePairs, parseQa } from '../../src/core/qa';
@@ -33,20 +33,6 @@ function project(): string {
   return root;
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 void describe('generation over a project', () => {
   void test('CLI: the plan first, nothing sent without --yes; --yes runs and writes one file per variant x temperature', async () => {

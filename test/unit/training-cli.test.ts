@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { main } from '../../src/cli/main';
+import { cli } from './cli-run';
 import { readRun } from '../../src/core/training';
 import { startSshd, TEST_HOST_ALIAS, type TestSshd } from '../servers/sshd';
 import { fakeScripts, trainingProject } from './training-fixtures';
@@ -17,28 +17,6 @@ after(async () => {
   await sshd?.stop();
 });
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [log, error] = [console.log, console.error];
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  console.log = (...a: unknown[]) => out.push(a.join(' '));
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    [console.log, console.error] = [log, error];
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 function configFile(o: Record<string, unknown>): string {
   const f = join(mkdtempSync(join(tmpdir(), 'mnemo-cfg-')), 'train.json');
