@@ -254,41 +254,14 @@ export class RunStore {
   append(log: LogColumns, ev: EvalColumns, nonFinite: NonFinitePoint[] = []): 'appended' | 'rebuilt' {
     this.nonFinite.push(...nonFinite);
     let inOrder = true;
-    const L = this.log;
     for (let i = 0; i < log.step.length; i++) {
-      const s = log.step[i];
-      const at = L.step.length && s < L.step[L.step.length - 1] ? upperBound(L.step, s) : L.step.length;
-      if (at < L.step.length) {
-        inOrder = false;
-        L.step.splice(at, 0, s);
-        L.epoch.splice(at, 0, log.epoch[i]);
-        L.loss.splice(at, 0, log.loss[i]);
-        L.lr.splice(at, 0, log.lr[i]);
-        L.gradNorm.splice(at, 0, log.gradNorm[i]);
-      } else {
-        L.step.push(s);
-        L.epoch.push(log.epoch[i]);
-        L.loss.push(log.loss[i]);
-        L.lr.push(log.lr[i]);
-        L.gradNorm.push(log.gradNorm[i]);
-      }
-      if (inOrder) this.addLog(L.step.length - 1, false);
+      // An older step goes in its place (splice at the end is a push); once one does, the derived arrays are rebuilt.
+      if (insertRow(this.log, log, i) < this.log.step.length - 1) inOrder = false;
+      if (inOrder) this.addLog(this.log.step.length - 1, false);
     }
-    const E = this.ev;
     for (let i = 0; i < ev.step.length; i++) {
-      const s = ev.step[i];
-      const at = E.step.length && s < E.step[E.step.length - 1] ? upperBound(E.step, s) : E.step.length;
-      if (at < E.step.length) {
-        inOrder = false;
-        E.step.splice(at, 0, s);
-        E.epoch.splice(at, 0, ev.epoch[i]);
-        E.loss.splice(at, 0, ev.loss[i]);
-      } else {
-        E.step.push(s);
-        E.epoch.push(ev.epoch[i]);
-        E.loss.push(ev.loss[i]);
-      }
-      if (inOrder) this.addEval(E.step.length - 1, false);
+      if (insertRow(this.ev, ev, i) < this.ev.step.length - 1) inOrder = false;
+      if (inOrder) this.addEval(this.ev.step.length - 1, false);
     }
     if (inOrder) return 'appended';
     this.derive();
@@ -361,4 +334,12 @@ export class RunStore {
     if (w.grad) series.grad.pushAll(logIdx);
     series.eval.pushAll(evalIdx);
   }
+}
+
+/** Inserts row i of `from` into the step-sorted columns `into` (after equal steps); returns where it went. */
+function insertRow<T extends { step: number[] }>(into: T, from: T, i: number): number {
+  const s = from.step[i];
+  const at = into.step.length && s < into.step[into.step.length - 1] ? upperBound(into.step, s) : into.step.length;
+  for (const key of Object.keys(into) as (keyof T)[]) (into[key] as unknown[]).splice(at, 0, (from[key] as unknown[])[i]);
+  return at;
 }
