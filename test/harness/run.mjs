@@ -260,8 +260,12 @@ async function runUiChecks(browser) {
     console.log(`\n${title} ${c.d(`(workspace: ${kind === 'project' ? 'copy of examples/cairnrun' : 'empty folder'})`)}`);
     let server;
     let context;
+    let prepared;
     const started = performance.now();
     try {
+      // What the window must find when it opens (settings, files): written before it loads, not
+      // after, so that nothing depends on how soon a file watcher reports a new folder.
+      prepared = check.prepare ? await check.prepare({ workspace }) : undefined;
       server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env: { MNEMO_TEST_WORKSPACE: workspace, MNEMO_REPO_ROOT: repoRoot } });
       context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
       const page = await context.newPage();
@@ -273,7 +277,7 @@ async function runUiChecks(browser) {
       };
       await page.goto(server.url({ folder: workspace }));
       const note = await Promise.race([
-        check.run({ page, workspace, screenshot, server }),
+        check.run({ page, workspace, screenshot, server, prepared }),
         sleep(check.timeoutMs ?? 120_000).then(() => {
           throw new Error(`timed out after ${(check.timeoutMs ?? 120_000) / 1000} s`);
         }),
@@ -291,6 +295,7 @@ async function runUiChecks(browser) {
     } finally {
       await context?.close().catch(() => {});
       await server?.stop();
+      await prepared?.dispose?.();
     }
   }
 }

@@ -132,8 +132,10 @@ export const evalChecks = [
   {
     name: 'eval view and diff',
     timeoutMs: 180_000,
-    async run({ page, workspace, screenshot }) {
-      const { runPath, questions, runRight } = writeAnswerSets(workspace);
+    // The answer sets are there when the window opens.
+    prepare: ({ workspace }) => writeAnswerSets(workspace),
+    async run({ page, screenshot, prepared }) {
+      const { runPath, questions, runRight } = prepared;
       await workbench(page);
       const sidebar = await openView(page, 'Mnemo');
       await widenSidebar(page, 600);
@@ -176,9 +178,12 @@ export const evalChecks = [
       const answerLine = diff.locator('.editor.modified .view-line', { hasText: /^A:\s/ }).first();
       const answerText = (await answerLine.textContent())?.replace(/\u00a0/g, ' ').trim();
       await answerLine.click({ button: 'right' });
-      const item = page.locator('.context-view .action-item', { hasText: 'Mark Answer Wrong' }).first();
+      const item = page.getByRole('menuitem', { name: 'Mark Answer Wrong' });
       await item.waitFor({ state: 'visible', timeout: 15_000 });
-      await item.click();
+      // Hovered, then Enter: a click on a menu that has just opened can be taken for the end of
+      // the right click that opened it, and be dropped (seen on a loaded machine).
+      await item.hover();
+      await page.keyboard.press('Enter');
       // The JSON records the user's verdict, the view's score drops by one.
       const deadline = Date.now() + 20_000;
       let user;
