@@ -9,7 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DEFAULT_FILTERS, type GenerationFilters } from '../project';
-import { jaccard, shingleArray, shingles, words } from '../qa/similarity';
+import { jaccard, shingleArray, shingles, tokens, words, type Word } from '../qa/similarity';
 import type { ParsedPair } from './parse';
 import { BUILTIN_PROMPTS, promptFile, renderPrompt } from './prompts';
 import type { DroppedFragment, GeneratedPair } from './types';
@@ -79,24 +79,43 @@ export function contentWords(text: string): string[] {
   return words(text).filter((w) => !STOPWORDS.has(w));
 }
 
+const STOP = 1;
+const VACUOUS = 2;
+const GENERIC = 4;
+
+/** What the filters' word lists say of a word (STOP | VACUOUS | GENERIC), kept on the shared Word. */
+function flagsOf(w: Word): number {
+  if (w.filterFlags < 0) w.filterFlags = (STOPWORDS.has(w.text) ? STOP : 0) | (VACUOUS_WORDS.has(w.text) ? VACUOUS : 0) | (GENERIC_QUESTION_WORDS.has(w.text) ? GENERIC : 0);
+  return w.filterFlags;
+}
+
+/** stem(w.text), kept on the shared Word. */
+function stemOf(w: Word): string {
+  return (w.stem ??= stem(w.text));
+}
+
 /** A pair's words as the measures read them, tokenized once for all of them (lazily: a pair may need only some). */
 export class PairWords {
-  private qc?: string[];
-  private ac?: string[];
-  /** `questionWords`: words(pair.question), when the caller has them already. */
+  private at?: Word[];
+  private qc?: Word[];
+  private ac?: Word[];
+  /** `questionWords`: tokens(pair.question), when the caller has them already. */
   constructor(
     readonly pair: GeneratedPair,
-    private q?: readonly string[],
+    private qt?: Word[],
   ) {}
-  get question(): readonly string[] {
-    return (this.q ??= words(this.pair.question));
+  get question(): readonly Word[] {
+    return (this.qt ??= tokens(this.pair.question));
   }
-  get questionContent(): string[] {
-    return (this.qc ??= this.question.filter((w) => !STOPWORDS.has(w)));
+  get answer(): readonly Word[] {
+    return (this.at ??= tokens(this.pair.answer));
+  }
+  get questionContent(): Word[] {
+    return (this.qc ??= this.question.filter((w) => !(flagsOf(w) & STOP)));
   }
   /** The answer's content words (trimming the answer changes none of its words). */
-  get answerContent(): string[] {
-    return (this.ac ??= contentWords(this.pair.answer));
+  get answerContent(): Word[] {
+    return (this.ac ??= this.answer.filter((w) => !(flagsOf(w) & STOP)));
   }
 }
 
@@ -231,7 +250,9 @@ export class PairJudge {
   echo(pair: GeneratedPair, pw = new PairWords(pair)): { similarity: number; example?: ExamplePair; name?: string } {
     if (!this.examples.length) return { similarity: 0 };
     // The words of "question answer" are the question's then the answer's: no word spans the space between them.
-    const ws = [...pw.questionContent, ...pw.answerContent].filter((w) => !this.ignore.has(w));
+    const ws: Word[] = [];
+    for (const w of pw.questionContent) if (!this.ignore.has(w.text)) ws.push(w);
+    for (const w of pw.answerContent) if (!this.ignore.has(w.text)) ws.push(w);
     // The same hashes as shingles(ws), sorted and without repeats.
     const sh = shingleArray(ws);
     // Per example: the shingles it shares with the pair, and the pair's (distinct) stems that are its foreign words.
@@ -244,7 +265,7 @@ export class PairJudge {
     if (this.byForeign.size) {
       let seen: Set<string> | undefined;
       for (const w of ws) {
-        const x = stem(w);
+        const x = stemOf(w);
         const list = this.byForeign.get(x);
         if (!list || seen?.has(x)) continue;
         (seen ??= new Set()).add(x);
@@ -255,8 +276,8 @@ export class PairJudge {
     let named: { example: ExamplePair; name: string } | undefined;
     for (let i = 0; i < this.examples.length; i++) {
       const e = this.examples[i];
-      const name = this.named ? ws.find((w) => e.names.has(w)) : undefined;
-      if (name) named ??= { example: e.pair, name: e.names.get(name)! };
+      const name = this.named ? ws.find((w) => e.names.has(w.text)) : undefined;
+      if (name) named ??= { example: e.pair, name: e.names.get(name.text)! };
       // jaccard(sh, e.sh), from the shared count.
       let s = sh.length === 0 && e.sh.size === 0 ? 1 : shared[i] / (sh.length + e.sh.size - shared[i]);
       if (foreign[i] >= 2 && sh.length) s = Math.max(s, shared[i] / sh.length);
@@ -272,22 +293,22 @@ export class PairJudge {
    */
   groundedness(pair: GeneratedPair, pw = new PairWords(pair)): { score: number; missing: string[] } | undefined {
     if (!this.chunkStems) return undefined;
-    const content = pw.answerContent.filter((w) => !VACUOUS_WORDS.has(w) && !this.ignore.has(w));
+    const content = pw.answerContent.filter((w) => !(flagsOf(w) & VACUOUS) && !this.ignore.has(w.text));
     if (!content.length) return undefined;
-    const missing = content.filter((w) => !this.chunkStems!.has(stem(w)));
-    return { score: 1 - missing.length / content.length, missing: [...new Set(missing)] };
+    const missing = content.filter((w) => !this.chunkStems!.has(stemOf(w)));
+    return { score: 1 - missing.length / content.length, missing: [...new Set(missing.map((w) => w.text))] };
   }
 
   /** Why a pair says nothing checkable (its answer, or a question about nothing in particular), or undefined when it says something. */
   vacuous(pair: GeneratedPair, pw = new PairWords(pair)): string | undefined {
     const answer = pair.answer.trim();
     // A question that asks about nothing in particular has no checkable answer, however long the answer is.
-    if (pw.questionContent.length && pw.questionContent.every((w) => this.ignore.has(w) || VACUOUS_WORDS.has(w) || GENERIC_QUESTION_WORDS.has(w))) {
+    if (pw.questionContent.length && pw.questionContent.every((w) => flagsOf(w) & (VACUOUS | GENERIC) || this.ignore.has(w.text))) {
       return 'its question asks about nothing in particular';
     }
-    const questionStems = new Set(pw.question.map(stem));
+    const questionStems = new Set(pw.question.map(stemOf));
     // What the answer adds beyond the question, the context and the words of "as described in the text".
-    const added = pw.answerContent.filter((w) => !this.ignore.has(w) && !VACUOUS_WORDS.has(w) && !questionStems.has(stem(w)));
+    const added = pw.answerContent.filter((w) => !this.ignore.has(w.text) && !(flagsOf(w) & VACUOUS) && !questionStems.has(stemOf(w)));
     // The phrases matter only for an answer that adds little.
     const phrase = added.length <= 2 ? VACUOUS_PHRASES.find((re) => re.test(answer)) : undefined;
     if (phrase && added.length <= 2) return `it says nothing checkable ("${phrase.exec(answer)![0]}")`;

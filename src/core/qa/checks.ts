@@ -9,7 +9,7 @@
 import { judgePair, PairJudge, PairWords, type ExamplePair } from '../generation/filters';
 import type { GenerationFilters } from '../project';
 import { QaIndex } from './index-store';
-import { bandKeys, longestCopiedRun, minhash, shingleArray, windowHashes, words } from './similarity';
+import { bandsOf, joinWords, longestCopiedRun, shingleArray, tokens, windowHashes, words, type Word } from './similarity';
 import type { QaFile, QaPair, QaProblem, QaProblemCode, Severity, Span } from './types';
 
 export interface CheckOptions {
@@ -92,8 +92,13 @@ export class Checker {
 
   /** True when the question names the context or one of its keywords. */
   standsAlone(question: string | readonly string[]): boolean {
+    return this.standsAloneKey((typeof question === 'string' ? words(question) : question).join(' '));
+  }
+
+  /** standsAlone, given the question's words joined by spaces. */
+  private standsAloneKey(key: string): boolean {
     if (this.keywordPhrases.length === 0) return true;
-    const q = ' ' + (typeof question === 'string' ? words(question) : question).join(' ') + ' ';
+    const q = ' ' + key + ' ';
     return this.keywordPhrases.some((k) => q.includes(' ' + k + ' '));
   }
 
@@ -147,16 +152,18 @@ export class Checker {
   private analyseText(pair: QaPair): PairAnalysis {
     const source = pair.meta.source ?? '';
     const chunk = pair.chunk ?? '';
-    const qw = words(pair.question);
+    const qw = tokens(pair.question);
     const sh = shingleArray(qw, this.keywordWords);
-    const a: PairAnalysis = { exact: qw.join(' '), shingles: sh, bands: sh.length ? bandKeys(minhash(sh)) : [], findings: [] };
-    if (!pair.commented && pair.question !== '') this.findings(pair, qw, source, chunk, a.findings);
+    const exact = joinWords(qw);
+    const a: PairAnalysis = { exact, shingles: sh, bands: sh.length ? bandsOf(sh) : [], findings: [] };
+    if (!pair.commented && pair.question !== '') this.findings(pair, qw, exact, source, chunk, a.findings);
     return a;
   }
 
-  private findings(pair: QaPair, questionWords: readonly string[], source: string, chunk: string, out: PairFinding[]): void {
+  private findings(pair: QaPair, questionWords: Word[], exact: string, source: string, chunk: string, out: PairFinding[]): void {
     const { context, rowTokenBudget, countTokens } = this.options;
-    if (!this.standsAlone(questionWords)) {
+    const pw = new PairWords(pair, questionWords);
+    if (!this.standsAloneKey(exact)) {
       const names = this.options.keywords.length ? this.options.keywords.map((k) => `"${k}"`).join(' or ') : `"${context}"`;
       out.push({ code: 'not-standalone', severity: 'warning', anchor: 'question', message: `This question does not stand alone: it does not name ${names}. A model trained on it cannot tell which document it is about; start it with "In ${context}, …".` });
     }
@@ -169,16 +176,15 @@ export class Checker {
       if (source && chunk) {
         const windows = this.windowsOf(source, chunk);
         if (windows && windows.size) {
-          const run = longestCopiedRun(pair.answer, windows, this.verbatimWords);
+          const run = longestCopiedRun(pw.answer, windows, this.verbatimWords);
           if (run) {
-            const aw = words(pair.answer);
-            const quote = aw.slice(run.start, run.start + Math.min(run.length, 16)).join(' ') + (run.length > 16 ? ' …' : '');
+            const quote = joinWords(pw.answer.slice(run.start, run.start + Math.min(run.length, 16))) + (run.length > 16 ? ' …' : '');
             out.push({ code: 'verbatim', severity: 'warning', anchor: 'answer', message: `The answer copies ${run.length} consecutive words of chunk ${chunk} verbatim ("${quote}"). Answers that keep the meaning in other words train recall better than copied text.` });
           }
         }
       }
       if (this.options.filters) {
-        const verdict = judgePair(this.judgeFor(source, chunk, pair.meta.variant), pair, this.options.filters, new PairWords(pair, questionWords));
+        const verdict = judgePair(this.judgeFor(source, chunk, pair.meta.variant), pair, this.options.filters, pw);
         if (verdict?.reason === 'example-echo') {
           out.push({ code: 'example-echo', severity: 'warning', anchor: 'pair', message: `This pair repeats the prompt's own example (${verdict.detail}): the model copied the format example instead of asking about the text. Comment it out or delete it.` });
         } else if (verdict?.reason === 'vacuous') {

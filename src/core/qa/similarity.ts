@@ -21,6 +21,54 @@ export function words(text: string): string[] {
   );
 }
 
+/**
+ * A distinct word, made once and shared by every text that has it: its text, its hash, and what
+ * the checks ask of it, computed once per word instead of once per occurrence. The language
+ * server reads every word of every pair of a large file several times (duplicates, copied runs,
+ * the pair filters); through `tokens` each occurrence costs one table look-up.
+ */
+export class Word {
+  /** fnv1a(text): the word's shingle. */
+  readonly hash: number;
+  /** A stopword of the duplicate checks. */
+  readonly stop: boolean;
+  /** Filled in by the pair filters (generation/filters.ts) the first time they read the word. */
+  stem: string | undefined;
+  filterFlags = -1;
+  constructor(readonly text: string) {
+    this.hash = fnv1a(text);
+    this.stop = STOPWORDS.has(text);
+  }
+}
+
+/** Words by text; bounded: the table starts over when full (a Word kept by a caller stays valid). */
+let WORDS = new Map<string, Word>();
+const MAX_WORDS = 200_000;
+
+/** The shared Word of a (lower-cased) word. */
+export function wordOf(text: string): Word {
+  let w = WORDS.get(text);
+  if (w) return w;
+  if (WORDS.size >= MAX_WORDS) WORDS = new Map();
+  WORDS.set(text, (w = new Word(text)));
+  return w;
+}
+
+/** The words of a text as shared `Word`s: `words(text)`, each looked up once in the table of words. */
+export function tokens(text: string): Word[] {
+  const ws = words(text);
+  const out = new Array<Word>(ws.length);
+  for (let i = 0; i < ws.length; i++) out[i] = wordOf(ws[i]);
+  return out;
+}
+
+/** The texts of words joined by spaces (what `words(text).join(' ')` gives). */
+export function joinWords(ws: readonly Word[]): string {
+  let s = '';
+  for (let i = 0; i < ws.length; i++) s += i ? ' ' + ws[i].text : ws[i].text;
+  return s;
+}
+
 /** The key under which two questions count as exactly the same: words only, case and punctuation ignored. */
 export function exactKey(text: string): string {
   return words(text).join(' ');
@@ -60,13 +108,26 @@ export function shingles(text: string | readonly string[], ignore: ReadonlySet<s
   return out;
 }
 
-/** The same shingles as a sorted array without repeats: lighter to keep for thousands of questions. */
-export function shingleArray(ws: readonly string[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
-  const a = new Uint32Array(ws.length);
+/** Scratch space of shingleArray (a typed array per call costs more than the work itself). */
+let SCRATCH = new Uint32Array(256);
+
+/**
+ * The same shingles as a sorted array without repeats: lighter to keep for thousands of questions.
+ * Takes words or `Word`s (whose hashes are known).
+ */
+export function shingleArray(ws: readonly string[] | readonly Word[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
+  if (SCRATCH.length < ws.length) SCRATCH = new Uint32Array(ws.length * 2);
+  const a = SCRATCH;
   let n = 0;
-  for (const w of ws) {
-    if (STOPWORDS.has(w) || ignore.has(w)) continue;
-    const h = fnv1a(w);
+  for (const x of ws) {
+    let h: number;
+    if (typeof x === 'string') {
+      if (STOPWORDS.has(x) || ignore.has(x)) continue;
+      h = fnv1a(x);
+    } else {
+      if (x.stop || (ignore.size && ignore.has(x.text))) continue;
+      h = x.hash;
+    }
     // Insertion into the sorted prefix (questions have a handful of words), skipping repeats.
     let j = n;
     while (j > 0 && a[j - 1] > h) j--;
@@ -75,7 +136,7 @@ export function shingleArray(ws: readonly string[], ignore: ReadonlySet<string> 
     a[j] = h;
     n++;
   }
-  return a.subarray(0, n);
+  return a.slice(0, n);
 }
 
 /** Jaccard similarity of two sorted shingle arrays (from shingleArray). */
@@ -120,6 +181,22 @@ export function minhash(set: Iterable<number>): Uint32Array {
   return sig;
 }
 
+/** Scratch signature of bandsOf. */
+const SIG = new Uint32Array(BANDS * ROWS);
+
+/** bandKeys(minhash(set)) without allocating the signature. */
+export function bandsOf(set: Uint32Array): number[] {
+  SIG.fill(0xffffffff);
+  for (let k = 0; k < set.length; k++) {
+    const x = set[k];
+    for (let i = 0; i < SIG.length; i++) {
+      const h = mix(x, SEEDS[i]);
+      if (h < SIG[i]) SIG[i] = h;
+    }
+  }
+  return bandKeys(SIG);
+}
+
 /** One number per band of a signature (the band's hashes folded together): two sets that share one are near-duplicate candidates. */
 export function bandKeys(sig: Uint32Array): number[] {
   const keys: number[] = [];
@@ -146,13 +223,13 @@ function powP(n: number): number {
  * Calls `f` with the hash of every n-word window, left to right: a polynomial rolling hash over
  * the words' own hashes, so each window costs O(1) and no string is built.
  */
-function eachWindow(hs: Uint32Array, n: number, f: (h: number, i: number) => void): void {
-  if (hs.length < n) return;
+function eachWindow(hs: Uint32Array, n: number, f: (h: number, i: number) => void, length = hs.length): void {
+  if (length < n) return;
   const top = powP(n - 1);
   let h = 0;
   for (let k = 0; k < n; k++) h = (Math.imul(h, P) + hs[k]) | 0;
   f(h >>> 0, 0);
-  for (let i = 1; i + n <= hs.length; i++) {
+  for (let i = 1; i + n <= length; i++) {
     h = (Math.imul((h - Math.imul(hs[i - 1], top)) | 0, P) + hs[i + n - 1]) | 0;
     f(h >>> 0, i);
   }
@@ -209,26 +286,41 @@ export function windowHashes(text: string, n: number): Set<number> {
   return out;
 }
 
+/** Scratch space for the hashes of an answer's words. */
+let SCRATCH_HASHES = new Uint32Array(256);
+
 /**
  * The longest run of consecutive words of `answer` that also appears, in order, in the chunk
  * (found through the chunk's n-word windows). Returns the run's word range when it is at least n words.
  */
-export function longestCopiedRun(answer: string, chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
-  const hs = wordHashes(answer);
-  if (hs.length < n) return undefined;
+export function longestCopiedRun(answer: string | readonly Word[], chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
+  let hs: Uint32Array;
+  if (typeof answer === 'string') hs = wordHashes(answer);
+  else {
+    if (SCRATCH_HASHES.length < answer.length) SCRATCH_HASHES = new Uint32Array(answer.length * 2);
+    hs = SCRATCH_HASHES;
+    for (let i = 0; i < answer.length; i++) hs[i] = answer[i].hash;
+  }
+  const length = typeof answer === 'string' ? hs.length : answer.length;
+  if (length < n) return undefined;
   let best: { start: number; length: number } | undefined;
   let runStart = -1;
-  eachWindow(hs, n, (h, i) => {
-    const hit = chunkWindows.has(h);
-    if (hit && runStart < 0) runStart = i;
-    if (!hit && runStart >= 0) {
-      const len = i - 1 - runStart + n;
-      if (!best || len > best.length) best = { start: runStart, length: len };
-      runStart = -1;
-    }
-  });
+  eachWindow(
+    hs,
+    n,
+    (h, i) => {
+      const hit = chunkWindows.has(h);
+      if (hit && runStart < 0) runStart = i;
+      if (!hit && runStart >= 0) {
+        const len = i - 1 - runStart + n;
+        if (!best || len > best.length) best = { start: runStart, length: len };
+        runStart = -1;
+      }
+    },
+    length,
+  );
   if (runStart >= 0) {
-    const len = hs.length - runStart;
+    const len = length - runStart;
     if (!best || len > best.length) best = { start: runStart, length: len };
   }
   return best;
