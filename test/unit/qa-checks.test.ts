@@ -177,6 +177,30 @@ void test('word hashes agree with hashing the words one by one', async () => {
   );
 });
 
+void test('the shared table of words gives the words, hashes and shingles of the words themselves', async () => {
+  const fc = (await import('fast-check')).default;
+  const { tokens, words, fnv1a, joinWords, shingleArray } = await import('../../src/core/qa/similarity');
+  const ignore = new Set(['cairnrun']);
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom("Don't move 1.8 m.", 'In Cairnrun, what is the stone of the Moor?', "a'b.c' d.", 'Ünïcode wörds', 'the the THE The')), (t) => {
+      const ts = tokens(t);
+      assert.deepEqual(
+        ts.map((w) => w.text),
+        words(t),
+      );
+      assert.deepEqual(
+        ts.map((w) => w.hash),
+        words(t).map(fnv1a),
+      );
+      assert.equal(joinWords(ts), words(t).join(' '));
+      assert.deepEqual([...shingleArray(ts, ignore)], [...shingleArray(words(t), ignore)]);
+      // The same word is the same object wherever it occurs.
+      for (const w of ts) assert.equal(tokens(w.text)[0], w);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
 void test('shingle arrays give the same Jaccard similarity as shingle sets', async () => {
   const fc = (await import('fast-check')).default;
   const s = await import('../../src/core/qa/similarity');
