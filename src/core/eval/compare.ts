@@ -47,8 +47,12 @@ export function compareAnswerSets(a: AnswerSet, b: AnswerSet): Comparison {
 function verdictWord(a: AnswerRecord): string {
   const v = a.verdict;
   const what = v.correct === null ? 'ungraded' : v.correct ? 'correct' : 'wrong';
-  const by = v.by === 'user' ? 'user' : v.by;
-  return `${what} (${by}${v.reason ? `: ${v.reason.replace(/\s+/g, ' ')}` : ''})`;
+  if (v.by === 'user') {
+    // The user's own verdict: what it overrules says more than its reason ("set by the user").
+    const auto = v.auto && v.auto.correct !== null && v.auto.correct !== v.correct ? `; the ${v.auto.by} said ${v.auto.correct ? 'correct' : 'wrong'}` : '';
+    return `${what} (user${auto})`;
+  }
+  return `${what} (${v.by}${v.reason ? `: ${v.reason.replace(/\s+/g, ' ')}` : ''})`;
 }
 
 function block(text: string, marker: 'Q' | 'A'): string[] {

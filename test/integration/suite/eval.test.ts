@@ -270,7 +270,7 @@ suite('Evaluation', () => {
     // The view and the document follow.
     const node = await waitFor('the new score in the view', async () => find(await tree(), (n) => n.label === 'mock-model + document' && n.description === '22/24 (92%, 95% CI 74%–98%)'));
     assert.ok(node);
-    await waitFor('the document to show the user verdict', () => /^# verdict: wrong \(user: /m.test(editor.document.getText()));
+    await waitFor('the document to show the user verdict', () => /^# verdict: wrong \(user; the judge said correct\)$/m.test(editor.document.getText()));
     const r = await waitFor('the decorations to follow', async () => {
       const s = await decorationsOf(right);
       return s && s.wrong.length === 2 ? s : undefined;
