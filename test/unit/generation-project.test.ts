@@ -1,38 +1,18 @@
 /** Generation over a real project folder: the CLI command, regenerating one chunk, offline, prompts. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { cli } from './cli-run';
 import { generateForChunks, Journal, journalPath, loadSourceChunks, prepareSweep } from '../../src/core/generation';
-import { Project, scaffoldProject } from '../../src/core/project';
+import { Project } from '../../src/core/project';
 import { activePairs, parseQa } from '../../src/core/qa';
-import { startOpenAiServer, type FakeServer } from '../servers/openai-server';
+import { startOpenAiServer } from '../servers/openai-server';
+import { generationFixture } from './generation-fixture';
 
-const dirs: string[] = [];
-const servers: FakeServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const PARAGRAPHS = [
-  'Opponents must retreat nine metres at a Free Cast. The captain of the defending side places the stone on the mark. Play restarts when the referee raises the blue flag.',
-  'A cairn is built from exactly seven stones. Each half lasts thirty minutes of running time. The Chief Arbiter may stop play for injury at any time.',
-  'A player who handles the stone inside the ring concedes a Free Cast. A team that scores twice in a row must change ends. The match ball weighs four hundred grams.',
-];
-
-function project(): string {
-  const root = mkdtempSync(join(tmpdir(), 'mnemo-genp-'));
-  dirs.push(root);
-  scaffoldProject(root, 'Cairnrun rules');
-  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', chunking: { tokens: 50 }, generation: { variants: ['nuanced', 'simple'], temperatures: [0.2, 0.9] } }, null, 2));
-  writeFileSync(join(root, 'sources', 'rules.md'), PARAGRAPHS.join('\n\n') + '\n');
-  return root;
-}
-
+const { project: fixtureProject, servers } = generationFixture('mnemo-genp-');
+const project = (): string => fixtureProject({ temperatures: [0.2, 0.9] });
 
 void describe('generation over a project', () => {
   void test('CLI: the plan first, nothing sent without --yes; --yes runs and writes one file per variant x temperature', async () => {

@@ -5,40 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { buildProjectDataset } from '../../src/core/dataset';
-import { answerFor, startOpenAiServer, type FakeServer } from '../servers/openai-server';
+import { answerFor, startOpenAiServer } from '../servers/openai-server';
+import { generationFixture } from './generation-fixture';
 import { formatPreview, Journal, journalPath, loadSourceChunks, prepareSweep, previewFirst, runPreparedSweep } from '../../src/core/generation';
-import { Project, scaffoldProject } from '../../src/core/project';
+import { Project } from '../../src/core/project';
 import { parseQa } from '../../src/core/qa';
 
-const dirs: string[] = [];
-const servers: FakeServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const PARAGRAPHS = [
-  'Opponents must retreat nine metres at a Free Cast. The captain of the defending side places the stone on the mark. Play restarts when the referee raises the blue flag.',
-  'A cairn is built from exactly seven stones. Each half lasts thirty minutes of running time. The Chief Arbiter may stop play for injury at any time.',
-  'A player who handles the stone inside the ring concedes a Free Cast. A team that scores twice in a row must change ends. The match ball weighs four hundred grams.',
-];
+const { project: fixtureProject, servers } = generationFixture('mnemo-genf-');
+const project = (generation: Record<string, unknown> = {}): string => fixtureProject({ temperatures: [0.2], ...generation });
 
 const ECHO = 'Q: In Rivermark chess rules, how many squares may a ferry move in one turn?\nA: A ferry may travel no more than three squares in a single turn.';
 const VACUOUS = 'Q: What is the rules of the game of Cairnrun?\nA: The rules of Cairnrun are as described in the document.';
 
-function project(generation: Record<string, unknown> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'mnemo-genf-'));
-  dirs.push(root);
-  scaffoldProject(root, 'Cairnrun rules');
-  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', chunking: { tokens: 50 }, generation: { variants: ['nuanced', 'simple'], temperatures: [0.2], ...generation } }, null, 2));
-  writeFileSync(join(root, 'sources', 'rules.md'), PARAGRAPHS.join('\n\n') + '\n');
-  return root;
-}
 
 /** Answers like a small model: the good pairs of the test server, then the prompt's example, a vacuous pair, and the first good pair again. */
 function smallModelReply({ prompt }: { prompt: string }): string {
