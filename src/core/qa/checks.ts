@@ -90,13 +90,8 @@ export class Checker {
     return this.keywordWords;
   }
 
-  /** True when the question names the context or one of its keywords. */
-  standsAlone(question: string | readonly string[]): boolean {
-    return this.standsAloneKey((typeof question === 'string' ? words(question) : question).join(' '));
-  }
-
-  /** standsAlone, given the question's words joined by spaces. */
-  private standsAloneKey(key: string): boolean {
+  /** True when the question (its words joined by spaces: its duplicate key) names the context or one of its keywords. */
+  private standsAlone(key: string): boolean {
     if (this.keywordPhrases.length === 0) return true;
     const q = ' ' + key + ' ';
     return this.keywordPhrases.some((k) => q.includes(' ' + k + ' '));
@@ -163,7 +158,7 @@ export class Checker {
   private findings(pair: QaPair, questionWords: Word[], exact: string, source: string, chunk: string, out: PairFinding[]): void {
     const { context, rowTokenBudget, countTokens } = this.options;
     const pw = new PairWords(pair, questionWords);
-    if (!this.standsAloneKey(exact)) {
+    if (!this.standsAlone(exact)) {
       const names = this.options.keywords.length ? this.options.keywords.map((k) => `"${k}"`).join(' or ') : `"${context}"`;
       out.push({ code: 'not-standalone', severity: 'warning', anchor: 'question', message: `This question does not stand alone: it does not name ${names}. A model trained on it cannot tell which document it is about; start it with "In ${context}, …".` });
     }

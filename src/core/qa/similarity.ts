@@ -169,22 +169,13 @@ export const BANDS = 6;
 export const ROWS = 3;
 const SEEDS = Array.from({ length: BANDS * ROWS }, (_, i) => fnv1a(`mnemo-minhash-${i}`));
 
-/** MinHash signature of a shingle set (BANDS * ROWS values). */
-export function minhash(set: Iterable<number>): Uint32Array {
-  const sig = new Uint32Array(SEEDS.length).fill(0xffffffff);
-  for (const x of set) {
-    for (let i = 0; i < SEEDS.length; i++) {
-      const h = mix(x, SEEDS[i]);
-      if (h < sig[i]) sig[i] = h;
-    }
-  }
-  return sig;
-}
-
-/** Scratch signature of bandsOf. */
+/** The MinHash signature (BANDS * ROWS values) of the set being banded: reused, not allocated per set. */
 const SIG = new Uint32Array(BANDS * ROWS);
 
-/** bandKeys(minhash(set)) without allocating the signature. */
+/**
+ * The LSH band keys of a shingle set: its MinHash signature, then one number per band (the
+ * band's hashes folded together). Two sets that share a key are near-duplicate candidates.
+ */
 export function bandsOf(set: Uint32Array): number[] {
   SIG.fill(0xffffffff);
   for (let k = 0; k < set.length; k++) {
@@ -194,15 +185,10 @@ export function bandsOf(set: Uint32Array): number[] {
       if (h < SIG[i]) SIG[i] = h;
     }
   }
-  return bandKeys(SIG);
-}
-
-/** One number per band of a signature (the band's hashes folded together): two sets that share one are near-duplicate candidates. */
-export function bandKeys(sig: Uint32Array): number[] {
   const keys: number[] = [];
   for (let b = 0; b < BANDS; b++) {
     let h = Math.imul(b + 1, 0x9e3779b1);
-    for (let r = 0; r < ROWS; r++) h = mix(sig[b * ROWS + r], h);
+    for (let r = 0; r < ROWS; r++) h = mix(SIG[b * ROWS + r], h);
     // 30 bits: a small integer to V8, so the index's maps hash it cheaply.
     keys.push(h >>> 2);
   }

@@ -9,22 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { EvaluateResult } from '../../../src/core/eval';
-import { activateMnemo, harness, waitFor } from './helpers';
-
-interface TreeSnap {
-  label: string;
-  description?: string;
-  children?: TreeSnap[];
-}
-
-function find(nodes: TreeSnap[] | undefined, pred: (n: TreeSnap) => boolean): TreeSnap | undefined {
-  for (const n of nodes ?? []) {
-    if (pred(n)) return n;
-    const hit = find(n.children, pred);
-    if (hit) return hit;
-  }
-  return undefined;
-}
+import type { EvalTreeSnapshot } from '../../../src/extension/eval/provider';
+import { activateMnemo, findNode, harness, waitFor } from './helpers';
 
 /** Runs Python and resolves with its stdout; rejects with the end of its output. */
 function python(exe: string, args: string[], cwd: string): Promise<string> {
@@ -107,11 +93,11 @@ suite('Evaluation of local models (tiny model, real train.py and eval.py)', () =
   });
 
   test('the view shows both under the eval set, and the diff marks what fine-tuning fixed', async () => {
-    const snap = (await vscode.commands.executeCommand('mnemo.eval.refresh', { snapshot: true })) as TreeSnap[];
-    const set = find(snap, (n) => n.label === 'memo.qa');
+    const snap = (await vscode.commands.executeCommand('mnemo.eval.refresh', { snapshot: true })) as EvalTreeSnapshot[];
+    const set = findNode(snap, (n) => n.label === 'memo.qa');
     assert.ok(set, JSON.stringify(snap));
-    assert.ok(find(set.children, (n) => n.label === 'base model'));
-    const run = find(set.children, (n) => n.label === `run ${runId}`);
+    assert.ok(findNode(set.children, (n) => n.label === 'base model'));
+    const run = findNode(set.children, (n) => n.label === `run ${runId}`);
     assert.ok(run?.children?.[0]?.description?.startsWith(`${after.report.overall.correct}/${pairs.length} (`), JSON.stringify(run));
     const opened = (await vscode.commands.executeCommand('mnemo.compareAnswers', before.path, after.path)) as { left: string; right: string };
     const fixed = after.set.answers.filter((a) => a.verdict.correct && !before.set.answers.find((b) => b.questionId === a.questionId)?.verdict.correct).length;

@@ -10,16 +10,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { parseEvalSet, type AnswerSet, type EvaluateResult } from '../../../src/core/eval';
-import { activateMnemo, harness, waitFor } from './helpers';
+import type { EvalTreeSnapshot } from '../../../src/extension/eval/provider';
+import { activateMnemo, findNode, harness, waitFor } from './helpers';
 
 interface Api {
   ctx: { project?: { config: { generation: { baseUrl?: string } } }; onDidChangeProject: vscode.Event<unknown> };
-}
-interface TreeSnap {
-  label: string;
-  description?: string;
-  contextValue?: string;
-  children?: TreeSnap[];
 }
 interface VerdictResult {
   path: string;
@@ -104,16 +99,7 @@ async function startEvalServer(references: Map<string, { reference: string; inde
   };
 }
 
-function find(nodes: TreeSnap[] | undefined, pred: (n: TreeSnap) => boolean): TreeSnap | undefined {
-  for (const n of nodes ?? []) {
-    if (pred(n)) return n;
-    const hit = find(n.children, pred);
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-const tree = async () => (await vscode.commands.executeCommand('mnemo.eval.refresh', { snapshot: true })) as TreeSnap[];
+const tree = async () => (await vscode.commands.executeCommand('mnemo.eval.refresh', { snapshot: true })) as EvalTreeSnapshot[];
 
 suite('Evaluation', () => {
   const root = harness.workspace;
@@ -158,7 +144,7 @@ suite('Evaluation', () => {
   });
 
   test('the Evaluations view lists the eval set with its questions and tags', async () => {
-    const snap = await waitFor('the eval set in the view', async () => find(await tree(), (n) => n.label === 'questions.qa'));
+    const snap = await waitFor('the eval set in the view', async () => findNode(await tree(), (n) => n.label === 'questions.qa'));
     assert.strictEqual(snap.contextValue, 'eval-set');
     // The example's tags (or the ones this suite added by section), sorted.
     assert.match(snap.description ?? '', /^24 questions · ([a-z]+, )+[a-z]+$/);
@@ -192,11 +178,11 @@ suite('Evaluation', () => {
 
   test('the view shows both answer sets under the model, with scores, intervals and tags', async () => {
     const snap = await tree();
-    const group = find(snap, (n) => n.label === 'mock-model (API)');
+    const group = findNode(snap, (n) => n.label === 'mock-model (API)');
     assert.ok(group, JSON.stringify(snap, null, 1));
     assert.strictEqual(group.description, `${server.url} · 2 answer sets`);
-    const noneNode = find(group.children, (n) => n.label === 'mock-model');
-    const docNode = find(group.children, (n) => n.label === 'mock-model + document');
+    const noneNode = findNode(group.children, (n) => n.label === 'mock-model');
+    const docNode = findNode(group.children, (n) => n.label === 'mock-model + document');
     // Hand-computed Wilson intervals: 2/24 -> 2.3%..25.8%; 23/24 -> 79.8%..99.3%.
     assert.strictEqual(noneNode?.description, '2/24 (8%, 95% CI 2%–26%)');
     assert.strictEqual(docNode?.description, '23/24 (96%, 95% CI 80%–99%)');
@@ -268,7 +254,7 @@ suite('Evaluation', () => {
     assert.strictEqual(a.question, 'In Cairnrun, how many points is a Crown worth?');
     assert.deepStrictEqual([a.verdict.correct, a.verdict.by, a.verdict.overruled, a.verdict.auto?.correct, a.verdict.auto?.by], [false, 'user', true, true, 'judge']);
     // The view and the document follow.
-    const node = await waitFor('the new score in the view', async () => find(await tree(), (n) => n.label === 'mock-model + document' && n.description === '22/24 (92%, 95% CI 74%–98%)'));
+    const node = await waitFor('the new score in the view', async () => findNode(await tree(), (n) => n.label === 'mock-model + document' && n.description === '22/24 (92%, 95% CI 74%–98%)'));
     assert.ok(node);
     await waitFor('the document to show the user verdict', () => /^# verdict: wrong \(user; the judge said correct\)$/m.test(editor.document.getText()));
     const r = await waitFor('the decorations to follow', async () => {
@@ -289,7 +275,7 @@ suite('Evaluation', () => {
     assert.deepStrictEqual([cleared.score.overall.correct, cleared.verdict.by, cleared.verdict.overruled], [2, 'judge', undefined]);
     const saved = JSON.parse(readFileSync(noneFile, 'utf8')) as AnswerSet;
     assert.strictEqual(saved.answers.find((a) => a.questionId === wrong.questionId)?.verdict.by, 'judge');
-    await waitFor('the view to show 2/24 again', async () => find(await tree(), (n) => n.label === 'mock-model' && !!n.description?.startsWith('2/24 ')));
+    await waitFor('the view to show 2/24 again', async () => findNode(await tree(), (n) => n.label === 'mock-model' && !!n.description?.startsWith('2/24 ')));
   });
 
   test('a verdict command on a line that is not an answer says so and changes nothing', async () => {
@@ -364,7 +350,7 @@ suite('Evaluation', () => {
   test('Delete Results removes the file and the view follows', async () => {
     assert.strictEqual(await vscode.commands.executeCommand('mnemo.eval.deleteResults', noneFile, { yes: true }), true);
     assert.ok(!existsSync(noneFile));
-    await waitFor('the view to drop the set', async () => !find(await tree(), (n) => n.label === 'mock-model') && !!find(await tree(), (n) => n.label === 'mock-model + document'));
+    await waitFor('the view to drop the set', async () => !findNode(await tree(), (n) => n.label === 'mock-model') && !!findNode(await tree(), (n) => n.label === 'mock-model + document'));
   });
 });
 

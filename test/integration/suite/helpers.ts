@@ -62,3 +62,13 @@ export async function activateMnemo(): Promise<{ activationMs: number; ctx: unkn
   assert.ok(api, 'activate() returned nothing: activation failed (see the Mnemo log)');
   return api as { activationMs: number; ctx: unknown } & Record<string, unknown>;
 }
+
+/** The first node of a tree snapshot (depth first) that `pred` accepts. */
+export function findNode<T extends { children?: T[] }>(nodes: T[] | undefined, pred: (n: T) => boolean): T | undefined {
+  for (const n of nodes ?? []) {
+    if (pred(n)) return n;
+    const hit = findNode(n.children, pred);
+    if (hit) return hit;
+  }
+  return undefined;
+}
