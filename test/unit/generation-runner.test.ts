@@ -137,6 +137,21 @@ void describe('runSweep against a local chat-completions server', () => {
     assert.deepEqual(journalLines(path).map((e) => e.status), ['failed', 'done']);
   });
 
+  void test('429s have their own allowance: a request refused more often than maxAttempts still completes; past maxRateLimited it fails', async () => {
+    // Every request is refused 8 times before it is answered: more than the 6 attempts other failures get.
+    const s = await server({ behavior: ({ attempt }) => (attempt <= 8 ? { kind: 'rate-limit', retryAfterMs: 1 } : { kind: 'ok' }) });
+    const plan = makePlan(1, ['simple'], [0.5]);
+    const r = await runSweep(plan, options(s, Journal.open(join(tmp(), 'j.jsonl'))));
+    assert.equal(r.stopped, 'completed');
+    assert.equal(r.done, 1);
+    assert.equal(r.rateLimited, 8);
+    const path = join(tmp(), 'j.jsonl');
+    const limited = await runSweep(makePlan(1, ['nuanced'], [0.5]), options(s, Journal.open(path), { retry: { maxRateLimited: 3 } }));
+    assert.equal(limited.failed, 1);
+    assert.match(limited.failures[0].error, /HTTP 429.*refused 3 times; lower generation\.concurrency/);
+    assert.deepEqual(journalLines(path).map((e) => [e.status, e.attempts]), [['failed', 3]]);
+  });
+
   void test('dropped fragments are counted by reason; missing usage is estimated and marked', async () => {
     const faults = ['malformed', 'truncated', 'refusal', 'json', 'no-usage', 'ok'] as const;
     const s = await server({ behavior: ({ n }) => ({ kind: faults[(n - 1) % faults.length] }) });

@@ -14,8 +14,15 @@ import { charsOver4, costOf } from './plan';
 import type { DroppedFragment, DropReason, JournalEntry, PlannedRequest, Price } from './types';
 
 export interface RetryPolicy {
-  /** Attempts per request, the first included. */
+  /** Attempts per request that fail for a reason other than a 429, the first included. */
   maxAttempts: number;
+  /**
+   * 429s a request may receive before it is recorded as failed. A 429 is the server pacing the
+   * sweep, not the request failing (the limiter already slows down on it), so it has its own,
+   * larger allowance: under a tight limit one request can lose the race for the bucket many
+   * times in a row while the sweep as a whole keeps going.
+   */
+  maxRateLimited: number;
   /** Backoff before retry n is uniform in [0, min(capMs, baseMs * 2^(n-1))] ("full jitter"). */
   baseMs: number;
   capMs: number;
@@ -23,7 +30,7 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 6, baseMs: 500, capMs: 30_000, maxRetryAfterMs: 120_000 };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 6, maxRateLimited: 30, baseMs: 500, capMs: 30_000, maxRetryAfterMs: 120_000 };
 
 export interface RunProgress {
   total: number;
@@ -166,6 +173,9 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   const entryBase = (r: PlannedRequest) => ({ key: r.key, source: r.source, chunk: r.chunk, chunkId: r.chunkId, variant: r.variant, temperature: r.temperature, model: r.model });
 
   const runOne = async (r: PlannedRequest): Promise<void> => {
+    // `attempt` counts every try (the journal's attempts); `failures` and `refusals` the two allowances.
+    let failuresSeen = 0;
+    let refusals = 0;
     for (let attempt = 1; ; attempt++) {
       if (stopper.signal.aborted) return;
       // Waits for a slot under the adapted concurrency and for the budget the server reports.
@@ -252,11 +262,15 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
           await fail(f.message);
           return;
         }
-        if (!f.retryable || attempt >= policy.maxAttempts) {
-          await fail(f.message);
+        const rateLimited = f.kind === 'rate-limit';
+        if (rateLimited) refusals++;
+        else failuresSeen++;
+        if (!f.retryable || (rateLimited ? refusals >= policy.maxRateLimited : failuresSeen >= policy.maxAttempts)) {
+          await fail(rateLimited ? `${f.message} (refused ${refusals} times; lower generation.concurrency or raise the endpoint's rate limit)` : f.message);
           return;
         }
-        const wait = f.retryAfterMs !== undefined ? Math.min(f.retryAfterMs, policy.maxRetryAfterMs) : backoffMs(attempt, policy, random);
+        // Requests refused together are told the same Retry-After; a little jitter keeps them from all coming back at once.
+        const wait = f.retryAfterMs !== undefined ? Math.min(f.retryAfterMs, policy.maxRetryAfterMs) + Math.floor(random() * Math.min(250, f.retryAfterMs / 4)) : backoffMs(rateLimited ? refusals : failuresSeen, policy, random);
         p.retries++;
         log('info', `retrying ${r.source} chunk ${r.chunk} ${r.variant} t=${r.temperature} in ${wait} ms (attempt ${attempt} failed: ${f.message})`);
         progress();
