@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MnemoError } from '../../src/core/errors';
@@ -69,6 +69,57 @@ void test('hosts: ~/.ssh/config aliases (HostName, User, Port, IdentityFile with
   assert.equal(hosts[2].hostname, 'box.example');
   assert.equal(hosts[3].from, 'settings');
   assert.deepEqual(listHosts({ sshConfigPath: join(dir, 'missing') }), []);
+});
+
+void test('hosts: Include (globs in lexical order, nested, quoted, inside a Host block, relative to ~/.ssh) agrees with ssh -G', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-sshinc-'));
+  mkdirSync(join(dir, 'conf.d'));
+  mkdirSync(join(dir, 'with space'));
+  writeFileSync(join(dir, 'conf.d', '20-b.conf'), ['Host b-host', '  HostName %h.example', '  Port 2201', 'Host a-host', '  Port 9999', ''].join('\n'));
+  writeFileSync(join(dir, 'conf.d', '10-a.conf'), ['Host a-host', '  HostName a.example', '  Port 2200', `Include ${join(dir, 'nested.conf')}`, ''].join('\n'));
+  writeFileSync(join(dir, 'conf.d', '.hidden.conf'), 'Host hidden-host\n');
+  writeFileSync(join(dir, 'nested.conf'), ['  User nest', 'Host nested-host', '  HostName %h.nested.example', ''].join('\n'));
+  writeFileSync(join(dir, 'with space', 'x.conf'), ['Host spaced-host', '  HostName spaced.example', ''].join('\n'));
+  writeFileSync(join(dir, 'user.conf'), ['  User fromblock', '  Port 2022', ''].join('\n'));
+  const cfg = join(dir, 'config');
+  writeFileSync(cfg, [`Include ${join(dir, 'conf.d', '*.conf')} "${join(dir, 'with space', 'x.conf')}" ${join(dir, 'nothing-*.conf')}`, 'Host top', '  HostName top.example', `  Include ${join(dir, 'user.conf')}`, 'Host *', '  User bob', ''].join('\n'));
+  const hosts = listHosts({ sshConfigPath: cfg });
+  assert.equal(hosts[0].user, 'nest', "nested.conf's leading User applies to a-host");
+  // nested.conf is included inside a-host's block: OpenSSH reads it for a-host only, so nested-host is no alias.
+  assert.deepEqual(hosts.map((h) => h.name), ['a-host', 'b-host', 'spaced-host', 'top']);
+  for (const h of hosts) {
+    // What OpenSSH itself makes of the same file.
+    const g = Object.fromEntries(execFileSync('ssh', ['-G', '-F', cfg, h.name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]));
+    assert.deepEqual({ hostname: h.hostname, port: String(h.port), user: h.user }, { hostname: g.hostname, port: g.port, user: g.user }, h.name);
+  }
+  // A path that is not absolute is relative to ~/.ssh, as for ssh.
+  const home = mkdtempSync(join(tmpdir(), 'mnemo-sshhome-'));
+  mkdirSync(join(home, '.ssh', 'config.d'), { recursive: true });
+  writeFileSync(join(home, '.ssh', 'config.d', 'gpu'), 'Host rel-gpu\n  HostName 10.9.9.9\n');
+  writeFileSync(join(dir, 'relative'), 'Include config.d/*\n');
+  const savedHome = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    assert.deepEqual(listHosts({ sshConfigPath: join(dir, 'relative') }).map((h) => [h.name, h.hostname]), [['rel-gpu', '10.9.9.9']]);
+  } finally {
+    process.env.HOME = savedHome;
+  }
+  // A loop is stopped with a message, not a stack overflow.
+  writeFileSync(join(dir, 'loop'), `Include ${join(dir, 'loop')}\nHost x\n`);
+  assert.throws(() => listHosts({ sshConfigPath: join(dir, 'loop') }), (e: unknown) => e instanceof MnemoError && /more than 16 deep .*an Include loop/.test(e.message));
+});
+
+void test('hosts: IdentityFile tokens (%d %h %r %p %n %u %%, ${VAR}) are expanded; unknown ones are kept', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-sshtok-'));
+  const cfg = join(dir, 'config');
+  process.env.MNEMO_TEST_KEYS = join(dir, 'keys');
+  writeFileSync(cfg, ['Host gpu', '  HostName 10.0.0.7', '  User ml', '  Port 2222', '  IdentityFile %d/.ssh/id_%h_%r_%p', '  IdentityFile ~/.ssh/%n-%u-100%%', '  IdentityFile ${MNEMO_TEST_KEYS}/%C-${MNEMO_UNSET_VAR}', ''].join('\n'));
+  try {
+    const [gpu] = listHosts({ sshConfigPath: cfg });
+    assert.deepEqual(gpu.identityFiles, [join(homedir(), '.ssh', 'id_10.0.0.7_ml_2222'), join(homedir(), '.ssh', `gpu-${userInfo().username}-100%`), `${join(dir, 'keys')}/%C-\${MNEMO_UNSET_VAR}`]);
+  } finally {
+    delete process.env.MNEMO_TEST_KEYS;
+  }
 });
 
 void test('known_hosts: plain, [host]:port and hashed entries; a different key is a change', () => {
