@@ -180,12 +180,15 @@ function hardSplit(text: string, from: number, to: number, lastKind: number, tok
   let pos = 0;
   // The text of tokens [t, e) if cutting after token e-1 splits no character, else undefined.
   // Tokens are bytes and one can end inside a character; the tokenizer's decode() then ends in
-  // U+FFFD, which the text does not have there. (A U+FFFD in the text itself just makes that
-  // place unusable for a cut, never a wrong one.) `t` is always at a character boundary.
+  // U+FFFD, which the text does not have there. Where the text does have a U+FFFD (PDF text
+  // often does), the rest of the run is decoded too: a cut inside a character leaves stray bytes
+  // that decode to more U+FFFDs than the text has, a clean one gives the text back exactly.
+  // `t` is always at a character boundary.
   const cleanCut = (e: number): string | undefined => {
     const s = tokenizer.decode(toks.slice(t, e));
     if (e === toks.length) return pos + s.length === run.length && run.startsWith(s, pos) ? s : undefined;
-    return s && !s.endsWith('\ufffd') && run.startsWith(s, pos) ? s : undefined;
+    if (!s || !run.startsWith(s, pos)) return undefined;
+    return !s.endsWith('\ufffd') || tokenizer.decode(toks.slice(e)) === run.slice(pos + s.length) ? s : undefined;
   };
   while (t < toks.length) {
     let e = Math.min(t + max, toks.length);

@@ -41,9 +41,10 @@ function assertInvariants(text: string, tok: Tokenizer, max: number, r: { tokens
 }
 
 // Fragments that stress the boundaries: whitespace runs, CRLF, punctuation next to newlines,
-// o200k's '/' after a newline, contractions, digits, non-Latin scripts, emoji, NBSP.
+// o200k's '/' after a newline, contractions, digits, non-Latin scripts, emoji, NBSP, and U+FFFD
+// (what a cut character decodes to, and what PDF text holds for glyphs it could not map).
 const fragment = fc.oneof(
-  fc.constantFrom('𓀀𓀁𓀂', '𝕏', '𠀋', 'word', 'The', 'Warden', ' ', '  ', '\n', '\n\n', '\n\n\n', '\r\n', '\t', '\u00a0', '.', '. ', '.\n', '!', '?', '"', ')', '(', '/', '.\n/', "'s", "'LL", '1234567', '2.1', 'e.g.', 'é', 'ß', '😀', '👩‍👩‍👧', '漢字かな', 'Привет', '<|endoftext|>', ' \n ', '—', '…'),
+  fc.constantFrom('𓀀𓀁𓀂', '𝕏', '𠀋', 'word', 'The', 'Warden', ' ', '  ', '\n', '\n\n', '\n\n\n', '\r\n', '\t', '\u00a0', '.', '. ', '.\n', '!', '?', '"', ')', '(', '/', '.\n/', "'s", "'LL", '1234567', '2.1', 'e.g.', 'é', 'ß', '😀', '👩‍👩‍👧', '漢字かな', 'Привет', '<|endoftext|>', ' \n ', '—', '…', '\ufffd', '\ufffd\ufffd', 'a\ufffd'),
   fc.string({ unit: 'grapheme', maxLength: 12 }),
 );
 const text = fc.array(fragment, { maxLength: 120 }).map((parts) => parts.join(''));
@@ -129,6 +130,11 @@ void test('without sentence ends, chunks end between words; without spaces, betw
     assertInvariants(glyphs, tok, max, g);
     assert.ok(g.chunks.length > 1);
   }
+  // A U+FFFD of the text (an unmapped PDF glyph) is a place to cut like any other character; the
+  // U+FFFD that a cut inside a character decodes to is not (found by the property above, seed 915858530).
+  assert.deepEqual(chunkText('\ufffd!', tok, { tokens: 1 }).chunks.map((c) => c.text), ['\ufffd', '!']);
+  const mixed = '\ufffd𓀀\ufffd\ufffd漢😀\ufffd'.repeat(40);
+  for (const max of [1, 2, 3, 7]) assertInvariants(mixed, tok, max, chunkText(mixed, tok, { tokens: max }));
 });
 
 void test('"e.g." and initials are not sentence ends', async () => {
