@@ -21,6 +21,9 @@ const node = {
   external: ['vscode', 'cpu-features', '*.node'],
   // Prefer ES module builds: some packages' UMD "main" (jsonc-parser) hides its requires from the bundler.
   mainFields: ['module', 'main'],
+  // An `import` picks a package's ES module build, and tinyglobby's (through fdir's) calls
+  // createRequire(import.meta.url), which is undefined in a CommonJS bundle: take its CommonJS build.
+  alias: { tinyglobby: './node_modules/tinyglobby/dist/index.cjs' },
   logLevel: 'warning',
   absWorkingDir: root,
 };
