@@ -42,6 +42,8 @@ export interface HubCommit {
   summary: string;
   /** path -> content (UTF-8) */
   files: Record<string, string>;
+  /** path -> content as sent (for binary files such as model weights) */
+  bytes: Record<string, Buffer>;
   oid: string;
 }
 
@@ -175,12 +177,15 @@ export class HubServer {
         const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: { summary?: string; path?: string; content?: string; encoding?: string } });
         const header = lines.find((l) => l.key === 'header');
         const files: Record<string, string> = {};
+        const bytes: Record<string, Buffer> = {};
         for (const l of lines) {
-          if (l.key === 'file') files[l.value.path!] = Buffer.from(l.value.content ?? '', l.value.encoding === 'base64' ? 'base64' : 'utf8').toString('utf8');
-          else if (l.key !== 'header') return this.json(res, req, 400, { error: `Unexpected commit line "${l.key}"` }, u.name);
+          if (l.key === 'file') {
+            bytes[l.value.path!] = Buffer.from(l.value.content ?? '', l.value.encoding === 'base64' ? 'base64' : 'utf8');
+            files[l.value.path!] = bytes[l.value.path!].toString('utf8');
+          } else if (l.key !== 'header') return this.json(res, req, 400, { error: `Unexpected commit line "${l.key}"` }, u.name);
         }
         const oid = createHash('sha1').update(body).digest('hex');
-        this.commits.push({ repo: name, type: types.slice(0, -1), revision: decodeURIComponent(revision), summary: header?.value.summary ?? '', files, oid });
+        this.commits.push({ repo: name, type: types.slice(0, -1), revision: decodeURIComponent(revision), summary: header?.value.summary ?? '', files, bytes, oid });
         return this.json(res, req, 200, { success: true, commitOid: oid, commitUrl: `${this.url}/${types}/${name}/commit/${oid}` }, u.name);
       }
     }
