@@ -173,7 +173,7 @@ export async function runSweep(requests: PlannedRequest[], opts: RunOptions): Pr
   const entryBase = (r: PlannedRequest) => ({ key: r.key, source: r.source, chunk: r.chunk, chunkId: r.chunkId, variant: r.variant, temperature: r.temperature, model: r.model });
 
   const runOne = async (r: PlannedRequest): Promise<void> => {
-    // `attempt` counts every try (the journal's attempts); `failures` and `refusals` the two allowances.
+    // `attempt` counts every try (the journal's attempts); `failuresSeen` (not 429) and `refusals` (429) are held to their own allowances.
     let failuresSeen = 0;
     let refusals = 0;
     for (let attempt = 1; ; attempt++) {

@@ -111,23 +111,14 @@ export function shingles(text: string | readonly string[], ignore: ReadonlySet<s
 /** Scratch space of shingleArray (a typed array per call costs more than the work itself). */
 let SCRATCH = new Uint32Array(256);
 
-/**
- * The same shingles as a sorted array without repeats: lighter to keep for thousands of questions.
- * Takes words or `Word`s (whose hashes are known).
- */
-export function shingleArray(ws: readonly string[] | readonly Word[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
+/** The shingles of `tokens(text)` as a sorted array without repeats: lighter to keep for thousands of questions. */
+export function shingleArray(ws: readonly Word[], ignore: ReadonlySet<string> = new Set()): Uint32Array {
   if (SCRATCH.length < ws.length) SCRATCH = new Uint32Array(ws.length * 2);
   const a = SCRATCH;
   let n = 0;
   for (const x of ws) {
-    let h: number;
-    if (typeof x === 'string') {
-      if (STOPWORDS.has(x) || ignore.has(x)) continue;
-      h = fnv1a(x);
-    } else {
-      if (x.stop || (ignore.size && ignore.has(x.text))) continue;
-      h = x.hash;
-    }
+    if (x.stop || (ignore.size && ignore.has(x.text))) continue;
+    const h = x.hash;
     // Insertion into the sorted prefix (questions have a handful of words), skipping repeats.
     let j = n;
     while (j > 0 && a[j - 1] > h) j--;
@@ -279,16 +270,12 @@ let SCRATCH_HASHES = new Uint32Array(256);
  * The longest run of consecutive words of `answer` that also appears, in order, in the chunk
  * (found through the chunk's n-word windows). Returns the run's word range when it is at least n words.
  */
-export function longestCopiedRun(answer: string | readonly Word[], chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
-  let hs: Uint32Array;
-  if (typeof answer === 'string') hs = wordHashes(answer);
-  else {
-    if (SCRATCH_HASHES.length < answer.length) SCRATCH_HASHES = new Uint32Array(answer.length * 2);
-    hs = SCRATCH_HASHES;
-    for (let i = 0; i < answer.length; i++) hs[i] = answer[i].hash;
-  }
-  const length = typeof answer === 'string' ? hs.length : answer.length;
+export function longestCopiedRun(answer: readonly Word[], chunkWindows: ReadonlySet<number>, n: number): { start: number; length: number } | undefined {
+  const length = answer.length;
   if (length < n) return undefined;
+  if (SCRATCH_HASHES.length < length) SCRATCH_HASHES = new Uint32Array(length * 2);
+  const hs = SCRATCH_HASHES;
+  for (let i = 0; i < length; i++) hs[i] = answer[i].hash;
   let best: { start: number; length: number } | undefined;
   let runStart = -1;
   eachWindow(

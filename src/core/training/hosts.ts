@@ -89,7 +89,7 @@ function readConfig(opts: SshOptions): SSHConfig | undefined {
  * %l (local host name) %L (its first part) %n (the alias as given) %p (port) %r (remote user) %u (local user), and
  * ${VAR} from the environment. A token it does not know is left as written.
  */
-export function expandTokens(path: string, h: { alias: string; hostname: string; port: number; user: string }): string {
+function expandTokens(path: string, h: { alias: string; hostname: string; port: number; user: string }): string {
   const uid = typeof process.getuid === 'function' ? String(process.getuid()) : '';
   const tokens: Record<string, string> = { '%': '%', d: homedir(), h: h.hostname, i: uid, l: localHostname(), L: localHostname().split('.')[0], n: h.alias, p: String(h.port), r: h.user, u: defaultUser() };
   return expandHome(path)
@@ -122,9 +122,13 @@ function fromConfig(config: SSHConfig, alias: string): HostEntry {
 }
 
 export function listHosts(opts: SshOptions): HostEntry[] {
+  return hostsOf(readConfig(opts), opts);
+}
+
+/** The hosts of a config already read (undefined: none), then those of the settings. */
+function hostsOf(config: SSHConfig | undefined, opts: SshOptions): HostEntry[] {
   const out: HostEntry[] = [];
   const seen = new Set<string>();
-  const config = readConfig(opts);
   if (config) {
     for (const line of config) {
       if (line.type !== SSHConfig.DIRECTIVE || line.param.toLowerCase() !== 'host') continue;
@@ -154,11 +158,12 @@ export function listHosts(opts: SshOptions): HostEntry[] {
 
 /** The host a run names; a name that is not listed is looked up in the ssh config like `ssh NAME` would. */
 export function resolveHost(name: string, opts: SshOptions): HostEntry {
-  const found = listHosts(opts).find((h) => h.name === name);
+  // The config (and the files it includes) is read once.
+  const config = readConfig(opts);
+  const found = hostsOf(config, opts).find((h) => h.name === name);
   if (found) return found;
   const m = /^(?:([^@\s]+)@)?([A-Za-z0-9._-]+)(?::(\d+))?$/.exec(name);
   if (!m) throw new MnemoError(`"${name}" is not a host Mnemo knows.`, 'Pick a Host of ~/.ssh/config or add the host in the settings (mnemo.training.hosts).');
-  const config = readConfig(opts);
   const entry: HostEntry = config ? fromConfig(config, m[2]) : { name, hostname: m[2], port: 22, user: defaultUser(), identityFiles: [], from: 'settings' };
   return { ...entry, name, user: m[1] ?? entry.user, port: m[3] ? Number(m[3]) : entry.port };
 }
