@@ -1,4 +1,5 @@
 import { build } from './build';
+import { check } from './check';
 import { chunks } from './chunks';
 import { evalCommand } from './eval';
 import { extract } from './extract';
@@ -10,4 +11,4 @@ import { train } from './train';
 import type { CliCommand } from './types';
 
 /** Every CLI command, one per stage. Each stage's command lives in its own file. */
-export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, build, push, train, runs, evalCommand];
+export const COMMANDS: CliCommand[] = [init, extract, chunks, generate, check, build, push, train, runs, evalCommand];
