@@ -144,7 +144,7 @@ export async function answerWithApi(project: Project, set: EvalSet, opts: ApiAns
             await new Promise((r) => setTimeout(r, f.retryAfterMs ?? 500 * 2 ** (attempt - 1)));
           }
         }
-        records[i] = { questionId: q.id, question: q.question, reference: q.reference, tags: q.tags, answer, ...(error ? { error } : {}), latencyMs: Date.now() - started, verdict: { correct: null, by: 'none' } };
+        records[i] = { questionId: q.id, question: q.question, reference: q.reference, tags: q.tags, ...(q.keys ? { keys: q.keys } : {}), answer, ...(error ? { error } : {}), latencyMs: Date.now() - started, verdict: { correct: null, by: 'none' } };
         done++;
         opts.onProgress?.({ phase: 'answering', done, total: set.questions.length });
       },

@@ -43,15 +43,15 @@ export async function pool<T>(items: T[], limit: number, work: (item: T, i: numb
 }
 
 /** The automatic verdict of one answer, without asking a judge (matchers, and the cases no grader can take). */
-export function matcherVerdict(a: Pick<AnswerRecord, 'answer' | 'reference' | 'question' | 'error'>, matcher: 'contains' | 'exact'): Verdict {
+export function matcherVerdict(a: Pick<AnswerRecord, 'answer' | 'reference' | 'question' | 'error' | 'keys'>, matcher: 'contains' | 'exact'): Verdict {
   if (!a.reference) return { correct: null, by: 'none', reason: 'no reference answer: answered, not graded', flags: ['no-reference'] };
-  const match = matchAnswer(a.answer, a.reference, a.question);
+  const match = matchAnswer(a.answer, a.reference, a.question, a.keys);
   if (a.error) return { correct: null, by: 'none', reason: `no answer: ${a.error}`, match, flags: ['error'] };
   if (!a.answer.trim()) return { correct: false, by: matcher, reason: 'empty answer', match, flags: ['empty-answer'] };
   const correct = matcher === 'exact' ? match.exact : match.contains;
   const reason = matcher === 'exact'
     ? (correct ? 'the answer contains the reference word for word' : 'the answer does not contain the reference word for word')
-    : correct ? `all key terms found (${match.terms.join(', ')})` : `missing key terms: ${match.missing.join(', ')}`;
+    : correct ? `all key ${match.keys ? 'facts' : 'terms'} found (${match.terms.join(', ')})` : `missing key ${match.keys ? 'facts' : 'terms'}: ${match.missing.join(', ')}`;
   return { correct, by: matcher, reason, match };
 }
 

@@ -29,9 +29,9 @@ import { answerSetId, answerSetPath, carryOverrules, readAnswerSet, saveAnswerSe
 import type { AnswerRecord, AnswerSet, AnswerSetMeta, ContextMode, EvalProgress, EvalSet, ScoreReport } from './types';
 
 export * from './types';
-export { loadEvalSet, parseEvalSet, parseTags, questionId } from './questions';
+export { loadEvalSet, parseEvalSet, parseKeys, parseTags, questionId } from './questions';
 export { formatScore, judgeAgreement, scoreAnswers, scoreAnswerSet, UNTAGGED, wilson } from './score';
-export { keyTerms, matchAnswer, normalizeText, normalizeTokens, stripCitations } from './match';
+export { gradeAnswer, keyFacts, keyTerms, matchAnswer, normalizeText, normalizeTokens, stripCitations } from './match';
 export { checkJudgeTemplate, DEFAULT_JUDGE_PROMPT, JUDGE_PLACEHOLDERS, JUDGE_PROMPT_FILE, judgeAnswer, loadJudgePrompt, parseJudgeReply, renderJudgePrompt, type JudgeOptions, type JudgePrompt } from './judge';
 export { gradeAnswerSet, gradingMode, matcherVerdict, pool, type GradeOptions, type JudgeConfig } from './grade';
 export {

@@ -23,6 +23,7 @@ const ORDINALS: Record<string, number> = {
   first: 1, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
   eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, twentieth: 20,
 };
+const ORDINAL = (w: string): number | undefined => (Object.hasOwn(ORDINALS, w) ? ORDINALS[w] : undefined);
 const NUMBER_WORDS = new Map<string, number>([...UNITS.map((w, i) => [w, i] as [string, number]), ...TENS.map((w, i) => [w, i * 10] as [string, number]).filter(([w]) => w)]);
 
 /** Common English words that are never key terms, even capitalised at the start of a sentence. */
@@ -60,7 +61,7 @@ export function normalizeTokens(text: string): string[] {
   const words = plain.split(/\s+/);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
-    const ord = ORDINALS[w];
+    const ord = ORDINAL(w);
     if (ord !== undefined) {
       out.push(`${ord}th`);
       continue;
@@ -78,8 +79,8 @@ export function normalizeTokens(text: string): string[] {
       if (unit !== undefined && unit > 0 && unit < 10) {
         value += unit;
         i++;
-      } else if (ORDINALS[next] !== undefined && ORDINALS[next] < 10) {
-        out.push(`${value + ORDINALS[next]}th`);
+      } else if ((ORDINAL(next) ?? 10) < 10) {
+        out.push(`${value + ORDINAL(next)!}th`);
         i++;
         continue;
       }
@@ -104,8 +105,40 @@ function stem(word: string): string {
   return word;
 }
 
-/** The key terms of a reference answer (normalised), in order, without duplicates. */
-export function keyTerms(reference: string, question = ''): string[] {
+/**
+ * The key facts of an `@keys:` line: each fact a list of alternatives (`/`-separated), each
+ * alternative the normalised words that must all appear (function words left out, unless the
+ * alternative has nothing else, e.g. "no"). Empty alternatives and facts are dropped.
+ */
+export function keyFacts(keys: readonly string[]): string[][][] {
+  const facts: string[][][] = [];
+  for (const fact of keys) {
+    const alts: string[][] = [];
+    for (const alt of fact.split('/')) {
+      const tokens = normalizeTokens(stripCitations(alt));
+      const content = tokens.filter((t) => !FUNCTION_WORDS.has(t));
+      const words = content.length ? content : tokens;
+      if (words.length) alts.push(words);
+    }
+    if (alts.length) facts.push(alts);
+  }
+  return facts;
+}
+
+/** A key fact as shown in verdicts: its alternatives' words, " / "-separated. */
+function factLabel(alts: string[][]): string {
+  return alts.map((a) => a.join(' ')).join(' / ');
+}
+
+/**
+ * The key terms of a reference answer (normalised), in order, without duplicates. With `keys`
+ * (an eval pair's `@keys:` facts), the facts themselves (see keyFacts), the heuristic unused.
+ */
+export function keyTerms(reference: string, question = '', keys?: readonly string[]): string[] {
+  if (keys?.length) {
+    const facts = keyFacts(keys);
+    if (facts.length) return facts.map(factLabel);
+  }
   const ref = stripCitations(reference);
   const inQuestion = new Set(normalizeTokens(question).map(stem));
   const terms: string[] = [];
@@ -120,7 +153,7 @@ export function keyTerms(reference: string, question = ''): string[] {
     const raw = m[0].replace(/[.'’-]+$/, '');
     const lower = raw.toLowerCase();
     // "one" and "zero" spelled out read as words more often than as quantities ("one short").
-    const isNumber = /\d/.test(raw) || (NUMBER_WORDS.has(lower) && lower !== 'one' && lower !== 'zero') || ORDINALS[lower] !== undefined;
+    const isNumber = /\d/.test(raw) || (NUMBER_WORDS.has(lower) && lower !== 'one' && lower !== 'zero') || ORDINAL(lower) !== undefined;
     if (!isNumber && NUMBER_WORDS.has(lower)) continue;
     const isCapital = /^\p{Lu}/u.test(raw);
     if (!isNumber && !isCapital) continue;
@@ -133,14 +166,33 @@ export function keyTerms(reference: string, question = ''): string[] {
   return terms;
 }
 
-/** Exact and contains matching of an answer against a reference. */
-export function matchAnswer(answer: string, reference: string, question = ''): MatchResult {
+/**
+ * Exact and contains matching of an answer against a reference. With `keys` (the pair's `@keys:`
+ * facts), contains = every fact has an alternative whose words all appear in the answer.
+ */
+export function matchAnswer(answer: string, reference: string, question = '', keys?: readonly string[]): MatchResult {
   const ans = normalizeTokens(answer);
   const ref = normalizeTokens(stripCitations(reference));
   const a = ` ${ans.join(' ')} `;
   const exact = ref.length > 0 && a.includes(` ${ref.join(' ')} `);
-  const terms = keyTerms(reference, question);
   const have = new Set(ans.map(stem));
+  const facts = keys?.length ? keyFacts(keys) : [];
+  if (facts.length) {
+    const terms = facts.map(factLabel);
+    const missing = facts.filter((alts) => !alts.some((words) => words.every((w) => have.has(stem(w))))).map(factLabel);
+    return { exact, contains: missing.length === 0, terms, missing, keys: true };
+  }
+  const terms = keyTerms(reference, question);
   const missing = terms.filter((t) => !have.has(stem(t)));
   return { exact, contains: terms.length > 0 ? missing.length === 0 : exact, terms, missing };
+}
+
+/**
+ * The key-terms verdict of one answer, as the "contains" matcher grades it (matcherVerdict): false
+ * for an empty answer or reference. src/python/grading.py's `grade` is a port of this function,
+ * kept equal by the golden table test/fixtures/grading-cases.json.
+ */
+export function gradeAnswer(answer: string, reference: string, question = '', keys?: readonly string[]): boolean {
+  if (!reference || !answer.trim()) return false;
+  return matchAnswer(answer, reference, question, keys).contains;
 }

@@ -205,6 +205,6 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
   return set.questions.map((q) => {
     const a = byId.get(q.id);
     const error = !a ? 'eval.py wrote no answer for this question' : a.error;
-    return { questionId: q.id, question: q.question, reference: q.reference, tags: q.tags, answer: (a?.answer ?? '').trim(), ...(error ? { error } : {}), ...(a?.latency_ms !== undefined ? { latencyMs: a.latency_ms } : {}), verdict: { correct: null, by: 'none' } };
+    return { questionId: q.id, question: q.question, reference: q.reference, tags: q.tags, ...(q.keys ? { keys: q.keys } : {}), answer: (a?.answer ?? '').trim(), ...(error ? { error } : {}), ...(a?.latency_ms !== undefined ? { latencyMs: a.latency_ms } : {}), verdict: { correct: null, by: 'none' } };
   });
 }

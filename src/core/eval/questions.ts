@@ -19,6 +19,16 @@ export function parseTags(value: string | undefined): string[] {
   return [...new Set(value.split(/[,\s]+/).map((t) => t.trim().toLowerCase()).filter(Boolean))].sort();
 }
 
+/**
+ * Key facts from a `@keys:` value: `|`-separated facts (each may hold `/`-separated alternatives),
+ * trimmed, empty ones dropped; undefined when there is none.
+ */
+export function parseKeys(value: string | undefined): string[] | undefined {
+  if (!value) return undefined;
+  const keys = value.split('|').map((k) => k.trim().replace(/\s+/g, ' ')).filter((k) => k.split('/').some((a) => a.trim()));
+  return keys.length ? keys : undefined;
+}
+
 /** Reads an eval set from .qa text. Never throws: what it cannot use is listed in `problems`. */
 export function parseEvalSet(text: string, path: string): EvalSet {
   const file = parseQa(text);
@@ -40,7 +50,8 @@ export function parseEvalSet(text: string, path: string): EvalSet {
       continue;
     }
     seen.set(id, pair.questionLine);
-    questions.push({ id, question: pair.question, reference: pair.answer || undefined, tags: parseTags(pair.meta.tags), line: pair.questionLine });
+    const keys = parseKeys(pair.meta.keys);
+    questions.push({ id, question: pair.question, reference: pair.answer || undefined, tags: parseTags(pair.meta.tags), ...(keys ? { keys } : {}), line: pair.questionLine });
   }
   problems.sort((a, b) => a.line - b.line);
   return { path, sha256, questions, problems };

@@ -20,6 +20,8 @@ export interface EvalQuestion {
   reference?: string;
   /** From `@tags: forward, numeric` above the pair (lower case, sorted, no duplicates). */
   tags: string[];
+  /** From `@keys: 8 seconds | Arbiter's Drop` above the pair: the facts a right answer contains (see match.ts keyFacts). */
+  keys?: string[];
   /** 0-based line of the `Q:` in the eval set file. */
   line: number;
 }
@@ -64,6 +66,8 @@ export interface MatchResult {
   terms: string[];
   /** Key terms not found in the answer. */
   missing: string[];
+  /** The terms are the pair's `@keys:` facts (not guessed from the reference). */
+  keys?: boolean;
 }
 
 export interface Verdict {
@@ -85,6 +89,8 @@ export interface AnswerRecord {
   question: string;
   reference?: string;
   tags: string[];
+  /** The pair's `@keys:` facts, when the eval set names them (graded by them instead of the guessed key terms). */
+  keys?: string[];
   /** The model's answer ('' when it gave none or failed). */
   answer: string;
   /** Why there is no answer (timeout, HTTP error, generation failure). */

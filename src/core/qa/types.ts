@@ -105,4 +105,5 @@ export const KNOWN_KEYS: Record<string, { scope: KeyScope; description: string }
   reviewed: { scope: 'pair', description: 'The next pair was reviewed by a person.' },
   id: { scope: 'pair', description: 'A stable id for the next pair.' },
   tags: { scope: 'pair', description: 'Tags of the next pair, comma-separated (eval sets: forward, reversed, numeric, paraphrase); scores are split by tag.' },
+  keys: { scope: 'pair', description: 'Eval sets: the key facts a right answer to the next pair must contain, "|"-separated, alternatives within a fact "/"-separated (e.g. "8 seconds | Arbiter\'s Drop | Hearth Roll / Roll"); they replace the key terms guessed from the reference.' },
 };
