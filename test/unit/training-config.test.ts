@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MnemoError } from '../../src/core/errors';
 import { Project, ProjectConfigError } from '../../src/core/project';
-import { listBrokenRuns, listHosts, listRuns, readRun, resolveTrainConfig, TRAIN_DEFAULTS } from '../../src/core/training';
+import { listBrokenRuns, listHosts, listRuns, readRun, resolveTrainConfig, TRAIN_DEFAULTS, TRAIN_KEYS } from '../../src/core/training';
 import { checkHostKey, fingerprint, knownHostName, rememberHostKey } from '../../src/core/training/known-hosts';
 import { writeRecord } from '../../src/core/training/runs';
 import type { RunRecord } from '../../src/core/training/protocol';
@@ -146,4 +146,32 @@ void test('known_hosts: plain, [host]:port and hashed entries; a different key i
   assert.equal(checkHostKey(kh, 'plain.example', 22, otherBlob), 'known');
   assert.equal(checkHostKey(kh, 'plain.example', 22, blob), 'changed');
   assert.equal(knownHostName('h', 22), 'h');
+});
+
+void test('config: the keys, defaults and checks agree with train.py\'s dataclass and with mnemo.json\'s schema', () => {
+  // train.py needs only the standard library to import (its heavy imports are inside main()).
+  const py = existsSync(join(__dirname, '..', '..', '.venv', 'bin', 'python')) ? join(__dirname, '..', '..', '.venv', 'bin', 'python') : 'python3';
+  const code = 'import dataclasses, json, train; print(json.dumps({f.name: (None if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(train.TrainConfig)}))';
+  const fields = JSON.parse(execFileSync(py, ['-c', code], { cwd: join(__dirname, '..', '..', 'src', 'python'), encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } })) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(TRAIN_KEYS).sort(), Object.keys(fields).sort(), 'TRAIN_KEYS names every field of TrainConfig, and no other');
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === 'model') continue;
+    // Keys whose default is null are left to train.py; the others are sent explicitly, with train.py's default.
+    if (value === null) assert.ok(!(key in TRAIN_DEFAULTS), `${key}: null default, not sent`);
+    else assert.deepEqual(TRAIN_DEFAULTS[key], value, `${key}: the same default as train.py`);
+    if (value !== null) assert.ok(TRAIN_KEYS[key].check(value), `${key}: train.py's default passes the check`);
+  }
+  const schema = JSON.parse(readFileSync(join(__dirname, '..', '..', 'schemas', 'mnemo.schema.json'), 'utf8')) as { properties: { training: { properties: Record<string, { default?: unknown }> } } };
+  const props = schema.properties.training.properties;
+  assert.deepEqual(Object.keys(props).sort(), Object.keys(fields).sort(), 'the schema names every field of TrainConfig');
+  for (const [key, p] of Object.entries(props)) if ('default' in p) assert.deepEqual(p.default, fields[key], `schema default of ${key}`);
+  // The new keys' checks: what train.py refuses is refused here first.
+  const p = project({ model: 'm' });
+  assert.equal(resolveTrainConfig(p, { save_best: true }).save_best, true);
+  assert.throws(() => resolveTrainConfig(p, { save_best: 'best' }), /"save_best" must be "auto", "recall", "eval_loss" or "none"/);
+  assert.throws(() => resolveTrainConfig(p, { evals_per_epoch: -1 }), /"evals_per_epoch" must be/);
+  assert.throws(() => resolveTrainConfig(p, { recall_max_new_tokens: 0 }), /"recall_max_new_tokens" must be a positive integer/);
+  assert.throws(() => resolveTrainConfig(p, { recall_limit: 1.5 }), /"recall_limit" must be/);
+  assert.equal(resolveTrainConfig(p, { recall_file: null }).recall_file, null);
+  assert.throws(() => project({ model: 'm', save_best: 'sometimes' }), (e: ProjectConfigError) => e.problems[0].pointer === '/training/save_best');
 });

@@ -25,9 +25,12 @@ import type { MetricEvent, RunRecord } from './protocol';
 import { resolveTrainConfig as resolveConfig, TRAIN_DEFAULTS, TRAIN_KEYS } from './config';
 import { listHosts as listSshHosts } from './hosts';
 import { listRunRecords, readRunRecord } from './runs';
-import { attach, cancelById, deleteRunFolder, downloadById, start } from './runner';
+import { attach, cancelById, deleteRunFolder, downloadById, recordAdvice, start } from './runner';
+import { findEpochsConfig, FIND_EPOCHS_DEFAULTS } from './find-epochs';
 
-export type { MetricEvent, RunRecord, RunState, RunTarget, ErrorKind } from './protocol';
+export type { EpochAdvice, MetricEvent, RecallEvent, RunRecord, RunState, RunTarget, ErrorKind } from './protocol';
+export { adviceMarks, adviseEpochs, FIND_EPOCHS_DEFAULTS, findEpochsConfig } from './find-epochs';
+export { buildRecallSet, describeRecall, formatRecall, gradeRecall, latestRecall, readRecallFile, RECALL_TAGS, recallPercent, type RecallPoint, type RecallQuestion } from './recall';
 export { RUN_FILES } from './protocol';
 export { shQuote, shCommand } from './quote';
 export { TRAIN_DEFAULTS, TRAIN_KEYS };
@@ -104,6 +107,8 @@ export interface StartOptions extends ConnectOptions {
   localPython?: string;
   /** Shown in views. */
   label?: string;
+  /** A Find Epochs probe (startFindEpochs sets it): its record gets the advice when it ends. */
+  purpose?: RunRecord['purpose'];
   /** Download output/ and train.log as soon as the run is done (default true). */
   autoDownload?: boolean;
 }
@@ -167,6 +172,24 @@ export function readRun(project: Project, id: string): RunRecord {
 /** Creates runs/<id>/, uploads, sets up Python, starts the script detached and follows it. */
 export function startRun(project: Project, opts: StartOptions): Promise<RunHandle> {
   return start(project, opts);
+}
+
+/**
+ * Find Epochs: a probe run at a constant learning rate for `epochs` epochs (default 4), evaluated
+ * (eval loss and recall) `evalsPerEpoch` times per epoch, keeping no best checkpoint. When it ends
+ * its record gets the advice (adviseEpochs): how many epochs to train with a cosine schedule.
+ */
+export function startFindEpochs(project: Project, opts: StartOptions & { epochs?: number; evalsPerEpoch?: number }): Promise<RunHandle> {
+  const epochs = opts.epochs ?? FIND_EPOCHS_DEFAULTS.epochs;
+  return start(project, { ...opts, config: { ...opts.config, ...findEpochsConfig(epochs, opts.evalsPerEpoch) }, purpose: 'find-epochs', label: opts.label ?? `Find Epochs (${epochs} epochs)` });
+}
+
+/**
+ * A Find Epochs probe's advice, from its metrics, written into its run.json (again when it is
+ * already there: the metrics are the truth). Undefined for a run that is no probe or still live.
+ */
+export function adviseRun(project: Project, id: string): RunRecord | undefined {
+  return recordAdvice(project, id);
 }
 
 /** Follows a run again (after a reload or a lost connection) from run.json's target and offset. */

@@ -1,6 +1,40 @@
-import type { BadLine, MetricEvent } from './protocol';
+import type { BadLine, MetricEvent, RecallAnswer, RecallCount, RecallEvent } from './protocol';
 
-const EVENTS = new Set(['status', 'start', 'log', 'eval', 'checkpoint', 'done', 'error']);
+const EVENTS = new Set(['status', 'start', 'log', 'eval', 'recall', 'checkpoint', 'done', 'error']);
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/**
+ * Checks a recall event: its counts must make sense (else the line is bad, with why). Malformed
+ * entries of `answers` and `by_tag` are left out and counted in `dropped`; the rest is kept.
+ */
+function checkRecall(ev: Record<string, unknown>): string | undefined {
+  if (ev.set !== 'eval' && ev.set !== 'test') return `recall event with an unknown set ${JSON.stringify(ev.set)} (expected "eval" or "test")`;
+  if (!isCount(ev.correct) || !isCount(ev.total) || ev.correct > ev.total) return 'recall event without whole counts (correct <= total)';
+  let dropped = 0;
+  if (ev.by_tag !== undefined) {
+    if (!ev.by_tag || typeof ev.by_tag !== 'object' || Array.isArray(ev.by_tag)) return 'recall event whose by_tag is not an object';
+    const tags: Record<string, RecallCount> = {};
+    for (const [tag, c] of Object.entries(ev.by_tag as Record<string, unknown>)) {
+      const count = c as Partial<RecallCount> | null;
+      if (tag && count && typeof count === 'object' && isCount(count.correct) && isCount(count.total) && count.correct <= count.total) tags[tag] = { correct: count.correct, total: count.total };
+      else dropped++;
+    }
+    ev.by_tag = tags;
+  }
+  if (ev.answers !== undefined) {
+    if (!Array.isArray(ev.answers)) return 'recall event whose answers are not a list';
+    const answers: RecallAnswer[] = [];
+    for (const a of ev.answers as unknown[]) {
+      const x = a as Partial<RecallAnswer> | null;
+      if (x && typeof x === 'object' && typeof x.id === 'string' && x.id && typeof x.answer === 'string') answers.push(x as RecallAnswer);
+      else dropped++;
+    }
+    ev.answers = answers;
+  }
+  if (dropped) (ev as Partial<RecallEvent>).dropped = dropped;
+  return undefined;
+}
 
 /**
  * Parses one line of the metrics protocol. Python's json module writes NaN/Infinity as bare
@@ -28,8 +62,12 @@ export function parseMetricLine(text: string): { event?: MetricEvent & { nonFini
   if (!value || typeof value !== 'object' || Array.isArray(value)) return { reason: 'not a JSON object' };
   const ev = value as Record<string, unknown>;
   if (typeof ev.event !== 'string' || !EVENTS.has(ev.event)) return { reason: `unknown event ${JSON.stringify(ev.event)}` };
-  if ((ev.event === 'log' || ev.event === 'eval' || ev.event === 'checkpoint') && (typeof ev.step !== 'number' || !Number.isFinite(ev.step))) {
+  if ((ev.event === 'log' || ev.event === 'eval' || ev.event === 'recall' || ev.event === 'checkpoint') && (typeof ev.step !== 'number' || !Number.isFinite(ev.step))) {
     return { reason: `${ev.event} event without a step` };
+  }
+  if (ev.event === 'recall') {
+    const why = checkRecall(ev);
+    if (why) return { reason: why };
   }
   for (const key of ['loss', 'eval_loss', 'lr', 'grad_norm']) {
     if (key in ev && ev[key] === null) nonFinite = true;

@@ -17,6 +17,7 @@ export type ScriptState =
   | 'tokenizing'
   | 'training'
   | 'evaluating'
+  | 'recall'
   | 'saving'
   | 'merging'
   | 'pushing';
@@ -28,6 +29,7 @@ export const SCRIPT_STATE_LABELS: Readonly<Record<ScriptState, string>> = {
   tokenizing: 'tokenizing',
   training: 'training',
   evaluating: 'evaluating',
+  recall: 'measuring recall',
   saving: 'saving',
   merging: 'merging',
   pushing: 'pushing to the Hub',
@@ -96,6 +98,44 @@ export interface EvalEvent {
   eval_loss: number | null;
 }
 
+/** How many answers of one tag were right. */
+export interface RecallCount {
+  correct: number;
+  total: number;
+}
+
+/** One answer of a recall measurement: the question's id in recall.jsonl and what the model said. */
+export interface RecallAnswer {
+  id: string;
+  answer: string;
+  /** The script's verdict (grading.grade); the extension grades again with the core's rule. */
+  correct?: boolean;
+  finish_reason?: 'stop' | 'length';
+}
+
+/** The recall sets staged into a run (recall.jsonl): the project's eval questions, the dataset's held-out pairs. */
+export type RecallSetName = 'eval' | 'test';
+
+/**
+ * After an eval, one per recall set measured: the model answered the set's questions (greedy)
+ * and this is how many it got right, overall and per tag.
+ */
+export interface RecallEvent {
+  event: 'recall';
+  time?: number;
+  step: number;
+  epoch?: number;
+  set: RecallSetName;
+  correct: number;
+  total: number;
+  by_tag?: Record<string, RecallCount>;
+  /** Absent when the script did not send them: then the script's counts are shown as they are. */
+  answers?: RecallAnswer[];
+  seconds?: number;
+  /** Set by the parser: entries of `answers` / `by_tag` left out because they were malformed. */
+  dropped?: number;
+}
+
 export interface CheckpointEvent {
   event: 'checkpoint';
   time?: number;
@@ -113,6 +153,10 @@ export interface DoneEvent {
   merged_dir?: string;
   best_step?: number;
   best_eval_loss?: number | null;
+  /** What chose the kept checkpoint (save_best): recall of the eval set, the eval loss, or nothing (the last step). */
+  best_by?: 'recall' | 'eval_loss' | null;
+  /** The kept checkpoint's recall (a fraction in [0, 1]) or eval loss. */
+  best_value?: number | null;
   hub_url?: string;
 }
 
@@ -136,7 +180,7 @@ export interface ErrorEvent {
   kind?: ErrorKind;
 }
 
-export type MetricEvent = StatusEvent | StartEvent | LogEvent | EvalEvent | CheckpointEvent | DoneEvent | ErrorEvent;
+export type MetricEvent = StatusEvent | StartEvent | LogEvent | EvalEvent | RecallEvent | CheckpointEvent | DoneEvent | ErrorEvent;
 
 /** A line that is not an event: kept for the log, never charted. */
 export interface BadLine {
@@ -185,6 +229,34 @@ export interface RunRecord {
   error?: { message: string; hint?: string; kind?: ErrorKind };
   /** Free-form label shown in views ("bs 1, 9x"). */
   label?: string;
+  /** The recall questions staged with the run (recall.jsonl): how many per set, and what was left out. */
+  recall?: { eval: number; test: number; notes?: string[] };
+  /** What the run is for: 'find-epochs' is a probe run (constant lr, frequent evals) that advises how long to train. */
+  purpose?: 'find-epochs';
+  /** A probe's advice, written when it ends (core/training/find-epochs.ts). */
+  advice?: EpochAdvice;
+}
+
+/** A point of a run's metrics that a view marks (where eval loss turns up, where recall peaks, the kept checkpoint). */
+export interface RunMark {
+  step: number;
+  epoch: number | null;
+}
+
+/** What Find Epochs read in a probe run's metrics, and the run it advises. */
+export interface EpochAdvice {
+  /** The probe's epochs (constant lr). */
+  probeEpochs: number;
+  /** Where the eval loss stops falling and turns up (the minimum before a lasting rise); absent when it never does. */
+  evalTurn?: RunMark & { evalLoss: number };
+  /** Where recall of the eval set (else the held-out set) is highest. */
+  recallPeak?: RunMark & { recall: number; set: RecallSetName; correct: number; total: number };
+  /** Epochs to train with a cosine schedule. */
+  epochs: number;
+  /** Why, in a sentence or two. */
+  reason: string;
+  /** The config of the advised run (overrides over mnemo.json "training"). */
+  config: Record<string, unknown>;
 }
 
 /** The files of a run folder, relative to runs/<id>/ locally and to remoteDir remotely. */
@@ -195,4 +267,6 @@ export const RUN_FILES = {
   log: 'train.log',
   output: 'output',
   eval: 'eval',
+  /** The recall questions (core/training/recall.ts writes it when a run starts; train.py reads it). */
+  recall: 'recall.jsonl',
 } as const;

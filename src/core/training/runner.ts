@@ -12,9 +12,11 @@ import { checkEnv, LocalBackend, pidAlive, readTail, SshBackend, type Backend } 
 import { resolveTrainConfig } from './config';
 import { resolveHost } from './hosts';
 import type { ConnectOptions, RunHandle, StartOptions } from './index';
-import { MetricsReader } from './metrics';
+import { adviseEpochs } from './find-epochs';
+import { MetricsReader, parseMetricLines } from './metrics';
 import { RUN_FILES, type ErrorKind, type MetricEvent, type RunRecord } from './protocol';
 import { isLive, newRunId, readRunRecord, runDir, writeRecord } from './runs';
+import { buildRecallSet, writeRecallFile, type RecallSet } from './recall';
 import { ConnectionLost } from './ssh';
 
 /** What to do about each kind of failure the script reports (used when the script gives no hint). */
@@ -219,6 +221,17 @@ class Handle implements RunHandle {
       });
     }
     backend.close();
+    if (this.current.purpose === 'find-epochs') {
+      try {
+        const advised = recordAdvice(this.project, this.current.id);
+        if (advised) {
+          this.current = advised;
+          for (const cb of this.recordListeners) cb(this.current);
+        }
+      } catch (err) {
+        this.log(`Find Epochs could not read the probe's metrics: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     this.settle.resolve(this.current);
   }
 
@@ -310,6 +323,21 @@ function localPython(project: Project, opts: StartOptions): string {
   return existsSync(venv) ? venv : 'python3';
 }
 
+/**
+ * The recall questions of a run (undefined when recall_file is null), and the system prompt they
+ * are asked with: the dataset's, as eval.py asks them, unless the config names one.
+ */
+function recallSetFor(project: Project, config: Record<string, unknown>, testFile: string | undefined): RecallSet | undefined {
+  if (config.recall_file === null || config.recall_file === undefined) return undefined;
+  const name = String(config.recall_file);
+  if (!name || name !== posix.basename(name) || name.includes('\\') || name === '.' || name === '..') {
+    throw new MnemoError(`"recall_file" must be a file name in the run folder, not ${JSON.stringify(name)}.`, 'Use a plain name such as "recall.jsonl", or null to measure no recall.');
+  }
+  if (Object.values(RUN_FILES).includes(name as never) && name !== RUN_FILES.recall) throw new MnemoError(`"recall_file" cannot be ${name}: the run folder uses that name.`, 'Use "recall.jsonl".');
+  if (config.recall_system_prompt === undefined && project.config.dataset.systemPrompt) config.recall_system_prompt = project.config.dataset.systemPrompt;
+  return buildRecallSet(project, testFile ?? join(project.dataDir, '.no-test-split'));
+}
+
 export async function start(project: Project, opts: StartOptions): Promise<RunHandle> {
   const config = resolveTrainConfig(project, opts.config);
   const env = checkEnv(opts.env);
@@ -320,6 +348,7 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
   if (!existsSync(train)) throw new MnemoError('There is no dataset to train on (data/train.jsonl is missing).', 'Build the dataset first (Mnemo: Build Dataset, or `mnemo build`).');
   const hasTest = existsSync(test);
   if (!hasTest) config.eval_file = null;
+  const recall = recallSetFor(project, config, hasTest ? test : undefined);
   const scripts = scriptFiles(opts.scriptsDir);
   const host = opts.target === 'local' ? undefined : resolveHost(opts.target, opts.ssh ?? {});
   const ssh = opts.ssh ?? {};
@@ -349,11 +378,16 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
     config,
     dataset: { train: sha256File(train), ...(hasTest ? { test: sha256File(test) } : {}) },
     metricsOffset: 0,
+    recall: { eval: recall?.counts.eval ?? 0, test: recall?.counts.test ?? 0, ...(recall?.notes.length ? { notes: recall.notes } : {}) },
     ...(opts.label ? { label: opts.label } : {}),
+    ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
   writeRecord(project, record);
   writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
   writeFileSync(join(dir, RUN_FILES.metrics), '');
+  const recallName = recall?.questions.length ? (config.recall_file as string) : undefined;
+  if (recallName) writeRecallFile(join(dir, recallName), recall!.questions);
+  for (const note of recall?.notes ?? []) opts.hooks.log?.(note);
   const log = (l: string) => opts.hooks.log?.(scrub(l));
   const setupDone = () => {
     opts.signal?.removeEventListener('abort', onAbort);
@@ -397,6 +431,7 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
       { local: join(dir, RUN_FILES.config), name: RUN_FILES.config },
       { local: train, name: 'train.jsonl' },
       ...(hasTest ? [{ local: test, name: 'test.jsonl' }] : []),
+      ...(recallName ? [{ local: join(dir, recallName), name: recallName }] : []),
     ]);
     opts.signal?.throwIfAborted();
     let python = ssh.python;
@@ -431,6 +466,19 @@ async function backendFor(project: Project, record: RunRecord, opts: ConnectOpti
     identityFiles = [];
   }
   return SshBackend.connect({ name: t.host, hostname: t.hostname, port: t.port, user: t.user, identityFiles, from: 'settings' }, t.remoteDir, opts.ssh ?? {}, opts.hooks);
+}
+
+/** Writes a finished Find Epochs probe's advice into its run.json; undefined when the run is no probe or still live. */
+export function recordAdvice(project: Project, id: string): RunRecord | undefined {
+  const record = readRunRecord(project, id);
+  if (record.purpose !== 'find-epochs' || isLive(record)) return undefined;
+  const file = join(runDir(project, id), RUN_FILES.metrics);
+  const events = existsSync(file) ? parseMetricLines(readFileSync(file, 'utf8')).events : [];
+  const probeEpochs = typeof record.config.epochs === 'number' ? record.config.epochs : 1;
+  const advice = adviseEpochs(events, probeEpochs);
+  const next: RunRecord = { ...record, advice };
+  writeRecord(project, next);
+  return next;
 }
 
 export async function attach(project: Project, id: string, opts: ConnectOptions): Promise<RunHandle> {

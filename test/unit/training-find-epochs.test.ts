@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { adviceMarks, adviseEpochs, adviseRun, findEpochsConfig, readRun, startFindEpochs } from '../../src/core/training';
+import { lossTurn, median3 } from '../../src/core/training/find-epochs';
+import type { MetricEvent } from '../../src/core/training/protocol';
+import { fakeScripts, hooks, trainingProject } from './training-fixtures';
+
+/** A seeded generator (mulberry32): the same noise every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STEPS_PER_EPOCH = 40;
+const EVALS_PER_EPOCH = 4;
+
+/**
+ * A probe's stream: 4 epochs, 4 evals per epoch (every 10 steps). `loss(epoch)` and `recall(epoch)`
+ * (a fraction of 24 questions) give the curves; noise is added to the loss.
+ */
+function stream(o: { loss?: (e: number) => number; recall?: (e: number) => number; noise?: number; seed?: number; epochs?: number; set?: 'eval' | 'test' }): MetricEvent[] {
+  const epochs = o.epochs ?? 4;
+  const total = STEPS_PER_EPOCH * epochs;
+  const r = rng(o.seed ?? 1);
+  const out: MetricEvent[] = [{ event: 'start', total_steps: total, epochs, train_rows: 40, eval_rows: 4 }];
+  for (let step = 1; step <= total; step++) {
+    out.push({ event: 'log', step, loss: 2 / (1 + step / 10) });
+    if (step % (STEPS_PER_EPOCH / EVALS_PER_EPOCH)) continue;
+    const epoch = step / STEPS_PER_EPOCH;
+    if (o.loss) out.push({ event: 'eval', step, eval_loss: o.loss(epoch) + (o.noise ?? 0) * (r() - 0.5) * 2 });
+    if (o.recall) {
+      const correct = Math.round(24 * Math.min(1, Math.max(0, o.recall(epoch))));
+      out.push({ event: 'recall', step, set: o.set ?? 'eval', correct, total: 24 });
+    }
+  }
+  return out;
+}
+
+/** Eval loss falls to its minimum at epoch 2, then rises (a U). */
+const uShape = (e: number) => 1 + 0.6 * (e - 2) * (e - 2);
+
+void test('find epochs: a noisy U-shaped eval loss turns at its minimum (epoch 2), whatever the noise seed', () => {
+  const turns: number[] = [];
+  for (let seed = 1; seed <= 25; seed++) {
+    const a = adviseEpochs(stream({ loss: uShape, noise: 0.08, seed }), 4);
+    assert.ok(a.evalTurn, `seed ${seed}: a turn`);
+    assert.ok(Math.abs((a.evalTurn.epoch ?? 0) - 2) <= 0.5, `seed ${seed}: the turn at epoch ${a.evalTurn.epoch}, expected 2 ± 0.5`);
+    assert.equal(a.recallPeak, undefined);
+    assert.equal(a.epochs, Math.round(a.evalTurn.epoch ?? 0), `seed ${seed}`);
+    turns.push(a.evalTurn.epoch ?? 0);
+    assert.match(a.reason, /eval loss turns up after epoch/);
+    assert.match(a.reason, /no recall was measured/);
+  }
+  assert.ok(turns.filter((t) => t === 2).length >= 10, `the exact minimum most often: ${turns.join(', ')}`);
+  // A single spike on a falling curve is noise, not a turn.
+  const spike = stream({ loss: (e) => (e === 1.5 ? 3 : 2 - 0.2 * e) });
+  assert.equal(adviseEpochs(spike, 4).evalTurn, undefined);
+});
+
+void test('find epochs: a monotone eval loss has no turn; the advice is the probe\'s length, "or probe longer"', () => {
+  const a = adviseEpochs(stream({ loss: (e) => 2 * Math.exp(-e) + 0.3 }), 4);
+  assert.equal(a.evalTurn, undefined);
+  assert.equal(a.epochs, 4);
+  assert.match(a.reason, /did not turn up within 4 epochs/);
+  assert.match(a.reason, /probe longer/);
+  assert.deepEqual(a.config, { lr_scheduler: 'cosine', epochs: 4, save_best: 'auto', evals_per_epoch: 0 });
+});
+
+void test('find epochs: recall decides when measured: its peak (epoch 3), even after the eval loss turned (epoch 2)', () => {
+  const recall = (e: number) => (e <= 3 ? e / 3 : 1 - (e - 3) * 0.3);
+  const a = adviseEpochs(stream({ loss: uShape, noise: 0.05, recall }), 4);
+  assert.equal(a.recallPeak?.epoch, 3);
+  assert.equal(a.recallPeak?.correct, 24);
+  assert.equal(a.recallPeak?.set, 'eval');
+  assert.ok(a.evalTurn && Math.abs((a.evalTurn.epoch ?? 0) - 2) <= 0.5);
+  assert.equal(a.epochs, 3);
+  assert.match(a.reason, /^Recall of the eval set peaks at epoch 3 \(24\/24, 100%\); the eval loss turns up after epoch/);
+  assert.deepEqual(adviceMarks(a).map((m) => m.kind), ['eval-turn', 'recall-peak']);
+  // A plateau: the earliest eval of the highest recall.
+  const plateau = adviseEpochs(stream({ recall: (e) => Math.min(0.5, e / 4) }), 4);
+  assert.equal(plateau.recallPeak?.epoch, 2);
+  assert.equal(plateau.epochs, 2);
+  // A one-eval spike of recall is smoothed away.
+  const spiky = adviseEpochs(stream({ recall: (e) => (e === 1 ? 0.9 : e >= 3 ? 0.5 : 0.1) }), 4);
+  assert.equal(spiky.recallPeak?.epoch, 3);
+  // Still rising at the end: said so.
+  const rising = adviseEpochs(stream({ recall: (e) => e / 5 }), 4);
+  assert.equal(rising.epochs, 4);
+  assert.match(rising.reason, /highest at the end of the probe.*probe longer/);
+});
+
+void test('find epochs: no eval loss (no test split) uses the held-out recall or says nothing turned; no recall uses the loss; an empty stream is advice too', () => {
+  const heldOut = adviseEpochs(stream({ recall: (e) => Math.min(1, e / 2) - (e > 2 ? 0.2 : 0), set: 'test' }), 4);
+  assert.equal(heldOut.evalTurn, undefined);
+  assert.equal(heldOut.recallPeak?.set, 'test');
+  assert.equal(heldOut.epochs, 2);
+  assert.match(heldOut.reason, /held-out pairs peaks at epoch 2.*no eval loss was measured/);
+  const zero = adviseEpochs(stream({ loss: uShape, recall: () => 0 }), 4);
+  assert.equal(zero.recallPeak, undefined);
+  assert.equal(zero.epochs, 2);
+  assert.match(zero.reason, /recall stayed at 0/);
+  const empty = adviseEpochs([], 3);
+  assert.equal(empty.epochs, 3);
+  assert.match(empty.reason, /no eval loss was measured, and no recall was measured/);
+  // Non-finite eval losses (null from NaN) are skipped, not compared.
+  const withNan = stream({ loss: uShape });
+  (withNan.find((e) => e.event === 'eval') as { eval_loss: number | null }).eval_loss = null;
+  assert.equal(adviseEpochs(withNan, 4).epochs, 2);
+});
+
+void test('find epochs: the helpers (median of three, the turn) on small inputs', () => {
+  assert.deepEqual(median3([1, 5, 2, 2, 9]), [1, 2, 2, 2, 9]);
+  assert.equal(lossTurn([3, 2, 1]), undefined, 'too few points');
+  assert.equal(lossTurn([3, 2, 1, 0.9, 0.8, 0.7]), undefined);
+  assert.equal(lossTurn([3, 2, 1, 1.5, 2, 2.5]), 2);
+  assert.deepEqual(findEpochsConfig(6), { lr_scheduler: 'constant', epochs: 6, evals_per_epoch: 4, save_best: 'none', warmup_steps: 0 });
+});
+
+void test('find epochs: a probe run (the fake trainer) gets its advice written into run.json when it ends; adviseRun does it again later', async () => {
+  const project = trainingProject();
+  const handle = await startFindEpochs(project, { target: 'local', scriptsDir: fakeScripts(), hooks: hooks(), localPython: 'python3', epochs: 2, config: { eval_steps: 2 }, env: { MNEMO_FAKE_STEPS: '12', MNEMO_FAKE_EVAL_LOSS: '2,1.5,1.0,0.9,1.3,1.6' } });
+  const rec = await handle.finished;
+  assert.equal(rec.state, 'done');
+  assert.equal(rec.purpose, 'find-epochs');
+  assert.equal(rec.label, 'Find Epochs (2 epochs)');
+  const config = JSON.parse(readFileSync(join(project.runsDir, rec.id, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(config.lr_scheduler, 'constant');
+  assert.equal(config.save_best, 'none');
+  assert.equal(config.evals_per_epoch, 4);
+  assert.ok(rec.advice, 'the record has the advice');
+  // The fake's held-out recall rises to the end; its eval loss turns at the 4th eval (step 8).
+  assert.equal(rec.advice.evalTurn?.step, 8);
+  assert.equal(rec.advice.recallPeak?.set, 'test');
+  assert.deepEqual(readRun(project, rec.id).advice, rec.advice);
+  assert.deepEqual(adviseRun(project, rec.id)?.advice, rec.advice);
+});
