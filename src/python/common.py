@@ -13,8 +13,10 @@ What is here, in the order a script uses it:
     read_jsonl         rows of a JSONL file, with the line number of a bad line
     pick_device, pick_dtype, pick_attn_implementation
     load_tokenizer, load_model   HF id, local folder, or a .gguf file inside a folder (`gguf_file`)
-    render_chat        the model's chat template as text
-    tokenize_chat      input_ids + labels with the loss on assistant tokens only (see its docstring)
+    render_chat        the model's chat template as text (bad_data naming the template when it refuses)
+    tokenize_chat      input_ids + labels with the loss on assistant tokens only (see assistant_spans)
+    stop_token_ids, render_question, encode_prompt, greedy_generate
+                       generation as training rendered the rows: the same context, the same end token
 """
 
 from __future__ import annotations
@@ -244,16 +246,27 @@ def pick_dtype(precision: str, device: str):
 
     if precision == "auto":
         if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if cuda_bf16_native() else torch.float16
         return torch.float32
     table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if precision not in table:
         raise ScriptError(f"precision must be auto, bf16, fp16 or fp32, not {precision!r}.", kind="bad_config")
     if precision == "fp16" and not device.startswith("cuda"):
         raise ScriptError("precision fp16 needs a CUDA GPU.", kind="bad_config", hint="Use precision auto or fp32 on the CPU.")
-    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+    if precision == "bf16" and device.startswith("cuda") and not cuda_bf16_native():
         raise ScriptError("This GPU does not support bf16.", kind="bad_config", hint="Use precision auto (fp16 on this GPU) or fp16.")
     return table[precision]
+
+
+def cuda_bf16_native() -> bool:
+    """True when the GPU computes in bf16 natively (Ampere and later). torch.cuda.is_bf16_supported()
+    also says True on T4 / V100, where bf16 is emulated (slow, and no better than fp16 there)."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument (older than 2.3): ask the compute capability
+        return torch.cuda.get_device_capability()[0] >= 8
 
 
 def dtype_name(dtype) -> str:
@@ -318,7 +331,7 @@ def load_tokenizer(model: str, gguf_file: str | None = None, padding_side: str |
     Falls back to PreTrainedTokenizerFast when AutoTokenizer cannot map the saved class (transformers 5
     writes "TokenizersBackend" for tokenizers built from a `tokenizers` object). A tokenizer with no
     pad token gets its eos (padding is masked out of the loss and attention anyway); one with no chat
-    template gets ChatML (logged: a base model learns it from the data)."""
+    template gets fallback_template's (logged: a base model learns it from the data)."""
     check_model_source(model, gguf_file)
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -335,8 +348,9 @@ def load_tokenizer(model: str, gguf_file: str | None = None, padding_side: str |
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
     if not getattr(tokenizer, "chat_template", None):
-        log(f"{model} has no chat template: using ChatML")
-        tokenizer.chat_template = CHATML_TEMPLATE
+        tokenizer.chat_template = fallback_template(tokenizer)
+        how = "ChatML" if tokenizer.chat_template == CHATML_TEMPLATE else f"ChatML markers as text, each answer ending with the eos token {tokenizer.eos_token}"
+        log(f"{model} has no chat template: using {how} (a base model learns it from the data)")
     if padding_side:
         tokenizer.padding_side = padding_side
     return tokenizer
@@ -430,12 +444,284 @@ def count_parameters(model) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------
 # Chat template
+#
+# One idea serves training and generation alike: where an assistant's answer starts and ends is read
+# off the model's own rendering of the conversation. The answer's text is replaced by a sentinel,
+# the conversation rendered, and what comes before the sentinel is the context the model sees,
+# what follows it up to the end-of-turn token is what the model must learn to write after the
+# answer. Training labels exactly that; generation feeds exactly that context (render_question,
+# encode_prompt) and stops on exactly that token (stop_token_ids). Templates that render earlier
+# turns differently from the last one (Phi-3's final eos, Qwen3's empty think block, DeepSeek's
+# generation prompt that never appears in a conversation, Mistral's system text moved to the last
+# user turn) are handled because nothing relies on the rendering of a prefix being a prefix.
+
+SENTINEL = "Mnemo7answer"  # stands for an answer: letters only, so no template trims or splits it
+
+# Base models have no chat template. Their tokenizer rarely has <|im_start|> / <|im_end|> tokens,
+# and written as text those become sub-word pieces the model cannot learn to stop on. So the
+# fallback keeps ChatML's markers as text for structure but ends each assistant turn with the
+# tokenizer's own eos token: one token, pretrained as "the text ends here", with no new embedding
+# rows to train and save (an adapter stays a plain LoRA over the unchanged base, which eval.py,
+# merging and GGUF conversion load as they are). Generation also stops on the markers as strings.
+BASE_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% else %}{{ '<|im_end|>' }}{% endif %}{{ '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CHATML_MARKERS = ("<|im_end|>", "<|im_start|>")
+
+
+def fallback_template(tokenizer) -> str:
+    """The chat template for a tokenizer that has none: ChatML when <|im_end|> is one token of its
+    vocabulary (then it is learned and stopped on like any template's end token), else BASE_TEMPLATE."""
+    if _single_token_id(tokenizer, "<|im_end|>") is not None or tokenizer.eos_token is None:
+        return CHATML_TEMPLATE
+    return BASE_TEMPLATE
+
+
+def _single_token_id(tokenizer, text: str) -> int | None:
+    """The id of `text` when the tokenizer has it as one token (special or added), else None."""
+    try:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    except Exception:  # noqa: BLE001 - an odd tokenizer: treat as absent
+        return None
+    return ids[0] if len(ids) == 1 and tokenizer.convert_ids_to_tokens(ids[0]) == text else None
+
+
+def _special_ids(tokenizer) -> set[int]:
+    ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+    for i, tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items():
+        if getattr(tok, "special", False):
+            ids.add(int(i))
+    return ids
+
+
+def describe_template(tokenizer) -> str:
+    """'the chat template of NAME (Llama-3 style)': how error messages name a template."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):
+        template = template.get("default", "") or ""
+    styles = [
+        ("<|start_header_id|>", "Llama-3"), ("<start_of_turn>", "Gemma"), ("<|im_start|>", "ChatML"),
+        ("<｜Assistant｜>", "DeepSeek"), ("<|assistant|>", "Phi-3"), ("[INST]", "Mistral/Llama-2"),
+    ]
+    style = next((name for marker, name in styles if marker in template), None)
+    name = getattr(tokenizer, "name_or_path", "") or "this tokenizer"
+    return f"the chat template of {name}" + (f" ({style} style)" if style else "")
+
+
+def _template_error(tokenizer, exc: BaseException, messages: list[dict]) -> ScriptError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    roles = "/".join(m["role"] for m in messages)
+    if messages and messages[0]["role"] == "system" and "system" in text.lower():
+        return system_refused_error(tokenizer, text)
+    return ScriptError(
+        f"{describe_template(tokenizer)} refused a conversation ({roles}): {text}",
+        kind="bad_data",
+        hint="Rows must be user/assistant turns in alternation (an optional system message first); rebuild the dataset, or fix that row.",
+    )
+
+
+def system_refused_error(tokenizer, why: str = "") -> ScriptError:
+    return ScriptError(
+        f"{describe_template(tokenizer)} does not take a system message" + (f" ({why})" if why else "") + ".",
+        kind="bad_data",
+        hint="Set fold_system true in the training config to put the system text at the start of the first user turn "
+        "(eval.py then renders questions the same way), or clear the dataset's system prompt.",
+    )
 
 
 def render_chat(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
     """The chat template's text for `messages` (not tokenized). With add_generation_prompt the text
-    ends where the assistant's answer starts (what eval.py feeds to generate())."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    ends with the template's generation prompt. Qwen3-style templates get enable_thinking=False
+    (other templates ignore it). A template that raises is a bad_data ScriptError naming it."""
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt, enable_thinking=False)
+    except ScriptError:
+        raise
+    except Exception as e:  # noqa: BLE001 - jinja2 TemplateError (raise_exception) and template bugs alike
+        if type(e).__name__ in ("TemplateError", "TemplateSyntaxError", "UndefinedError", "TypeError", "ValueError"):
+            raise _template_error(tokenizer, e, messages) from e
+        raise
+
+
+def takes_system(tokenizer) -> bool:
+    """False when the template refuses a system message (raises, as Gemma 2 and Mistral v0.1 do) or drops it."""
+    probe = "Mnemo7system"
+    try:
+        text = tokenizer.apply_chat_template([{"role": "system", "content": probe}, {"role": "user", "content": "Hi"}], tokenize=False, enable_thinking=False)
+    except Exception:  # noqa: BLE001 - any refusal
+        return False
+    return probe in text
+
+
+def fold_system(messages: list[dict]) -> list[dict]:
+    """The system message's text put at the start of the first user turn ("system\\n\\nuser")."""
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+    for m in rest:
+        if m["role"] == "user":
+            m["content"] = f"{system}\n\n{m['content']}" if system else m["content"]
+            return rest
+    return rest
+
+
+def prepare_messages(tokenizer, messages: list[dict], fold: bool = False) -> list[dict]:
+    """`messages` ready for the template: a system message on a template that refuses one is folded
+    into the first user turn when `fold`, else a bad_data error saying so."""
+    if messages and messages[0]["role"] == "system" and not takes_system(tokenizer):
+        if not fold:
+            raise system_refused_error(tokenizer)
+        return fold_system(messages)
+    return messages
+
+
+def _with_sentinel(messages: list[dict], i: int) -> list[dict]:
+    out = [dict(m) for m in messages]
+    out[i]["content"] = SENTINEL
+    return out
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The special token the template writes right after an assistant's answer (`<|im_end|>`,
+    `<|eot_id|>`, `<end_of_turn>`, `<|end|>`, `</s>`, ...), as a one-element list; [] when the
+    answer is followed by plain text only."""
+    key = (id(tokenizer), str(getattr(tokenizer, "chat_template", "")))
+    if key in _EOT_CACHE:
+        return _EOT_CACHE[key]
+    found: list[int] = []
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": SENTINEL}], tokenize=False, enable_thinking=False)
+    except Exception:  # noqa: BLE001 - a template that cannot render a plain exchange has no end token to find
+        text = ""
+    at = text.find(SENTINEL)
+    if at >= 0:
+        tail = text[at + len(SENTINEL):]
+        special = _special_ids(tokenizer)
+        for t in tokenizer(tail, add_special_tokens=False)["input_ids"]:
+            if t in special:
+                found = [int(t)]
+                break
+            if tokenizer.decode([t]).strip():
+                break  # text before any special token: no end-of-turn token
+    _EOT_CACHE[key] = found
+    return found
+
+
+_EOT_CACHE: dict = {}
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """Every token generation stops on: the model's generation_config eos ids, the tokenizer's eos
+    and the chat template's end-of-turn token, deduplicated (in that order)."""
+    out: list[int] = []
+
+    def add(value):
+        if value is None:
+            return
+        for v in value if isinstance(value, (list, tuple, set)) else [value]:
+            if v is not None and int(v) not in out:
+                out.append(int(v))
+
+    if model is not None:
+        add(getattr(getattr(model, "generation_config", None), "eos_token_id", None))
+    add(tokenizer.eos_token_id)
+    add(end_of_turn_ids(tokenizer))
+    return out
+
+
+def stop_strings(tokenizer) -> list[str]:
+    """End markers the template writes as text (ChatML markers on a tokenizer without those tokens):
+    generation stops on them as strings too, and answers are cut there."""
+    template = str(getattr(tokenizer, "chat_template", "") or "")
+    return [m for m in CHATML_MARKERS if m in template and _single_token_id(tokenizer, m) is None]
+
+
+def prompt_before_answer(tokenizer, messages: list[dict]) -> str:
+    """The text the model sees before it writes an answer to `messages` (which end with a user turn):
+    the conversation with one more assistant turn rendered, cut where that turn's text starts.
+    For most templates this is the generation prompt; for DeepSeek-R1 (whose generation prompt adds
+    "<think>\\n", which no rendered conversation has) and Qwen3 (whose last answer follows an empty
+    think block) it is what training saw, which the generation prompt is not."""
+    text = render_chat(tokenizer, messages + [{"role": "assistant", "content": SENTINEL}])
+    at = text.find(SENTINEL)
+    if at < 0 or text.count(SENTINEL) != 1:
+        raise ScriptError(f"{describe_template(tokenizer)} does not render an assistant turn as written.", kind="bad_data", hint="Use a model whose chat template renders messages as they are (most do).")
+    return text[:at]
+
+
+def render_question(tokenizer, question: str, system_prompt: str | None = None) -> str:
+    """The prompt for one question, exactly as training renders the context of a one-turn row's
+    answer. A system prompt on a template that refuses one is folded into the question, the only
+    way training could have used it (fold_system)."""
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": question}]
+    return prompt_before_answer(tokenizer, prepare_messages(tokenizer, messages, fold=True))
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """The token ids of `prompt` as training tokenized that context: the prompt is tokenized with an
+    answer after it and cut before the first token that reaches into the answer. (Tokenized alone,
+    a prompt's trailing "\\n\\n" or " " can merge differently than when text follows it.)"""
+    text = prompt + SENTINEL
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(enc["input_ids"])
+    for k, (s, e) in enumerate(enc["offset_mapping"]):
+        if max(e, s + 1) > len(prompt):
+            return ids[:k]
+    return ids
+
+
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, device, extra_stops: list[str] | None = None) -> list[tuple[str, str]]:
+    """Greedy answers to `prompts` (texts from render_question), batched with left padding:
+    (answer stripped, finish_reason) each, finish_reason "stop" when the model ended its turn (a
+    stop_token_ids token, a stop string, or one of `extra_stops`) and "length" when it hit
+    max_new_tokens. The model's own repetition_penalty / no_repeat_ngram_size are reset (a penalty
+    on the question's words is wrong for recall) and sampling is off."""
+    import copy
+
+    import torch
+
+    stops = stop_token_ids(tokenizer, model)
+    strings = list(dict.fromkeys(list(extra_stops or []) + stop_strings(tokenizer)))
+    rows = [encode_prompt(tokenizer, p) for p in prompts]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stops[0] if stops else 0)
+    width = max(len(r) for r in rows)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long, device=device)
+    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long, device=device)
+    gc = copy.deepcopy(model.generation_config)
+    for name, value in (("temperature", 1.0), ("top_p", 1.0), ("top_k", 50), ("typical_p", 1.0), ("min_p", None)):
+        if hasattr(gc, name):
+            setattr(gc, name, value)
+    gc.do_sample = False
+    gc.num_beams = 1
+    gc.repetition_penalty = 1.0
+    gc.no_repeat_ngram_size = 0
+    gc.eos_token_id = stops or None
+    gc.pad_token_id = pad
+    gc.max_new_tokens = max_new_tokens
+    gc.max_length = None
+    kwargs = {"stop_strings": strings, "tokenizer": tokenizer} if strings else {}
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gc, **kwargs)
+    stop_set = set(stops)
+    results = []
+    for row in out[:, width:].tolist():
+        finish = "length"
+        for k, t in enumerate(row):
+            if t in stop_set:
+                row, finish = row[:k], "stop"
+                break
+        text = tokenizer.decode(row, skip_special_tokens=True)
+        cut = min((text.find(s) for s in strings if s in text), default=-1)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
+        if finish == "length" and len(row) < max_new_tokens:
+            finish = "stop"  # ended early on padding (a stop string matched inside generate)
+        results.append((text.strip(), finish))
+    return results
 
 
 @dataclass
@@ -453,47 +739,55 @@ class ChatTokens:
 
 
 def assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[int, int]]:
-    """Character ranges of `text` (the full rendering) holding each assistant turn: its content and
-    the template's end-of-turn marker (e.g. `<|im_end|>`, `<|eot_id|>`), without trailing whitespace.
+    """Character ranges of `text` (the full rendering) holding each assistant turn: its text as the
+    template renders it and the end-of-turn token that follows (`<|im_end|>`, `<|eot_id|>`, ...).
 
-    Each turn is found by rendering the conversation up to it with the generation prompt (where the
-    answer starts) and up to and including it (where it ends), and checking both are prefixes of the
-    full text. Templates that render earlier turns differently (so prefixes do not match) fall back to
-    finding the turn's content after the previous span, and its end marker from the prefix rendering.
-    Raises bad_data when a turn cannot be found at all (an unusual template)."""
+    Turn i is found by rendering the conversation again with turn i's text replaced by SENTINEL:
+    that rendering is P + SENTINEL + R, and the full one must be P + answer + R, with the answer
+    the turn's text (the template may trim whitespace). The span is the answer plus R's leading
+    end-of-turn token (whitespace before it allowed; Phi-3's trailing newline and eos are not part
+    of it). Anything else is a bad_data error naming the template, never a guessed mask: a template
+    that changes the answer's text, renders other turns differently when one changes, or writes
+    no end-of-turn token after an answer (the model could not learn to stop)."""
+    stops = [tokenizer.convert_ids_to_tokens(t) for t in end_of_turn_ids(tokenizer)]
+    if tokenizer.eos_token and tokenizer.eos_token not in stops:
+        stops.append(tokenizer.eos_token)
     spans: list[tuple[int, int]] = []
-    cursor = 0
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        before = render_chat(tokenizer, messages[:i], add_generation_prompt=True)
-        upto = render_chat(tokenizer, messages[: i + 1])
-        if text.startswith(before) and text.startswith(upto) and len(before) <= len(upto):
-            start, end = len(before), len(upto)
-        else:
-            content = m["content"]
-            start = text.find(content, cursor) if content else -1
-            if start < 0:
-                raise ScriptError(
-                    f"Could not find assistant turn {i} in the chat template's rendering.",
-                    kind="bad_data",
-                    hint="The model's chat template changes messages when rendering; use a model with a standard template.",
-                )
-            end = start + len(content)
-            at = upto.rfind(content)
-            if at >= 0:
-                tail = upto[at + len(content):]
-                if text.startswith(tail, end):
-                    end += len(tail)
-        while end > start and text[end - 1].isspace():
-            end -= 1
+
+        def fail(why: str) -> ScriptError:
+            return ScriptError(
+                f"Cannot label assistant turn {i + 1} with {describe_template(tokenizer)}: {why}.",
+                kind="bad_data",
+                hint="The loss would fall on the wrong tokens, so training stops here. Use a model with a standard chat template, or report the template.",
+            )
+
+        probe = render_chat(tokenizer, _with_sentinel(messages, i))
+        if probe.count(SENTINEL) != 1:
+            raise fail("the template does not render the answer once, as written")
+        at = probe.find(SENTINEL)
+        before, after = probe[:at], probe[at + len(SENTINEL):]
+        if not (text.startswith(before) and text.endswith(after) and len(before) + len(after) <= len(text)):
+            raise fail("the rest of the conversation renders differently when this answer changes")
+        start, end = len(before), len(text) - len(after)
+        if text[start:end].strip() != m["content"].strip():
+            raise fail("the template changes the answer's text")
+        marker = None
+        for s in stops:
+            k = after.find(s)
+            if k >= 0 and not after[:k].strip() and (marker is None or k < marker[0]):
+                marker = (k, len(s))
+        if marker is None:
+            raise fail(f"no end-of-turn token ({', '.join(stops) or 'none known'}) follows the answer, so the model could not learn to stop")
+        end += marker[0] + marker[1]
         if end > start:
             spans.append((start, end))
-        cursor = max(cursor, end)
     return spans
 
 
-def tokenize_chat(tokenizer, messages: list[dict]) -> ChatTokens:
+def tokenize_chat(tokenizer, messages: list[dict], fold: bool = False) -> ChatTokens:
     """Renders `messages` with the chat template and tokenizes it once, labelling only assistant tokens.
 
     Why not apply_chat_template(return_assistant_tokens_mask=True): it needs `{% generation %}` blocks,
@@ -501,7 +795,9 @@ def tokenize_chat(tokenizer, messages: list[dict]) -> ChatTokens:
     Here every token whose characters overlap an assistant span (see assistant_spans) is a target,
     which includes the end-of-turn token, so the model learns to stop. The text is tokenized with
     add_special_tokens=False because the template already writes BOS where the model wants it.
-    Truncation is left to the caller (train.py reports it)."""
+    A system message on a template that refuses one is folded into the first user turn when `fold`
+    (fold_system), else a bad_data error. Truncation is left to the caller (train.py reports it)."""
+    messages = prepare_messages(tokenizer, messages, fold)
     text = render_chat(tokenizer, messages)
     spans = assistant_spans(tokenizer, messages, text)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

@@ -14,7 +14,8 @@ reads the answer instead of recalling it); that shared prefix is computed once a
 reused for every question, so a long document costs one prefill, not one per question.
 
 questions.jsonl: one {"id": ..., "question": ...} per line. answers.jsonl: one
-{"id", "answer", "latency_ms"} (or {"id", "error"}) per line, in the questions' order (batches
+{"id", "answer", "latency_ms", "finish_reason"} (or {"id", "error"}) per line (finish_reason "stop":
+the model ended its turn on its own end-of-turn token; "length": it hit --max-new-tokens), in the questions' order (batches
 group questions of similar length; with --context-file each line is written as it is answered). Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
 {"event": "status", "state": "loading_model" | "evaluating", "done": n, "total": m},
 {"event": "error", "message", "hint", "kind"}, {"event": "done", "output_dir": answers file}.
@@ -100,18 +101,20 @@ def load_model(cfg: EvalConfig, device: str, dtype):
     model.to(device)
     model.eval()
     gc = model.generation_config
-    # Greedy decoding: sampling fields a model ships with would only produce warnings.
+    # Greedy decoding: sampling fields a model ships with would only produce warnings, and its
+    # repetition penalties would penalize the words of the question and the document.
     for name in ("temperature", "top_p", "top_k", "typical_p"):
         if getattr(gc, name, None) is not None:
             setattr(gc, name, None)
     gc.do_sample = False
+    gc.repetition_penalty = 1.0
+    gc.no_repeat_ngram_size = 0
     return model
 
 
 def render(tokenizer, question: str, system_prompt: str | None) -> str:
-    """The prompt as training renders a row up to the assistant's turn (the chat template, with the generation prompt)."""
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": question}]
-    return common.render_chat(tokenizer, messages, add_generation_prompt=True)
+    """The prompt as training renders a row up to the assistant's answer (common.render_question)."""
+    return common.render_question(tokenizer, question, system_prompt)
 
 
 CONTEXT_INTRO = (
@@ -144,7 +147,7 @@ class PrefixCache:
         # Cut at the last line start before the first difference so tokens do not straddle the boundary.
         cut = probe_a.rfind("\n", 0, n) + 1
         self.text = probe_a[:cut]
-        ids = tokenizer(self.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+        ids = torch.tensor([common.encode_prompt(tokenizer, self.text)], dtype=torch.long, device=device)
         with torch.inference_mode():
             self.cache = model(input_ids=ids, use_cache=True).past_key_values
         self.ids = ids
@@ -153,42 +156,49 @@ class PrefixCache:
     def usable(self, tokenizer, prompt: str) -> bool:
         if not prompt.startswith(self.text):
             return False
-        full = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return full[: self.tokens] == self.ids[0].tolist()
+        full = common.encode_prompt(tokenizer, prompt)
+        return len(full) > self.tokens and full[: self.tokens] == self.ids[0].tolist()
 
 
-def generate_with_prefix(model, tokenizer, prefix: PrefixCache, prompt: str, cfg: EvalConfig, device) -> str:
+def generate_with_prefix(model, tokenizer, prefix: PrefixCache, prompt: str, cfg: EvalConfig, device) -> tuple[str, str]:
+    """One greedy answer over the cached prefix: (answer, finish_reason), stopping as greedy_generate does."""
     import copy
 
     import torch
 
-    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+    stops = common.stop_token_ids(tokenizer, model)
+    strings = common.stop_strings(tokenizer)
+    ids = torch.tensor([common.encode_prompt(tokenizer, prompt)], dtype=torch.long, device=device)
+    extra = {"stop_strings": strings, "tokenizer": tokenizer} if strings else {}
     with torch.inference_mode():
         out = model.generate(
-            **enc,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
             past_key_values=copy.deepcopy(prefix.cache),
             max_new_tokens=cfg.max_new_tokens,
             do_sample=False,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=stops,
+            **extra,
         )
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    new = out[0, ids.shape[1]:].tolist()
+    finish = "length"
+    for k, t in enumerate(new):
+        if t in stops:
+            new, finish = new[:k], "stop"
+            break
+    text = tokenizer.decode(new, skip_special_tokens=True)
+    cut = min((text.find(x) for x in strings if x in text), default=-1)
+    if cut >= 0:
+        text, finish = text[:cut], "stop"
+    return text.strip(), finish
 
 
-def generate(model, tokenizer, prompts: list[str], cfg: EvalConfig, device) -> list[str]:
-    import torch
-
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    with torch.inference_mode():
-        out = model.generate(
-            **enc,
-            max_new_tokens=cfg.max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    new = out[:, enc["input_ids"].shape[1]:]
-    return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+def generate(model, tokenizer, prompts: list[str], cfg: EvalConfig, device) -> list[tuple[str, str]]:
+    """Greedy answers, batched: (answer, finish_reason) each (common.greedy_generate)."""
+    return common.greedy_generate(model, tokenizer, prompts, cfg.max_new_tokens, device)
 
 
 def is_oom(e: BaseException) -> bool:
@@ -212,8 +222,8 @@ def answer_all(model, tokenizer, questions: list[dict], cfg: EvalConfig, device,
         try:
             answers = generate(model, tokenizer, prompts, cfg, device)
             ms = round((time.time() - started) * 1000 / len(idx))
-            for i, a in zip(idx, answers):
-                results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": ms}
+            for i, (a, finish) in zip(idx, answers):
+                results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": ms, "finish_reason": finish}
         except Exception as e:  # noqa: BLE001 - one failing batch must not lose the others
             if is_oom(e) and batch_size > 1:
                 import torch
@@ -228,8 +238,8 @@ def answer_all(model, tokenizer, questions: list[dict], cfg: EvalConfig, device,
                 for i in idx:
                     try:
                         t0 = time.time()
-                        a = generate(model, tokenizer, [render(tokenizer, questions[i]["question"], system)], cfg, device)[0]
-                        results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000)}
+                        a, finish = generate(model, tokenizer, [render(tokenizer, questions[i]["question"], system)], cfg, device)[0]
+                        results[i] = {"id": questions[i]["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000), "finish_reason": finish}
                     except Exception as e1:  # noqa: BLE001
                         results[i] = {"id": questions[i]["id"], "error": f"{type(e1).__name__}: {e1}"[:500]}
                         errors += 1
@@ -252,10 +262,10 @@ def answer_with_prefix(model, tokenizer, questions, cfg, device, out_file, syste
         t0 = time.time()
         try:
             if prefix.usable(tokenizer, prompt):
-                a = generate_with_prefix(model, tokenizer, prefix, prompt, cfg, device)
+                a, finish = generate_with_prefix(model, tokenizer, prefix, prompt, cfg, device)
             else:
-                a = generate(model, tokenizer, [prompt], cfg, device)[0]
-            item = {"id": q["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000)}
+                a, finish = generate(model, tokenizer, [prompt], cfg, device)[0]
+            item = {"id": q["id"], "answer": a, "latency_ms": round((time.time() - t0) * 1000), "finish_reason": finish}
         except Exception as e:  # noqa: BLE001 - one failing question must not lose the others
             item = {"id": q["id"], "error": f"{type(e).__name__}: {e}"[:500]}
             errors += 1
