@@ -9,10 +9,11 @@ import { securityFeature } from './security';
 import { projectFeature } from './project';
 import { qaFeature } from './qa';
 import { getSourcesView, sourcesFeature, type SourcesView } from './sources';
+import { stagesFeature } from './stages';
 import { getRunsView, trainingFeature, type RunsView } from './training';
 
 /** Every feature of the extension, in the order they are set up. */
-export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature, trainingFeature, chartFeature];
+export const FEATURES: Feature[] = [projectFeature, sourcesFeature, generationFeature, securityFeature, qaFeature, datasetFeature, evalFeature, trainingFeature, chartFeature, stagesFeature];
 
 export interface MnemoApi {
   ctx: Ctx;

@@ -1,5 +1,5 @@
 // UI check of the clear-text consent: an endpoint on plain http:// at this machine's non-loopback
-// address, a key set through the palette, then "Generate Q&A": the modal asks before the key is
+// address, a key set through the palette, then "Generate Pairs": the modal asks before the key is
 // sent; Cancel sends nothing; "Send Over HTTP and Remember" lets the sweep run and is remembered
 // (the next sweep goes straight to the plan). Included in the list of test/harness/ui.mjs.
 import { randomBytes } from 'node:crypto';
@@ -86,14 +86,14 @@ export const secretsChecks = [
 
         const dialog = page.locator('.monaco-dialog-box');
         const consent = dialog.filter({ hasText: `send the API key to ${origin} in clear text?` });
-        await runCommand(page, 'Mnemo: Generate Q&A');
+        await runCommand(page, 'Mnemo: Generate Pairs');
         await consent.waitFor({ state: 'visible', timeout: 60_000 });
         await screenshot('secrets-clear-text-consent');
         await consent.locator('.monaco-button', { hasText: 'Cancel' }).click();
         await consent.waitFor({ state: 'hidden' });
         if (server.auth.some((a) => a.includes(key))) throw new Error('the key was sent although the user cancelled');
 
-        await runCommand(page, 'Mnemo: Generate Q&A');
+        await runCommand(page, 'Mnemo: Generate Pairs');
         await consent.waitFor({ state: 'visible', timeout: 60_000 });
         await consent.locator('.monaco-button', { hasText: 'Send Over HTTP and Remember' }).click();
         const plan = dialog.filter({ hasText: 'Generate Q&A:' });
@@ -105,7 +105,7 @@ export const secretsChecks = [
         // Remembered: the next sweep (the journal removed, so there is something to send) goes straight to the plan.
         rmSync(join(workspace, '.mnemo', 'generation', 'journal.jsonl'));
         const sent = server.auth.length;
-        await runCommand(page, 'Mnemo: Generate Q&A');
+        await runCommand(page, 'Mnemo: Generate Pairs');
         await plan.waitFor({ state: 'visible', timeout: 60_000 });
         if (await consent.isVisible()) throw new Error('the consent was asked again');
         await screenshot('secrets-remembered-plan');
