@@ -7,6 +7,7 @@
  * re-checked at once; per-pair work is cached by the pair's text, so a one-line edit in a large
  * file re-analyses one pair.
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CodeLensRefreshRequest,
@@ -25,6 +26,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { parseQa, printQa, splitLines, type QaFile, type QaProblem } from '../core/qa';
 import { QaIndexChangedNotification, QaSummaryRequest, type QaFileSummary } from '../shared/lsp-protocol';
 import { codeActions, codeLenses, definition, folding, format, hover, symbols, toDiagnostic } from './features';
+import { watchTree, type TreeWatcher } from '../core/watch';
 import { QaWorkspace, STAGED_CHARS } from './workspace';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -108,7 +110,24 @@ connection.onInitialized(async () => {
     });
   }
   await loadWorkspace();
+  watchQaFolder();
 });
+
+/**
+ * qa/ watched by the server itself, besides the editor's watcher: that one misses files in
+ * folders made after it started (a first sweep into qa/<source>/), see src/core/watch.ts.
+ */
+let qaWatch: TreeWatcher | undefined;
+function watchQaFolder(): void {
+  qaWatch?.dispose();
+  if (!ws.root) return;
+  qaWatch = watchTree(join(ws.root, 'qa'), (paths) => {
+    void ws.diskChanges(paths).then((changes) => {
+      if (changes.length) return filesChanged(changes.map((c) => ({ uri: c.uri, type: c.deleted ? FileChangeType.Deleted : FileChangeType.Changed })));
+    });
+  });
+}
+connection.onShutdown(() => qaWatch?.dispose());
 
 /** A failure of a whole pass is logged and leaves the server answering (with what it has). */
 async function guarded(what: string, work: () => Promise<void>): Promise<void> {
@@ -291,7 +310,9 @@ documents.onDidClose(async (e) => {
   }
 });
 
-connection.onDidChangeWatchedFiles(async ({ changes }) => {
+connection.onDidChangeWatchedFiles(({ changes }) => filesChanged(changes));
+
+async function filesChanged(changes: Array<{ uri: string; type: FileChangeType }>): Promise<void> {
   if (!ready) return;
   if (changes.some((c) => c.uri.endsWith('/mnemo.json'))) {
     await loadWorkspace();
@@ -319,7 +340,7 @@ connection.onDidChangeWatchedFiles(async ({ changes }) => {
   }
   for (const t of touched) if (ws.files.has(t)) publish(t);
   announce([...touched, ...changes.map((c) => c.uri)]);
-});
+}
 
 connection.onRequest(QaSummaryRequest, (params) => {
   const uris = params.uris ?? [...ws.files.keys()];

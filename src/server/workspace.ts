@@ -134,6 +134,53 @@ export class QaWorkspace {
     return out.sort();
   }
 
+  /** mtime:size of each .qa file when last read from disk through `diskChanges`. */
+  private readonly stamps = new Map<string, string>();
+
+  /**
+   * What paths reported by a folder watch under qa/ (src/core/watch.ts) mean for .qa files: a
+   * .qa file changed or deleted, a new folder's .qa files, a deleted folder's known files. A file
+   * whose size and time are as last seen is left out (the editor's watcher may report it too).
+   */
+  async diskChanges(paths: string[]): Promise<Array<{ uri: string; deleted: boolean }>> {
+    const out = new Map<string, boolean>();
+    for (const path of paths) {
+      const s = await stat(path).catch(() => undefined);
+      if (s?.isDirectory()) {
+        const walk = async (dir: string) => {
+          for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+            const p = join(dir, e.name);
+            if (e.isDirectory() && !e.name.startsWith('.')) await walk(p);
+            else if (e.isFile() && e.name.endsWith('.qa')) out.set(pathToFileURL(p).toString(), false);
+          }
+        };
+        await walk(path);
+      } else if (s) {
+        if (path.endsWith('.qa')) out.set(pathToFileURL(path).toString(), false);
+      } else {
+        // Gone: the file itself, or a folder with every file known below it.
+        const uri = pathToFileURL(path).toString();
+        for (const known of [...this.files.keys(), ...this.stamps.keys()]) if (known === uri || known.startsWith(uri + '/')) out.set(known, true);
+        if (path.endsWith('.qa')) out.set(uri, true);
+      }
+    }
+    const changes: Array<{ uri: string; deleted: boolean }> = [];
+    for (const [uri, deleted] of out) {
+      if (!this.isIndexed(uri)) continue;
+      if (deleted) {
+        this.stamps.delete(uri);
+        changes.push({ uri, deleted });
+        continue;
+      }
+      const s = await stat(fileURLToPath(uri)).catch(() => undefined);
+      const stamp = s && `${s.mtimeMs}:${s.size}`;
+      if (stamp && stamp === this.stamps.get(uri) && this.files.has(uri)) continue;
+      if (stamp) this.stamps.set(uri, stamp);
+      changes.push({ uri, deleted: false });
+    }
+    return changes;
+  }
+
   /** Reads a closed file from disk; undefined when it no longer exists. */
   async readFromDisk(uri: string): Promise<string | undefined> {
     try {

@@ -460,9 +460,10 @@ const commands: CommandSpec[] = [
     // For tests and scripts: `{ snapshot: true }` returns what the view then shows, expanded;
     // `{ decorationsOf: uri }` the verdict marks on the editor of that answer set document.
     id: COMMANDS.refresh,
-    run: (_ctx, arg?: { snapshot?: boolean; decorationsOf?: string }) => {
+    // `{ snapshot: true, reread: false }`: what the view shows now, without reading the files again.
+    run: (_ctx, arg?: { snapshot?: boolean; reread?: boolean; decorationsOf?: string }) => {
       if (arg?.decorationsOf) return need().decorations.snapshot(vscode.Uri.parse(arg.decorationsOf));
-      need().model.refresh();
+      if (arg?.reread !== false) need().model.refresh();
       return arg?.snapshot ? need().tree.snapshot() : undefined;
     },
   },

@@ -3,6 +3,7 @@ import { join, relative, sep } from 'node:path';
 import * as vscode from 'vscode';
 import { listAnswerSets, loadEvalSet, RESULTS_DIR, type AnswerSetEntry } from '../../core/eval';
 import type { Project } from '../../core/project';
+import { watchTree } from '../../core/watch';
 import type { Ctx } from '../ctx';
 
 /** An eval set file under eval/, with its question count or why it cannot be used. */
@@ -67,6 +68,14 @@ export class EvalModel implements vscode.Disposable {
         const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(base, glob));
         this.watchers.push(w, w.onDidCreate(() => this.refreshSoon()), w.onDidChange(() => this.refreshSoon()), w.onDidDelete(() => this.refreshSoon()));
       }
+      // The editor's watcher misses files in folders made after it started (a first run's eval/): see src/core/watch.ts.
+      const runs = join(root, 'runs');
+      // Under runs/: a run folder, its eval/ folder or an answer set in it (not metrics.jsonl appended during a run).
+      const isEvalPath = (p: string) => /^[^\\/]+([\\/]eval([\\/][^\\/]+\.json)?)?$/.test(relative(runs, p));
+      this.watchers.push(
+        watchTree(join(root, 'eval'), () => this.refreshSoon()),
+        watchTree(runs, (paths) => paths.some(isEvalPath) && this.refreshSoon(), { depth: 2, skip: (name) => name.startsWith('.') || name === 'output' }),
+      );
     }
     this.refresh();
   }

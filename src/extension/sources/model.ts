@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { describeError, MnemoError } from '../../core/errors';
 import type { Project } from '../../core/project';
 import { chunkSource, clearSourceCache, listSources, SourceError, type ChunkedSource, type ExtractProgress, type SourceEntry } from '../../core/sources';
+import { watchTree } from '../../core/watch';
 import { CONTEXT_KEYS, type Ctx } from '../ctx';
 import { VIEW_ID } from './ids';
 
@@ -85,7 +86,8 @@ export class SourcesModel implements vscode.Disposable {
     if (next && this.started) {
       const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(next.sourcesDir), '**/*'));
       const poke = () => this.scheduleRefresh();
-      this.watcher = vscode.Disposable.from(w, w.onDidCreate(poke), w.onDidChange(poke), w.onDidDelete(poke));
+      // The editor's watcher misses files in folders made after it started: see src/core/watch.ts.
+      this.watcher = vscode.Disposable.from(w, w.onDidCreate(poke), w.onDidChange(poke), w.onDidDelete(poke), watchTree(next.sourcesDir, poke));
     }
     if (this.started) void this.refresh();
     else this.changed.fire(undefined);

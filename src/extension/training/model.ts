@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { watchTree } from '../../core/watch';
 import { MetricsReader } from '../../core/training/metrics';
 import { RUN_FILES, type BadLine, type MetricEvent, type RunRecord, type RunState, type ScriptState } from '../../core/training/protocol';
 import type { Ctx } from '../ctx';
@@ -131,7 +132,16 @@ export class RunsModel implements vscode.Disposable {
       };
       // A run folder deleted as a whole only reports the folder.
       const folders = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(next), '*'), true, true, false);
-      this.watcher = vscode.Disposable.from(w, w.onDidCreate(onFile), w.onDidChange(onFile), w.onDidDelete(onFile), folders, folders.onDidDelete(() => ((this.relist = true), this.schedule())));
+      // The editor's watcher misses files in folders made after it started (a new run's folder): see src/core/watch.ts.
+      const tree = watchTree(next, (paths) => {
+        for (const p of paths) {
+          const parts = p.slice(next.length + 1).split(/[\\/]/);
+          if (parts.length === 1) this.relist = true;
+          if (parts.length === 1 || parts[1] === RUN_FILES.record || parts[1] === RUN_FILES.metrics) this.dirty.add(parts[0]);
+        }
+        this.schedule();
+      }, { depth: 1 });
+      this.watcher = vscode.Disposable.from(w, w.onDidCreate(onFile), w.onDidChange(onFile), w.onDidDelete(onFile), folders, folders.onDidDelete(() => ((this.relist = true), this.schedule())), tree);
       this.scanAll();
     }
     this.changed.fire(undefined);
