@@ -91,17 +91,23 @@ def strip_citations(text: str) -> str:
 
 
 def _letters_numbers_dot(text: str) -> str:
-    """`text.replace(/[^\\p{L}\\p{N}.]+/gu, ' ')`."""
+    """`text.replace(/[^\\p{L}\\p{N}.'’]+/gu, ' ')`."""
     out: list[str] = []
     in_run = False
     for c in text:
-        if c == "." or _is_letter_or_number(c):
+        if c in ".'’" or _is_letter_or_number(c):
             out.append(c)
             in_run = False
         elif not in_run:
             out.append(" ")
             in_run = True
     return "".join(out)
+
+
+def _un_apostrophe(word: str) -> str:
+    """A word without its possessive ("arbiter's" -> arbiter) and other apostrophes ("don't" -> dont)."""
+    w = word[:-2] if word.endswith("'s") or word.endswith("’s") else word
+    return w.replace("'", "").replace("’", "")
 
 
 def normalize_tokens(text: str) -> list[str]:
@@ -113,7 +119,7 @@ def normalize_tokens(text: str) -> list[str]:
     if not plain:
         return []
     out: list[str] = []
-    words = _WS_RUN.split(plain)
+    words = [w for w in (_un_apostrophe(w) for w in _WS_RUN.split(plain)) if w]
     i = 0
     while i < len(words):
         w = words[i]
@@ -151,15 +157,38 @@ def normalize_text(text: str) -> str:
     return " ".join(normalize_tokens(text))
 
 
+_ES_AFTER = re.compile(r"(?:ss|x|z|ch|sh)es\Z")
+_S_KEPT = re.compile(r"(?:ss|us|is)\Z")
+_DOUBLE = re.compile(r"([b-df-hj-km-np-rtv-y])\1\Z")
+
+
 def stem(word: str) -> str:
+    """match.ts stem: plurals, -ing, -ed, a final e; numbers unchanged."""
     if word[:1].isascii() and word[:1].isdigit():
         return word
-    n = _utf16_len(word)
-    if n > 4 and word.endswith("es") and not word.endswith("ses"):
-        return word[:-2]
-    if n > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+    w = word
+    if _utf16_len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif w.endswith("sses"):
+        w = w[:-2]
+    elif _utf16_len(w) > 4 and _ES_AFTER.search(w):
+        w = w[:-2]
+    elif _utf16_len(w) > 3 and w.endswith("s") and not _S_KEPT.search(w):
+        w = w[:-1]
+    cut = False
+    if _utf16_len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+        cut = True
+    elif _utf16_len(w) > 4 and w.endswith("ied"):
+        w = w[:-3] + "y"
+    elif _utf16_len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
+        w = w[:-2]
+        cut = True
+    if cut and _DOUBLE.search(w):
+        w = w[:-1]
+    if _utf16_len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return w
 
 
 def _raw_words(text: str):
@@ -201,20 +230,41 @@ def key_terms(reference: str, question: str = "", keys: list[str] | None = None)
         facts = key_facts(keys)
         if facts:
             return [_fact_label(f) for f in facts]
+    return _guessed_terms(reference, question)[0]
+
+
+def _is_unit(t: str) -> bool:
+    return (
+        bool(t)
+        and all(unicodedata.category(c)[0] == "L" for c in t)
+        and _utf16_len(t) >= 3
+        and t not in FUNCTION_WORDS
+        and t not in NUMBER_WORDS
+        and t not in ORDINALS
+    )
+
+
+def _guessed_terms(reference: str, question: str) -> tuple[list[str], list[str]]:
+    """match.ts guessedTerms: the key terms and their kinds ("number", "yes-no", "word")."""
     ref = strip_citations(reference)
     in_question = {stem(t) for t in normalize_tokens(question)}
     terms: list[str] = []
+    kinds: list[str] = []
+    stems: set[str] = set()
 
-    def add(t: str) -> None:
-        if not t or stem(t) in in_question or t in terms:
+    def add(t: str, kind: str) -> None:
+        s = stem(t) if t else ""
+        if not t or s in in_question or s in stems:
             return
+        stems.add(s)
         terms.append(t)
+        kinds.append(kind)
 
     yes_no = _YES_NO.match(ref)
     if yes_no:
-        add(yes_no.group(1).lower())
-    for m in _raw_words(ref):
-        raw = _TRAILING_PUNCT.sub("", m)
+        add(yes_no.group(1).lower(), "yes-no")
+    raws = [_TRAILING_PUNCT.sub("", m) for m in _raw_words(ref)]
+    for i, raw in enumerate(raws):
         lower = raw.lower()
         is_number = bool(_DIGIT.search(raw)) or (lower in NUMBER_WORDS and lower not in ("one", "zero")) or lower in ORDINALS
         if not is_number and lower in NUMBER_WORDS:
@@ -222,15 +272,25 @@ def key_terms(reference: str, question: str = "", keys: list[str] | None = None)
         is_capital = bool(raw) and unicodedata.category(raw[0]) == "Lu"
         if not is_number and not is_capital:
             continue
-        for t in normalize_tokens(raw):
-            if (bool(_DIGIT.search(t)) if is_number else t not in FUNCTION_WORDS):
-                add(t)
+        tokens = normalize_tokens(raw)
+        for t in tokens:
+            if not is_number:
+                if t not in FUNCTION_WORDS:
+                    add(t, "word")
+            elif _DIGIT.search(t):
+                add(t, "number")
+            elif _is_unit(t):
+                add(t, "word")
+        if is_number and any(_DIGIT.search(t) for t in tokens) and i + 1 < len(raws):
+            nxt = normalize_tokens(raws[i + 1])
+            if len(nxt) == 1 and _is_unit(nxt[0]):
+                add(nxt[0], "word")
     if len(terms) > (1 if yes_no else 0):
-        return terms
+        return terms, kinds
     for t in normalize_tokens(ref):
         if _utf16_len(t) >= 4 and t not in FUNCTION_WORDS:
-            add(t)
-    return terms
+            add(t, "word")
+    return terms, kinds
 
 
 def match_answer(answer: str, reference: str, question: str = "", keys: list[str] | None = None) -> dict:
@@ -244,9 +304,21 @@ def match_answer(answer: str, reference: str, question: str = "", keys: list[str
     if facts:
         missing_facts = [_fact_label(f) for f in facts if not any(all(stem(w) in have for w in words) for words in f)]
         return {"exact": exact, "contains": not missing_facts, "terms": [_fact_label(f) for f in facts], "missing": missing_facts, "keys": True}
-    terms = key_terms(reference, question)
+    terms, kinds = _guessed_terms(reference, question)
+    if not terms:
+        return {"exact": exact, "contains": exact, "terms": terms, "missing": []}
     missing = [t for t in terms if stem(t) not in have]
-    return {"exact": exact, "contains": (not missing) if terms else exact, "terms": terms, "missing": missing}
+    must_missing = sum(1 for t, k in zip(terms, kinds) if k != "word" and stem(t) not in have)
+    words = sum(1 for k in kinds if k == "word")
+    words_found = sum(1 for t, k in zip(terms, kinds) if k == "word" and stem(t) in have)
+    two_thirds = -(-2 * words // 3)
+    return {
+        "exact": exact,
+        "contains": must_missing == 0 and words_found >= two_thirds,
+        "terms": terms,
+        "missing": missing,
+        "needed": len(terms) - words + two_thirds,
+    }
 
 
 def grade(answer: str, reference: str, question: str = "", keys: list[str] | None = None) -> bool:

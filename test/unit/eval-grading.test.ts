@@ -45,10 +45,59 @@ describe('gradeAnswer', () => {
   });
 });
 
+describe('the guessed key terms (item 7 of issue 18)', () => {
+  const question = 'In Cairnrun, what happens when the stone stays outside both Hearths?';
+  const ref = "Cold Stone: after eight seconds outside both Hearths, play restarts with an Arbiter's Drop (Rule 8.4).";
+
+  test('possessives are dropped: "Arbiter\'s" gives arbiter, never a term "s"', () => {
+    assert.deepEqual(keyTerms("An Arbiter's Drop"), ['arbiter', 'drop']);
+    assert.deepEqual(keyTerms("The players' bench"), ['players', 'bench']);
+    assert.deepEqual(keyTerms(ref), ['cold', 'stone', '8', 'seconds', 'hearths', 'arbiter', 'drop']);
+  });
+
+  test('terms are one per stem: "Hearths" and "hearth" are one term; the question\'s words are left out', () => {
+    assert.deepEqual(keyTerms('Both Hearths, then the Hearth Roll'), ['hearths', 'roll']);
+    const terms = keyTerms(ref, question);
+    assert.ok(!terms.includes('hearths') && !terms.includes('hearth'), `the question names the Hearths: ${terms.join(', ')}`);
+  });
+
+  test('stems: plurals, -ing, -ed and a final e', () => {
+    assert.equal(gradeAnswer('the rule', 'Rules'), true);
+    assert.equal(gradeAnswer('placing', 'Placed'), true);
+    assert.equal(gradeAnswer('it stopped', 'Stops'), true);
+    assert.equal(gradeAnswer('the matches', 'Match'), true);
+    assert.equal(gradeAnswer('studies', 'Studied'), true);
+    assert.equal(gradeAnswer('the cross', 'Crossing'), true);
+  });
+
+  test('a number\'s unit is a term ("8 seconds"), abbreviations are not ("9 m")', () => {
+    assert.deepEqual(keyTerms('9 m (Rule 10.6).'), ['9']);
+    assert.equal(gradeAnswer('After 8 minutes.', 'After 8 seconds.'), false);
+    assert.equal(gradeAnswer('Eight seconds.', 'After 8 seconds.'), true);
+    assert.equal(gradeAnswer('5.', '5 points (Rule 9.1).', 'How many points is a Crown worth?'), true, 'the unit is in the question');
+    assert.deepEqual(keyTerms('one 60-second Ember Pause'), ['60', 'second', 'ember', 'pause']);
+  });
+
+  test('numbers and yes/no must all appear; two thirds of the other terms', () => {
+    // cold, 8, seconds, arbiter, drop (stone and hearths are in the question): 8 and 3 of the 4 words.
+    assert.deepEqual(keyTerms(ref, question), ['cold', '8', 'seconds', 'arbiter', 'drop']);
+    assert.equal(gradeAnswer('After eight seconds the Arbiter makes a Drop: a Cold Stone.', ref, question), true);
+    assert.equal(gradeAnswer("An Arbiter's Drop after 8 seconds.", ref, question), true, 'a short right answer');
+    assert.equal(gradeAnswer('A drop after 8 seconds.', ref, question), false, 'two of the four words');
+    assert.equal(gradeAnswer("An Arbiter's Drop.", ref, question), false, 'the number is missing');
+    assert.equal(gradeAnswer("Cold Stone: after 9 seconds, an Arbiter's Drop.", ref, question), false, 'the number is wrong');
+    const m = matchAnswer('The Cooling Bench, for 2 minutes.', 'The Cooling Bench; a Warden (the goalkeeper role) is suspended for 2 minutes (Rule 13.2).', 'What is the sin bin called, and how long does a goalkeeper spend there?');
+    assert.equal(m.contains, true);
+    assert.deepEqual(m.missing, ['warden']);
+    assert.equal(m.needed, 4);
+    assert.equal(gradeAnswer('Yes, play goes on.', 'No. After a Knock there is no stoppage.'), false);
+  });
+});
+
 describe('@keys facts', () => {
   const ref = "Cold Stone: after eight seconds outside both Hearths, play restarts with an Arbiter's Drop at the centre.";
   test('each fact must appear; "/" separates alternatives; the guessed key terms are not used', () => {
-    const keys = ['8 seconds', 'Arbiter Drop / drop ball'];
+    const keys = ['8 seconds', "Arbiter's Drop / drop ball"];
     assert.equal(gradeAnswer('After eight seconds, an Arbiter drop.', ref, '', keys), true);
     assert.equal(gradeAnswer('After 8 seconds there is a drop ball.', ref, '', keys), true);
     assert.equal(gradeAnswer('An Arbiter drop.', ref, '', keys), false);

@@ -89,7 +89,7 @@ void describe('matching', () => {
 
   void test('key terms: numbers, capitalised words, yes/no; citations and words of the question left out', () => {
     assert.deepEqual(keyTerms('9 m (Rule 10.6).'), ['9']);
-    assert.deepEqual(keyTerms('The Cooling Bench; a Warden is suspended for 2 minutes (Rule 13.2).', 'In Cairnrun, what is the sin bin called?'), ['cooling', 'bench', 'warden', '2']);
+    assert.deepEqual(keyTerms('The Cooling Bench; a Warden is suspended for 2 minutes (Rule 13.2).', 'In Cairnrun, what is the sin bin called?'), ['cooling', 'bench', 'warden', '2', 'minutes']);
     assert.deepEqual(keyTerms('No. After a Knock there is no stoppage (Rule 9.6).'), ['no', 'knock']);
     assert.deepEqual(keyTerms('A Long Gate (Rule 9.3).', 'What is the name of the Gate that is worth 4 points?'), ['long']);
     // No number or name: content words.

@@ -6,7 +6,7 @@ import type { ChatClient } from '../generation/client';
 import { judgeAnswer, type JudgePrompt } from './judge';
 import { matchAnswer } from './match';
 import { applyOverrule } from './store';
-import type { AnswerRecord, AnswerSet, EvalProgress, GradingMode, Verdict } from './types';
+import type { AnswerRecord, AnswerSet, EvalProgress, GradingMode, MatchResult, Verdict } from './types';
 
 export interface JudgeConfig {
   client: ChatClient;
@@ -42,6 +42,16 @@ export async function pool<T>(items: T[], limit: number, work: (item: T, i: numb
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
+/** Why the key-terms grade said what it said: the terms found, missing, and how many were needed. */
+function containsReason(m: MatchResult, correct: boolean): string {
+  const what = m.keys ? 'key facts' : 'key terms';
+  if (!m.terms.length) return correct ? 'no key terms; the answer contains the reference word for word' : 'no key terms, and the answer does not contain the reference word for word';
+  if (!m.missing.length) return `all ${what} found (${m.terms.join(', ')})`;
+  const found = m.terms.length - m.missing.length;
+  const of = m.needed !== undefined && m.needed < m.terms.length ? `${found} of ${m.terms.length} ${what} found (${m.needed} needed, every number and yes/no among them)` : `missing ${what}`;
+  return `${of}; missing: ${m.missing.join(', ')}`;
+}
+
 /** The automatic verdict of one answer, without asking a judge (matchers, and the cases no grader can take). */
 export function matcherVerdict(a: Pick<AnswerRecord, 'answer' | 'reference' | 'question' | 'error' | 'keys'>, matcher: 'contains' | 'exact'): Verdict {
   if (!a.reference) return { correct: null, by: 'none', reason: 'no reference answer: answered, not graded', flags: ['no-reference'] };
@@ -51,7 +61,7 @@ export function matcherVerdict(a: Pick<AnswerRecord, 'answer' | 'reference' | 'q
   const correct = matcher === 'exact' ? match.exact : match.contains;
   const reason = matcher === 'exact'
     ? (correct ? 'the answer contains the reference word for word' : 'the answer does not contain the reference word for word')
-    : correct ? `all key ${match.keys ? 'facts' : 'terms'} found (${match.terms.join(', ')})` : `missing key ${match.keys ? 'facts' : 'terms'}: ${match.missing.join(', ')}`;
+    : containsReason(match, correct);
   return { correct, by: matcher, reason, match };
 }
 

@@ -2,17 +2,24 @@
  * Deterministic grading: exact and contains matching.
  *
  * Both compare normalised text: lower case, accents removed, punctuation dropped (a decimal point
- * between digits is kept), number words written as digits ("twenty-five" -> 25, "sixth" -> 6th).
- * Rule citations in parentheses ("(Rule 9.1)", "(Rules 4.6, 6.5)") are left out of the reference:
- * a model answering from memory is not asked to cite.
+ * between digits is kept), possessives dropped ("Arbiter's" -> arbiter, "players'" -> players) and
+ * other apostrophes inside words joined ("don't" -> dont), number words written as digits
+ * ("twenty-five" -> 25, "sixth" -> 6th). Rule citations in parentheses ("(Rule 9.1)",
+ * "(Rules 4.6, 6.5)") are left out of the reference: a model answering from memory is not asked to cite.
  *
  * - exact: the normalised answer is the normalised reference, or contains it word for word.
- * - contains: every key term of the reference appears in the answer. Key terms are its numbers,
- *   its capitalised words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too,
- *   unless they are common function words), and "yes"/"no" when the reference starts with one.
- *   A reference with none of those uses its content words (4+ letters, not function words). Terms
- *   the question already contains do not count (echoing the question proves nothing). Words match
- *   up to a plural "s"/"es".
+ * - contains (the key-terms grade): the answer has the reference's key facts.
+ *   With an `@keys:` line above the pair (see keyFacts), those facts, every one of them.
+ *   Otherwise key terms guessed from the reference: its numbers, the word naming a number's unit
+ *   ("8 seconds" -> 8, second; abbreviations such as "m" or "cm" are not asked for), its capitalised
+ *   words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too, unless they are
+ *   common function words), and "yes"/"no" when the reference starts with one. A reference with none
+ *   of those uses its content words (4+ letters, not function words). Terms the question already
+ *   contains do not count (echoing the question proves nothing). The numbers and the yes/no must
+ *   all appear; of the other terms, two thirds (rounded up), so a short right answer that leaves out
+ *   a detail passes while one that names a single term of several does not.
+ *   Words match by stem (stem below: plurals, -ing, -ed, a final e), so "hearths" and "hearth"
+ *   are one term.
  */
 import type { MatchResult } from './types';
 
@@ -45,6 +52,12 @@ export function stripCitations(text: string): string {
   return text.replace(CITATION, ' ').replace(/\s+/g, ' ').trim();
 }
 
+/** A word without its possessive ("arbiter's" -> arbiter) and other apostrophes ("don't" -> dont). */
+function unApostrophe(word: string): string {
+  const w = word.endsWith("'s") || word.endsWith('’s') ? word.slice(0, -2) : word;
+  return w.replaceAll("'", '').replaceAll('’', '');
+}
+
 /** Normalised tokens of a text (see the file comment). */
 export function normalizeTokens(text: string): string[] {
   const plain = text
@@ -54,11 +67,11 @@ export function normalizeTokens(text: string): string[] {
     // A decimal point or thousands separator between digits stays; other punctuation becomes a space.
     .replace(/(\d),(\d{3})\b/g, '$1$2')
     .replace(/(?<!\d)\.|\.(?!\d)/g, ' ')
-    .replace(/[^\p{L}\p{N}.]+/gu, ' ')
+    .replace(/[^\p{L}\p{N}.'’]+/gu, ' ')
     .trim();
   if (!plain) return [];
   const out: string[] = [];
-  const words = plain.split(/\s+/);
+  const words = plain.split(/\s+/).map(unApostrophe).filter(Boolean);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     const ord = ORDINAL(w);
@@ -98,11 +111,31 @@ export function normalizeText(text: string): string {
   return normalizeTokens(text).join(' ');
 }
 
-function stem(word: string): string {
+/**
+ * A light suffix stemmer (plurals, -ing, -ed, a final e; never for numbers): "hearths" and
+ * "hearth", "restarts" and "restarted", "placing" and "place" share a stem. Both sides of a match
+ * are stemmed, so an odd stem ("rul") does no harm.
+ */
+export function stem(word: string): string {
   if (/^\d/.test(word)) return word;
-  if (word.length > 4 && word.endsWith('es') && !word.endsWith('ses')) return word.slice(0, -2);
-  if (word.length > 3 && word.endsWith('s') && !word.endsWith('ss')) return word.slice(0, -1);
-  return word;
+  let w = word;
+  if (w.length > 4 && w.endsWith('ies')) w = `${w.slice(0, -3)}y`;
+  else if (w.endsWith('sses')) w = w.slice(0, -2);
+  else if (w.length > 4 && /(?:ss|x|z|ch|sh)es$/.test(w)) w = w.slice(0, -2);
+  else if (w.length > 3 && w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) w = w.slice(0, -1);
+  let cut = false;
+  if (w.length > 5 && w.endsWith('ing')) {
+    w = w.slice(0, -3);
+    cut = true;
+  } else if (w.length > 4 && w.endsWith('ied')) {
+    w = `${w.slice(0, -3)}y`;
+  } else if (w.length > 4 && w.endsWith('ed') && !w.endsWith('eed')) {
+    w = w.slice(0, -2);
+    cut = true;
+  }
+  if (cut && /([b-df-hj-km-np-rtv-y])\1$/.test(w)) w = w.slice(0, -1);
+  if (w.length > 3 && w.endsWith('e')) w = w.slice(0, -1);
+  return w;
 }
 
 /**
@@ -139,31 +172,55 @@ export function keyTerms(reference: string, question = '', keys?: readonly strin
     const facts = keyFacts(keys);
     if (facts.length) return facts.map(factLabel);
   }
+  return guessedTerms(reference, question).terms;
+}
+
+/** What kind a guessed key term is: numbers and yes/no must all appear, of words two thirds. */
+type TermKind = 'number' | 'yes-no' | 'word';
+
+/** The key terms guessed from a reference (see the file comment), with their kinds. */
+function guessedTerms(reference: string, question: string): { terms: string[]; kinds: TermKind[] } {
   const ref = stripCitations(reference);
   const inQuestion = new Set(normalizeTokens(question).map(stem));
   const terms: string[] = [];
-  const add = (t: string) => {
-    if (!t || inQuestion.has(stem(t)) || terms.includes(t)) return;
+  const kinds: TermKind[] = [];
+  const stems = new Set<string>();
+  const add = (t: string, kind: TermKind) => {
+    const s = stem(t);
+    if (!t || inQuestion.has(s) || stems.has(s)) return;
+    stems.add(s);
     terms.push(t);
+    kinds.push(kind);
   };
+  const isUnit = (t: string) => /^\p{L}+$/u.test(t) && t.length >= 3 && !FUNCTION_WORDS.has(t) && !NUMBER_WORDS.has(t) && ORDINAL(t) === undefined;
   const yesNo = /^\s*(yes|no)\b/i.exec(ref);
-  if (yesNo) add(yesNo[1].toLowerCase());
+  if (yesNo) add(yesNo[1].toLowerCase(), 'yes-no');
   // Capitalised words and numbers, read from the raw text (case is lost after normalising).
-  for (const m of ref.matchAll(/[\p{L}\p{N}][\p{L}\p{N}.'’-]*/gu)) {
-    const raw = m[0].replace(/[.'’-]+$/, '');
+  const raws = [...ref.matchAll(/[\p{L}\p{N}][\p{L}\p{N}.'’-]*/gu)].map((m) => m[0].replace(/[.'’-]+$/, ''));
+  for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i];
     const lower = raw.toLowerCase();
     // "one" and "zero" spelled out read as words more often than as quantities ("one short").
     const isNumber = /\d/.test(raw) || (NUMBER_WORDS.has(lower) && lower !== 'one' && lower !== 'zero') || ORDINAL(lower) !== undefined;
     if (!isNumber && NUMBER_WORDS.has(lower)) continue;
     const isCapital = /^\p{Lu}/u.test(raw);
     if (!isNumber && !isCapital) continue;
-    for (const t of normalizeTokens(raw)) {
-      if (isNumber ? /\d/.test(t) : !FUNCTION_WORDS.has(t)) add(t);
+    const tokens = normalizeTokens(raw);
+    for (const t of tokens) {
+      if (!isNumber) {
+        if (!FUNCTION_WORDS.has(t)) add(t, 'word');
+      } else if (/\d/.test(t)) add(t, 'number');
+      else if (isUnit(t)) add(t, 'word'); // "60-second" -> 60, second
+    }
+    // The unit a number counts: the next word ("8 seconds"), when it is a word of 3+ letters.
+    if (isNumber && tokens.some((t) => /\d/.test(t)) && i + 1 < raws.length) {
+      const next = normalizeTokens(raws[i + 1]);
+      if (next.length === 1 && isUnit(next[0])) add(next[0], 'word');
     }
   }
-  if (terms.length > (yesNo ? 1 : 0)) return terms;
-  for (const t of normalizeTokens(ref)) if (t.length >= 4 && !FUNCTION_WORDS.has(t)) add(t);
-  return terms;
+  if (terms.length > (yesNo ? 1 : 0)) return { terms, kinds };
+  for (const t of normalizeTokens(ref)) if (t.length >= 4 && !FUNCTION_WORDS.has(t)) add(t, 'word');
+  return { terms, kinds };
 }
 
 /**
@@ -182,9 +239,22 @@ export function matchAnswer(answer: string, reference: string, question = '', ke
     const missing = facts.filter((alts) => !alts.some((words) => words.every((w) => have.has(stem(w))))).map(factLabel);
     return { exact, contains: missing.length === 0, terms, missing, keys: true };
   }
-  const terms = keyTerms(reference, question);
-  const missing = terms.filter((t) => !have.has(stem(t)));
-  return { exact, contains: terms.length > 0 ? missing.length === 0 : exact, terms, missing };
+  const { terms, kinds } = guessedTerms(reference, question);
+  if (!terms.length) return { exact, contains: exact, terms, missing: [] };
+  const missing: string[] = [];
+  let mustMissing = 0;
+  let words = 0;
+  let wordsFound = 0;
+  terms.forEach((t, i) => {
+    const found = have.has(stem(t));
+    if (!found) missing.push(t);
+    if (kinds[i] === 'word') {
+      words++;
+      if (found) wordsFound++;
+    } else if (!found) mustMissing++;
+  });
+  const needed = terms.length - words + Math.ceil((2 * words) / 3);
+  return { exact, contains: mustMissing === 0 && wordsFound >= Math.ceil((2 * words) / 3), terms, missing, needed };
 }
 
 /**

@@ -68,6 +68,8 @@ export interface MatchResult {
   missing: string[];
   /** The terms are the pair's `@keys:` facts (not guessed from the reference). */
   keys?: boolean;
+  /** Guessed terms: how many must be found (every number and yes/no, two thirds of the words); absent = all. */
+  needed?: number;
 }
 
 export interface Verdict {
