@@ -40,8 +40,8 @@ def run_train(run: Path, config: dict, env: dict) -> list[dict]:
     (run / "config.json").write_text(json.dumps(config))
     tiny_model.write_jsonl(run / "train.jsonl", tiny_model.memo_rows())
     tiny_model.write_jsonl(run / "test.jsonl", tiny_model.memo_rows()[:2])
-    for name in ("train.py", "common.py"):
-        shutil.copy(HERE / name, run / name)
+    for script in HERE.glob("*.py"):  # as the runner sends them: every script beside train.py
+        shutil.copy(script, run / script.name)
     proc = subprocess.run([sys.executable, "train.py", "--config", "config.json"], cwd=run, env=env, capture_output=True, text=True)
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
     if proc.returncode != 0:

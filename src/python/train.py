@@ -39,6 +39,7 @@ import warnings
 from dataclasses import dataclass, field, fields
 
 import common
+import recall
 from common import ScriptError, log
 
 # ---------------------------------------------------------------------------------------------
@@ -67,7 +68,13 @@ class TrainConfig:
     neftune_alpha: float | None = None  # NEFTune noise on embeddings while training (e.g. 5)
     logging_steps: int = 1
     eval_steps: int = 50  # evaluate every N steps; 0: only at the end
-    save_best: bool = True  # keep the checkpoint with the lowest eval loss and end with it
+    evals_per_epoch: int = 0  # > 0: evaluate (eval loss and recall) this many times per epoch; overrides eval_steps
+    save_best: bool | str = "auto"  # the checkpoint the run ends with: auto (by recall when measured, else eval loss) | recall | eval_loss | none; true = auto, false = none
+    recall_file: str | None = "recall.jsonl"  # questions answered at each evaluation (recall.py); None or absent: no recall
+    recall_limit: int = 0  # 0: every question; N: the first N of each set
+    recall_max_new_tokens: int = 48
+    recall_batch_size: int = 8
+    recall_system_prompt: str | None = None  # the system prompt of the recall questions (eval.py's)
     seed: int = 42
     load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base model (bitsandbytes, CUDA only)
     attn_implementation: str = "auto"  # auto (flash_attention_2 when installed, else sdpa) | sdpa | eager | flash_attention_2
@@ -152,6 +159,11 @@ def check_config(cfg: TrainConfig) -> None:
         bad("warmup_steps must be a whole number of steps, or a fraction below 1.")
     if cfg.eval_steps < 0 or (cfg.max_steps < 1 and cfg.max_steps != -1):
         bad("eval_steps must be >= 0 and max_steps -1 or positive.")
+    recall.save_best_mode(cfg.save_best)
+    if cfg.evals_per_epoch < 0 or cfg.recall_limit < 0:
+        bad("evals_per_epoch and recall_limit must be >= 0.")
+    if cfg.recall_max_new_tokens < 1 or cfg.recall_batch_size < 1:
+        bad("recall_max_new_tokens and recall_batch_size must be at least 1.")
     if cfg.load_in_4bit and cfg.method != "lora":
         bad("load_in_4bit needs method lora.", "A 4-bit model cannot be fully fine-tuned: use method lora, or load_in_4bit false.")
     if isinstance(cfg.lora_target_modules, str) and cfg.lora_target_modules != "all-linear":
@@ -290,15 +302,17 @@ def add_lora(model, cfg: TrainConfig):
 # Trainer: arguments and the callback that speaks the protocol
 
 
-def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool):
+def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool, best_by: str | None = "eval_loss"):
     import torch
     from transformers import TrainingArguments
 
     scheduler = cfg.lr_scheduler
     if scheduler == "constant" and cfg.warmup_steps:
         scheduler = "constant_with_warmup"
-    periodic_eval = has_eval and cfg.eval_steps > 0
-    keep_best = periodic_eval and cfg.save_best
+    periodic_eval = has_eval and (cfg.eval_steps > 0 or cfg.evals_per_epoch > 0)
+    keep_best = periodic_eval and best_by is not None
+    # evals_per_epoch: recall.py's callback picks the steps, the Trainer's own schedule never fires.
+    every = recall.FAR if cfg.evals_per_epoch > 0 else cfg.eval_steps
     on_gpu = device.startswith("cuda")
     return TrainingArguments(
         output_dir="checkpoints",
@@ -313,14 +327,15 @@ def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool):
         logging_strategy="steps",
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if periodic_eval else "no",
-        eval_steps=cfg.eval_steps if periodic_eval else None,
+        eval_steps=every if periodic_eval else None,
         save_strategy="steps" if keep_best else "no",
-        save_steps=cfg.eval_steps if keep_best else 500,
+        save_steps=every if keep_best else 500,
         save_total_limit=1 if keep_best else None,
         save_only_model=True,
         load_best_model_at_end=keep_best,
-        metric_for_best_model="eval_loss" if keep_best else None,
-        greater_is_better=False if keep_best else None,
+        # recall.BestKeeper chooses (by recall or eval loss, ties as it says); the metric counts its new bests.
+        metric_for_best_model=recall.BEST_METRIC if keep_best else None,
+        greater_is_better=True if keep_best else None,
         bf16=on_gpu and dtype == torch.bfloat16,
         fp16=on_gpu and dtype == torch.float16,
         gradient_checkpointing=cfg.gradient_checkpointing,
@@ -459,6 +474,7 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
     dtype = common.pick_dtype(cfg.precision, device)
     if cfg.precision == "auto" and device == "cpu":
         log("no GPU found: training on the CPU in fp32 (slow for anything but small models)")
+    recall_sets = recall.read_recall_file(cfg.recall_file, cfg.recall_limit)  # a bad line fails here, before the model loads
 
     metrics.status("loading_model", f"loading {cfg.model}" + (f" ({cfg.gguf_file})" if cfg.gguf_file else ""))
     began = time.time()
@@ -505,7 +521,14 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
         "device": device,
         "dtype": common.dtype_name(dtype),
     }
-    args = training_arguments(cfg, device, dtype, has_eval)
+    meter = recall.RecallMeter(recall_sets, tokenizer, metrics, cfg.recall_max_new_tokens, cfg.recall_batch_size, cfg.recall_system_prompt) if recall_sets else None
+    best_by = recall.best_by(recall.save_best_mode(cfg.save_best), meter is not None)
+    args = training_arguments(cfg, device, dtype, has_eval, best_by)
+    keeper = recall.BestKeeper(best_by if args.load_best_model_at_end else None)
+    callbacks = [
+        make_protocol_callback(metrics, start_info, has_eval, keeper.by is not None),
+        recall.make_recall_callback(meter, keeper, has_eval, cfg.evals_per_epoch, cfg.grad_accum, cfg.eval_steps),
+    ]
     trainer = Trainer(
         model=model,
         args=args,
@@ -513,7 +536,7 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
         eval_dataset=eval_examples if has_eval else None,
         data_collator=Collator(tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[make_protocol_callback(metrics, start_info, has_eval, cfg.save_best)],
+        callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # it prints log dicts on stdout, which carries only protocol lines
     trainer.train()
@@ -527,8 +550,9 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
     if os.path.isdir(args.output_dir):
         shutil.rmtree(args.output_dir, ignore_errors=True)  # the best checkpoint is what output/ now holds
     done = {"output_dir": cfg.output_dir}
-    if state.best_global_step:
-        done.update(best_step=state.best_global_step, best_eval_loss=state.best_metric)
+    done.update(keeper.done_fields())  # best_step, best_by, best_value, best_eval_loss: the checkpoint output/ holds
+    if keeper.step is not None and keeper.step != state.best_global_step:
+        raise ScriptError(f"The kept checkpoint is step {state.best_global_step}, not the best step {keeper.step}.", kind="other", hint="A bug in train.py: please report it with train.log.")
     if cfg.merge and cfg.method == "lora":
         metrics.status("merging")
         done["merged_dir"] = merge_adapter(trainer, cfg, tokenizer, dtype)

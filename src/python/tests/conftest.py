@@ -44,14 +44,14 @@ def tokenizer(tiny_model_dir):
 
 
 def make_run(run_dir: Path, config: dict, train_rows: list[dict], eval_rows: list[dict] | None = None) -> Path:
-    """A run folder as the runner lays it out: config.json, train.jsonl, test.jsonl, train.py and common.py."""
+    """A run folder as the runner lays it out: config.json, train.jsonl, test.jsonl and the scripts (every *.py beside train.py)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     tiny_model.write_jsonl(run_dir / "train.jsonl", train_rows)
     if eval_rows is not None:
         tiny_model.write_jsonl(run_dir / "test.jsonl", eval_rows)
-    for name in ("train.py", "common.py"):
-        shutil.copy(PYTHON_DIR / name, run_dir / name)
+    for script in PYTHON_DIR.glob("*.py"):
+        shutil.copy(script, run_dir / script.name)
     return run_dir
 
 
@@ -76,7 +76,7 @@ def run_subprocess(run_dir: Path, timeout: float = 600, **popen) -> subprocess.C
 
 # The metrics protocol of src/core/training/protocol.ts: required and optional fields per event.
 NUM = (int, float)
-STATES = {"starting", "loading_model", "tokenizing", "training", "evaluating", "saving", "merging", "pushing"}
+STATES = {"starting", "loading_model", "tokenizing", "training", "evaluating", "recall", "saving", "merging", "pushing"}
 KINDS = {"oom", "missing_package", "model_not_found", "no_gpu", "disk_full", "bad_config", "bad_data", "cancelled", "other"}
 SCHEMA = {
     "status": ({"state": str}, {"message": str}),
@@ -86,8 +86,9 @@ SCHEMA = {
     ),
     "log": ({"step": int, "loss": NUM + (type(None),)}, {"epoch": NUM, "lr": NUM + (type(None),), "grad_norm": NUM + (type(None),), "tokens_per_s": NUM, "tokens_seen": int}),
     "eval": ({"step": int, "eval_loss": NUM + (type(None),)}, {"epoch": NUM}),
+    "recall": ({"step": int, "set": str, "correct": int, "total": int}, {"epoch": NUM, "by_tag": dict, "answers": list, "seconds": NUM}),
     "checkpoint": ({"step": int, "path": str}, {"best": bool}),
-    "done": ({"output_dir": str}, {"merged_dir": str, "best_step": int, "best_eval_loss": NUM + (type(None),), "hub_url": str}),
+    "done": ({"output_dir": str}, {"merged_dir": str, "best_step": int, "best_eval_loss": NUM + (type(None),), "best_by": (str, type(None)), "best_value": NUM + (type(None),), "hub_url": str}),
     "error": ({"message": str}, {"hint": str, "kind": str}),
 }
 
