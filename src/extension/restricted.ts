@@ -16,6 +16,8 @@ export const RESTRICTED_COMMANDS: ReadonlySet<string> = new Set([
   'mnemo.testConnection',
   'mnemo.pushDataset',
   'mnemo.startTraining',
+  'mnemo.training.findEpochs',
+  'mnemo.training.trainWithAdvice',
   'mnemo.training.reattach',
   'mnemo.training.download',
   'mnemo.training.cancel',

@@ -8,6 +8,20 @@
  * ~2 MB of JSON instead of ~6 MB, and the webview turns them into chart points once.
  */
 import type { RunState, ScriptState } from '../core/training/protocol';
+import type { RecallPoint } from '../core/training/recall';
+
+export type { RecallPoint };
+
+/**
+ * A step the chart marks with a vertical line: the checkpoint the run kept (and why), and a Find
+ * Epochs probe's marks (where the eval loss turns up, where recall peaks).
+ */
+export interface ChartMark {
+  kind: 'kept' | 'eval-turn' | 'recall-peak';
+  step: number;
+  epoch: number | null;
+  label: string;
+}
 
 /** The webview panel type: `onWebviewPanel:mnemo.chart` activates the extension to restore one. */
 export const CHART_VIEW_TYPE = 'mnemo.chart';
@@ -57,6 +71,13 @@ export interface ChartRun {
   log: LogColumns;
   eval: EvalColumns;
   nonFinite: NonFinitePoint[];
+  /** Recall measurements (graded by the extension with the core's rule), in step order. */
+  recall: RecallPoint[];
+  marks: ChartMark[];
+  /** Why no recall is (or will be) drawn, when none is measured. */
+  recallNote?: string;
+  /** A Find Epochs probe's advice, in words. */
+  advice?: string;
   /** Lines of metrics.jsonl that are not events (kept out of the chart). */
   badLines: number;
   /** The first of them, for the message: "line 7: not JSON". */
@@ -74,6 +95,8 @@ export interface ChartViewOptions {
   showGradNorm: boolean;
   /** Compare view: also overlay training losses (eval losses are always shown). */
   showTrain: boolean;
+  /** The recall panel below the losses (per tag, over steps). */
+  showRecall: boolean;
 }
 
 export const DEFAULT_VIEW_OPTIONS: ChartViewOptions = {
@@ -84,6 +107,7 @@ export const DEFAULT_VIEW_OPTIONS: ChartViewOptions = {
   showLr: true,
   showGradNorm: false,
   showTrain: true,
+  showRecall: true,
 };
 
 /** What the webview keeps with `setState` and the serializer reads back after a window reload. */
@@ -95,7 +119,10 @@ export interface ChartPanelState {
 /** What the webview reports about itself, on request (tests and the benchmark read it). */
 export interface ChartStats {
   /** Points held per run, per series, as appended (before decimation). */
-  runs: { id: string; log: number; eval: number; nonFinite: number }[];
+  runs: { id: string; log: number; eval: number; nonFinite: number; recall: number }[];
+  /** The recall panel's legend (empty when it is hidden) and the marks drawn. */
+  recallLegend: string[];
+  marks: string[];
   /** Points drawn in the last frame, all datasets together (after decimation). */
   drawnPoints: number;
   /** How many times the chart was drawn, and how long the last draw took (ms). */
@@ -125,8 +152,8 @@ export interface ChartStats {
 export type ToWebview =
   /** The whole picture. `missing`: asked-for runs that no longer exist; `summary`: what sets compared runs apart. */
   | { type: 'init'; mode: 'run' | 'compare'; runs: ChartRun[]; missing?: string[]; summary?: string; options?: Partial<ChartViewOptions> }
-  | { type: 'append'; runId: string; log: LogColumns; eval: EvalColumns; nonFinite: NonFinitePoint[]; badLines: number; status: RunStatus }
-  | { type: 'status'; runId: string; status: RunStatus; badLines: number; firstBadLine?: string }
+  | { type: 'append'; runId: string; log: LogColumns; eval: EvalColumns; nonFinite: NonFinitePoint[]; recall: RecallPoint[]; marks: ChartMark[]; recallNote?: string; badLines: number; status: RunStatus }
+  | { type: 'status'; runId: string; status: RunStatus; badLines: number; firstBadLine?: string; marks: ChartMark[]; advice?: string; recallNote?: string }
   | { type: 'setOptions'; options: Partial<ChartViewOptions> }
   /** Asks for ChartStats (`ink: true` also counts non-background pixels). */
   | { type: 'query'; requestId: number; ink?: boolean }
@@ -140,6 +167,8 @@ export type FromWebview =
   /** The view options changed (for the extension's own record; the webview keeps them in its state). */
   | { type: 'options'; options: ChartViewOptions }
   | { type: 'export'; format: 'png' | 'csv' }
+  /** "Train With These Settings" of a Find Epochs probe's chart. */
+  | { type: 'trainWithAdvice' }
   | { type: 'cspViolation'; description: string }
   | { type: 'error'; message: string }
   | { type: 'queryResult'; requestId: number; stats: ChartStats }

@@ -184,3 +184,23 @@ void test('colours with opacity from the forms themes use', () => {
   assert.equal(withAlpha('rgba(10, 20, 30, 0.5)', 0.5), 'rgba(10, 20, 30, 0.25)');
   assert.equal(withAlpha('red', 0.5), 'red');
 });
+
+void test('recall: points graded with the core\'s rule against recall.jsonl, in step order, with the epoch from the start event; marks and notes', async () => {
+  const { recallNote, runMarks } = await import('../../src/extension/chart/series');
+  const questions = new Map([['q1', { id: 'q1', set: 'eval' as const, question: 'In Cairnrun, how far?', reference: 'Nine metres.', tags: ['forward'], keys: null }]]);
+  const rec = (step: number, answer: string): MetricEvent => ({ event: 'recall', step, set: 'eval', correct: 1, total: 1, answers: [{ id: 'q1', answer, correct: true }] });
+  const b = new SeriesBuilder(questions);
+  const c = b.add([{ event: 'start', total_steps: 40, epochs: 2, train_rows: 4, eval_rows: 1 }, rec(20, 'Nine metres.'), rec(10, 'Ten metres.')]);
+  assert.deepEqual(c.recall.map((p) => [p.step, p.epoch, p.correct, p.total, p.byTag.forward?.correct]), [[10, 0.5, 0, 1, 0], [20, 1, 1, 1, 1]]);
+  assert.equal(c.recall[0].disagreements, 1, 'the script said right, the core says wrong');
+  const record: RunRecord = { version: 1, id: 'r', created: '2026-01-01T00:00:00Z', target: { kind: 'local' }, state: 'done', config: {}, recall: { eval: 1, test: 0 } };
+  assert.deepEqual(runMarks(record, { step: 20, by: 'recall', value: 1 }, (s) => b.epochOf(s)), [{ kind: 'kept', step: 20, epoch: 1, label: 'kept: step 20, best recall 100%' }]);
+  assert.deepEqual(runMarks(record, { step: 40, by: null }, (s) => b.epochOf(s)), [], 'the last step is no mark');
+  const advice = { probeEpochs: 4, epochs: 2, reason: 'r', config: {}, evalTurn: { step: 10, epoch: 0.5, evalLoss: 1.2 }, recallPeak: { step: 20, epoch: 1, recall: 1, set: 'eval' as const, correct: 1, total: 1 } };
+  assert.deepEqual(runMarks({ ...record, advice }, undefined, () => null).map((m) => `${m.kind}@${m.step}: ${m.label}`), ['eval-turn@10: eval loss turns up (epoch 0.5)', 'recall-peak@20: recall peaks 100% (epoch 1)']);
+  assert.equal(recallNote(record, 2, true), undefined);
+  assert.match(recallNote(record, 0, true) ?? '', /Recall \(1 eval questions\) appears after the first evaluation/);
+  assert.match(recallNote({ ...record, recall: { eval: 0, test: 0 } }, 0, false) ?? '', /No recall measured: the project has no eval questions .* and no held-out pairs/);
+  assert.match(recallNote({ ...record, recall: { eval: 0, test: 0 }, config: { recall_file: null } }, 0, false) ?? '', /recall_file is null/);
+  assert.equal(recallNote({ ...record, recall: undefined }, 0, true), undefined, 'an older run says nothing');
+});

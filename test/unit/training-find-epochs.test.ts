@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { adviceMarks, adviseEpochs, adviseRun, findEpochsConfig, readRun, startFindEpochs } from '../../src/core/training';
 import { lossTurn, median3 } from '../../src/core/training/find-epochs';
 import type { MetricEvent } from '../../src/core/training/protocol';
+import { cli } from './cli-run';
 import { fakeScripts, hooks, trainingProject } from './training-fixtures';
 
 /** A seeded generator (mulberry32): the same noise every run. */
@@ -141,4 +142,40 @@ void test('find epochs: a probe run (the fake trainer) gets its advice written i
   assert.equal(rec.advice.recallPeak?.set, 'test');
   assert.deepEqual(readRun(project, rec.id).advice, rec.advice);
   assert.deepEqual(adviseRun(project, rec.id)?.advice, rec.advice);
+});
+
+void test('cli: train --find-epochs prints recall and the advice; train --advice runs it (cosine, the advised epochs); runs shows recall and the advice', async () => {
+  const project = trainingProject();
+  const scripts = fakeScripts();
+  const env = { MNEMO_FAKE_STEPS: '12', MNEMO_FAKE_EVAL_LOSS: '2,1.5,1.0,0.9,1.3,1.6' };
+  const cfg = join(project.root, 'probe.json');
+  writeFileSync(cfg, JSON.stringify({ eval_steps: 2 }));
+  const probe = await cli(['train', '--project', project.root, '--python', 'python3', '--scripts', scripts, '--config', cfg, '--find-epochs', '--epochs', '2'], env);
+  assert.equal(probe.code, 0, probe.err);
+  assert.match(probe.out, /recall at step 2 \(held-out pairs\): 0\/1 \(0%\)/);
+  assert.match(probe.out, /recall at step 12 \(held-out pairs\): 1\/1 \(100%\)/);
+  assert.match(probe.out, /done: saved to output\n?/);
+  const id = /Started run (\S+) on/.exec(probe.err)![1];
+  assert.match(probe.err, /Find Epochs advises \d epochs? \(cosine schedule\)\. Recall of the held-out pairs/);
+  assert.ok(probe.err.includes(`train --advice ${id}`));
+  const list = await cli(['runs', '--project', project.root]);
+  assert.match(list.out, /held-out recall 1\/1 \(100%\)/);
+  assert.ok(list.out.includes(`${id}: Find Epochs advises`));
+  const advised = await cli(['train', '--project', project.root, '--python', 'python3', '--scripts', scripts, '--advice', id], env);
+  assert.equal(advised.code, 0, advised.err);
+  const runId = /Started run (\S+) on/.exec(advised.err)![1];
+  const rec = readRun(project, runId);
+  assert.equal(rec.config.lr_scheduler, 'cosine');
+  assert.equal(rec.config.epochs, readRun(project, id).advice?.epochs);
+  assert.equal(rec.config.save_best, 'auto');
+  assert.equal(rec.purpose, undefined);
+  assert.match(rec.label ?? '', /Find Epochs/);
+  assert.match(advised.out, /kept step \d+, best recall 100%/);
+  const notProbe = await cli(['train', '--project', project.root, '--scripts', scripts, '--advice', runId]);
+  assert.equal(notProbe.code, 1);
+  assert.match(notProbe.err, /has no Find Epochs advice: it is not a Find Epochs probe/);
+  const badEpochs = await cli(['train', '--project', project.root, '--scripts', scripts, '--epochs', '3']);
+  assert.match(badEpochs.err, /--epochs goes with --find-epochs/);
+  const badPreset = await cli(['train', '--project', project.root, '--scripts', scripts, '--preset', 'fastest']);
+  assert.match(badPreset.err, /no training preset "fastest".*memorize-small/);
 });

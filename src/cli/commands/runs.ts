@@ -2,15 +2,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cancelRun, deleteRun, downloadRun, listBrokenRuns, listRuns, RUN_FILES, type RunRecord } from '../../core/training';
 import { parseMetricLines } from '../../core/training/metrics';
+import { describeRecall } from '../../core/training/protocol';
+import { latestRecall, readRecallFile } from '../../core/training/recall';
 import { loadProject } from './shared';
 import { cliHooks, sshOptions } from './train';
 import type { CliCommand } from './types';
 
 /** What a run's metrics add up to: last step of how many, last losses. */
-export function progress(file: string): { step?: number; total?: number; loss?: number | null; evalLoss?: number | null } {
+export function progress(file: string, recallFile?: string): { step?: number; total?: number; loss?: number | null; evalLoss?: number | null; recall?: string } {
   if (!existsSync(file)) return {};
   const out: ReturnType<typeof progress> = {};
-  for (const ev of parseMetricLines(readFileSync(file, 'utf8')).events) {
+  const events = parseMetricLines(readFileSync(file, 'utf8')).events;
+  // The latest recall, graded with the core's rule (the Runs view shows the same line).
+  const recall = describeRecall(latestRecall(events, recallFile ? readRecallFile(recallFile)?.questions : undefined));
+  if (recall) out.recall = recall;
+  for (const ev of events) {
     if (ev.event === 'start') out.total = ev.total_steps;
     if (ev.event === 'log') {
       out.step = ev.step;
@@ -66,7 +72,7 @@ export const runs: CliCommand = {
     }
     const records = listRuns(project);
     const broken = listBrokenRuns(project);
-    const rows = records.map((r) => ({ record: r, progress: progress(join(project.runsDir, r.id, RUN_FILES.metrics)) }));
+    const rows = records.map((r) => ({ record: r, progress: progress(join(project.runsDir, r.id, RUN_FILES.metrics), join(project.runsDir, r.id, RUN_FILES.recall)) }));
     if (values.json) {
       console.log(JSON.stringify({ runs: rows.map((x) => ({ ...x.record, progress: x.progress })), broken }, null, 2));
       return 0;
@@ -83,14 +89,16 @@ export const runs: CliCommand = {
       p.step !== undefined ? `${p.step}${p.total ? `/${p.total}` : ''}` : '-',
       n(p.loss),
       n(p.evalLoss),
+      p.recall ?? '-',
       r.created.slice(0, 19).replace('T', ' '),
     ]);
-    const head = ['run', 'state', 'target', 'step', 'loss', 'eval_loss', 'created'];
+    const head = ['run', 'state', 'target', 'step', 'loss', 'eval_loss', 'recall', 'created'];
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
     console.log(line(head));
     for (const row of table) console.log(line(row));
     for (const r of records) if (r.state === 'failed' && r.error) console.log(`  ${r.id}: ${r.error.message}${r.error.hint ? ` ${r.error.hint}` : ''}`);
+    for (const r of records) if (r.advice) console.log(`  ${r.id}: Find Epochs advises ${r.advice.epochs} epoch${r.advice.epochs > 1 ? 's' : ''}: ${r.advice.reason} (train --advice ${r.id})`);
     for (const b of broken) console.log(`  ${b.id}: run.json cannot be read (${b.error})`);
     return 0;
   },

@@ -2,7 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MnemoError } from '../../core/errors';
-import { attachRun, startRun, type MetricEvent, type RunHandle, type RunRecord, type SshOptions, type TrainingHooks } from '../../core/training';
+import { adviseRun, attachRun, FIND_EPOCHS_DEFAULTS, readRun, readRecallFile, RUN_FILES, startFindEpochs, startRun, TRAINING_PRESETS, trainingPreset, type MetricEvent, type RunHandle, type RunRecord, type SshOptions, type TrainingHooks } from '../../core/training';
+import { formatKept, formatRecall } from '../../core/training/protocol';
+import { gradeRecall, type RecallQuestion } from '../../core/training/recall';
+import type { Project } from '../../core/project';
 import { loadProject } from './shared';
 import type { CliCommand } from './types';
 
@@ -66,8 +69,8 @@ export function cliHooks(values: Record<string, unknown>): TrainingHooks {
   };
 }
 
-/** One line per event worth a line. */
-export function describeEvent(ev: MetricEvent, total?: number): string | undefined {
+/** One line per event worth a line. `questions`: the run's recall.jsonl, to grade recall answers with the core's rule. */
+export function describeEvent(ev: MetricEvent, total?: number, questions?: ReadonlyMap<string, RecallQuestion>): string | undefined {
   const n = (x: number | null | undefined, d = 4) => (typeof x === 'number' ? x.toFixed(d) : 'n/a');
   switch (ev.event) {
     case 'status':
@@ -78,23 +81,31 @@ export function describeEvent(ev: MetricEvent, total?: number): string | undefin
       return `step ${ev.step}${total ? `/${total}` : ''}  loss ${n(ev.loss)}${ev.lr != null ? `  lr ${ev.lr.toExponential(2)}` : ''}`;
     case 'eval':
       return `eval at step ${ev.step}: eval_loss ${n(ev.eval_loss)}`;
+    case 'recall': {
+      const p = gradeRecall(ev, questions);
+      const tags = Object.entries(p.byTag).filter(([t]) => t !== 'held-out').map(([t, c]) => `${t} ${formatRecall(c) ?? '-'}`);
+      return `recall at step ${ev.step} (${ev.set === 'eval' ? 'eval set' : 'held-out pairs'}): ${formatRecall(p) ?? 'no question'}${tags.length ? `  ${tags.join(', ')}` : ''}${p.regraded ? '' : ' (as the script graded it)'}`;
+    }
     case 'checkpoint':
       return `checkpoint at step ${ev.step}${ev.best ? ' (best so far)' : ''}`;
-    case 'done':
-      return `done: saved to ${ev.output_dir}${ev.best_eval_loss != null ? ` (best eval_loss ${n(ev.best_eval_loss)} at step ${ev.best_step})` : ''}`;
+    case 'done': {
+      const kept = typeof ev.best_step === 'number' ? formatKept({ step: ev.best_step, by: ev.best_by !== undefined ? ev.best_by : 'eval_loss', value: ev.best_value !== undefined ? ev.best_value : ev.best_eval_loss }) : undefined;
+      return `done: saved to ${ev.output_dir}${kept ? ` (kept ${kept})` : ''}`;
+    }
     case 'error':
       return `error (${ev.kind ?? 'other'}): ${ev.message}${ev.hint ? ` ${ev.hint}` : ''}`;
   }
 }
 
 /** Prints a run's events until it ends; Ctrl+C leaves it running. Returns the exit code. */
-export async function follow(handle: RunHandle, json: boolean): Promise<number> {
+export async function follow(handle: RunHandle, json: boolean, project?: Project): Promise<number> {
   let total: number | undefined;
+  const questions = project ? readRecallFile(join(project.runsDir, handle.record.id, RUN_FILES.recall))?.questions : undefined;
   handle.onEvent((ev) => {
     if (ev.event === 'start') total = ev.total_steps;
     if (json) console.log(JSON.stringify(ev));
     else {
-      const line = describeEvent(ev, total);
+      const line = describeEvent(ev, total, questions);
       if (line) console.log(line);
     }
   });
@@ -115,6 +126,10 @@ export async function follow(handle: RunHandle, json: boolean): Promise<number> 
 }
 
 function report(rec: RunRecord): number {
+  if (rec.advice) {
+    console.error(`Find Epochs advises ${rec.advice.epochs} epoch${rec.advice.epochs > 1 ? 's' : ''} (cosine schedule). ${rec.advice.reason}`);
+    console.error(`Train with these settings: npm run mnemo -- train --advice ${rec.id}`);
+  }
   if (rec.state === 'done') {
     console.error(`Run ${rec.id} is done${rec.downloaded ? `; outputs in runs/${rec.id}/output` : ''}.`);
     return 0;
@@ -130,6 +145,7 @@ export const train: CliCommand = {
   help: [
     'npm run mnemo -- train --project DIR [--target local|HOST] [--config FILE] [--detach] [--json]',
     'npm run mnemo -- train --project DIR --attach RUN_ID',
+    'npm run mnemo -- train --project DIR --find-epochs [--epochs N]   then   train --advice RUN_ID',
     '',
     'Starts train.py on data/train.jsonl (data/test.jsonl for evaluation) with the config of mnemo.json',
     '"training", overridden by --config (a JSON object of the same keys), and prints its progress. The',
@@ -143,6 +159,10 @@ export const train: CliCommand = {
     '  --trust-host-key FP  accept an unknown host whose key has this SHA256:... fingerprint (no terminal needed)',
     '  --scripts DIR        the folder holding train.py (default: the one shipped with Mnemo)',
     '  --label TEXT         a label for the run',
+    `  --preset ID          a named preset under --config (${TRAINING_PRESETS.map((p) => `${p.id}: ${p.label}`).join('; ')})`,
+    `  --find-epochs        a probe run: constant learning rate for --epochs N (default ${FIND_EPOCHS_DEFAULTS.epochs}), eval loss and recall 4 times`,
+    '                       per epoch; when it ends, where the eval loss turns up and recall peaks, and the advised epochs',
+    '  --advice RUN_ID      train with a Find Epochs probe\'s advice (its settings, cosine, the advised epochs)',
     '  --json               print the metric events as JSON lines',
     '',
     'HF_TOKEN from the environment reaches the script through its environment (never a flag or a file).',
@@ -161,6 +181,10 @@ export const train: CliCommand = {
     'trust-host-key': { type: 'string' },
     scripts: { type: 'string' },
     label: { type: 'string' },
+    preset: { type: 'string' },
+    'find-epochs': { type: 'boolean' },
+    epochs: { type: 'string' },
+    advice: { type: 'string' },
   },
   async run(values) {
     const project = loadProject(values);
@@ -168,7 +192,7 @@ export const train: CliCommand = {
     const ssh = sshOptions(values);
     if (typeof values.attach === 'string') {
       const handle = await attachRun(project, values.attach, { hooks, ssh });
-      return follow(handle, !!values.json);
+      return follow(handle, !!values.json, project);
     }
     let config: Record<string, unknown> | undefined;
     if (typeof values.config === 'string') {
@@ -180,10 +204,30 @@ export const train: CliCommand = {
       }
       if (!config || typeof config !== 'object' || Array.isArray(config)) throw new MnemoError(`${file} is not a JSON object.`, 'Pass a JSON object of training keys, e.g. {"max_steps": 100}.', file);
     }
+    if (typeof values.preset === 'string') {
+      const preset = trainingPreset(values.preset);
+      if (!preset) throw new MnemoError(`There is no training preset "${values.preset}".`, `Presets: ${TRAINING_PRESETS.map((p) => p.id).join(', ')}.`);
+      config = { ...preset.config, ...config };
+    }
+    let label = typeof values.label === 'string' ? values.label : undefined;
+    if (typeof values.advice === 'string') {
+      const probe = readRun(project, values.advice);
+      const advice = probe.advice ?? adviseRun(project, probe.id)?.advice;
+      if (!advice) throw new MnemoError(`Run ${probe.id} has no Find Epochs advice${probe.purpose === 'find-epochs' ? ' yet: it is still running' : ': it is not a Find Epochs probe'}.`, 'Run `mnemo train --find-epochs` and wait until it ends.');
+      config = { ...probe.config, ...advice.config, ...config };
+      label ??= `${advice.epochs} epoch${advice.epochs > 1 ? 's' : ''} (Find Epochs ${probe.id})`;
+    }
+    let epochs: number | undefined;
+    if (values.epochs !== undefined) {
+      epochs = Number(values.epochs);
+      if (!values['find-epochs']) throw new MnemoError('--epochs goes with --find-epochs (the probe\'s length).', 'For a normal run, set "epochs" in mnemo.json or --config.');
+      if (!Number.isFinite(epochs) || epochs <= 0) throw new MnemoError(`--epochs must be a positive number, not "${String(values.epochs)}".`, 'E.g. --epochs 4.');
+    }
     const target = String(values.target);
     const env: Record<string, string> = {};
     if (process.env.HF_TOKEN) env.HF_TOKEN = process.env.HF_TOKEN;
-    const handle = await startRun(project, {
+    const begin = values['find-epochs'] ? (p: Project, o: Parameters<typeof startRun>[1]) => startFindEpochs(p, { ...o, epochs }) : startRun;
+    const handle = await begin(project, {
       target,
       config,
       ssh,
@@ -191,7 +235,7 @@ export const train: CliCommand = {
       env,
       scriptsDir: typeof values.scripts === 'string' ? resolve(values.scripts) : defaultScriptsDir(),
       localPython: target === 'local' && typeof values.python === 'string' ? values.python : undefined,
-      label: typeof values.label === 'string' ? values.label : undefined,
+      label,
     });
     console.error(`Started run ${handle.record.id} on ${target}.`);
     if (values.detach) {
@@ -199,6 +243,6 @@ export const train: CliCommand = {
       console.log(handle.record.id);
       return 0;
     }
-    return follow(handle, !!values.json);
+    return follow(handle, !!values.json, project);
   },
 };

@@ -30,6 +30,7 @@ import { findEpochsConfig, FIND_EPOCHS_DEFAULTS } from './find-epochs';
 
 export type { EpochAdvice, MetricEvent, RecallEvent, RunRecord, RunState, RunTarget, ErrorKind } from './protocol';
 export { adviceMarks, adviseEpochs, FIND_EPOCHS_DEFAULTS, findEpochsConfig } from './find-epochs';
+export { TRAINING_PRESETS, trainingPreset, type TrainingPreset } from './presets';
 export { buildRecallSet, describeRecall, formatRecall, gradeRecall, latestRecall, readRecallFile, RECALL_TAGS, recallPercent, type RecallPoint, type RecallQuestion } from './recall';
 export { RUN_FILES } from './protocol';
 export { shQuote, shCommand } from './quote';

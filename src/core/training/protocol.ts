@@ -270,3 +270,35 @@ export const RUN_FILES = {
   /** The recall questions (core/training/recall.ts writes it when a run starts; train.py reads it). */
   recall: 'recall.jsonl',
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// The one wording of recall figures (Runs view, status bar, chart, CLI).
+
+/** The recall of a set as a percentage, or null for an empty set. */
+export function recallPercent(p: RecallCount): number | null {
+  return p.total > 0 ? (100 * p.correct) / p.total : null;
+}
+
+/** "recall 12/24 (50%)" — the one wording of a recall figure (Runs view, status bar, chart, CLI). */
+export function formatRecall(p: RecallCount | undefined): string | undefined {
+  if (!p || p.total <= 0) return undefined;
+  return `${p.correct}/${p.total} (${Math.round((100 * p.correct) / p.total)}%)`;
+}
+
+/** A short line of a run's latest recall: "recall 12/24 (50%) · held-out 3/16 (19%)". */
+export function describeRecall(latest: Partial<Record<RecallSetName, RecallCount>>): string | undefined {
+  const parts: string[] = [];
+  const e = formatRecall(latest.eval);
+  const t = formatRecall(latest.test);
+  if (e) parts.push(`recall ${e}`);
+  if (t) parts.push(`${e ? 'held-out' : 'held-out recall'} ${t}`);
+  return parts.length ? parts.join(' · ') : undefined;
+}
+
+/** The checkpoint a run ended with, in words: "step 40, best recall 75%", "step 40, lowest eval loss 1.234", "the last step (step 80)". */
+export function formatKept(kept: { step: number; by?: 'recall' | 'eval_loss' | null; value?: number | null } | undefined): string | undefined {
+  if (!kept) return undefined;
+  if (kept.by === 'recall') return `step ${kept.step}, best recall${typeof kept.value === 'number' ? ` ${Math.round(100 * kept.value)}%` : ''}`;
+  if (kept.by === 'eval_loss') return `step ${kept.step}, lowest eval loss${typeof kept.value === 'number' ? ` ${Number(kept.value.toPrecision(4))}` : ''}`;
+  return `the last step (step ${kept.step}; save_best chose none)`;
+}

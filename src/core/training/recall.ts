@@ -18,6 +18,9 @@ import { loadEvalSet } from '../eval/questions';
 import type { Project } from '../project';
 import type { RecallCount, RecallEvent, RecallSetName } from './protocol';
 
+// The one wording of recall figures lives beside the protocol (no Node imports: the chart webview uses it too).
+export { describeRecall, formatKept, formatRecall, recallPercent } from './protocol';
+
 export interface RecallQuestion {
   id: string;
   set: RecallSetName;
@@ -154,11 +157,6 @@ export interface RecallPoint {
   unknown: number;
 }
 
-/** The recall of a set as a percentage, or null for an empty set. */
-export function recallPercent(p: Pick<RecallPoint, 'correct' | 'total'>): number | null {
-  return p.total > 0 ? (100 * p.correct) / p.total : null;
-}
-
 /**
  * Grades a recall event's answers with the core's rule, against the run's recall.jsonl. Without
  * the questions (an older run, a script of one's own) or without answers, the script's own counts
@@ -193,25 +191,9 @@ export function gradeRecall(ev: RecallEvent, questions: ReadonlyMap<string, Reca
   return { ...base, correct, total, byTag, regraded: true, disagreements, unknown };
 }
 
-/** "recall 12/24 (50%)" — the one wording of a recall figure (Runs view, status bar, chart, CLI). */
-export function formatRecall(p: Pick<RecallPoint, 'correct' | 'total'> | undefined): string | undefined {
-  if (!p || p.total <= 0) return undefined;
-  return `${p.correct}/${p.total} (${Math.round((100 * p.correct) / p.total)}%)`;
-}
-
 /** The latest recall of each set in a run's events, graded (what the Runs view and the status bar show). */
 export function latestRecall(events: readonly { event: string }[], questions: ReadonlyMap<string, RecallQuestion> | undefined): Partial<Record<RecallSetName, RecallPoint>> {
   const out: Partial<Record<RecallSetName, RecallPoint>> = {};
   for (const e of events) if (e.event === 'recall') out[(e as RecallEvent).set] = gradeRecall(e as RecallEvent, questions);
   return out;
-}
-
-/** A short line of a run's latest recall: "recall 12/24 (50%) · held-out 3/16 (19%)". */
-export function describeRecall(latest: Partial<Record<RecallSetName, Pick<RecallPoint, 'correct' | 'total'>>>): string | undefined {
-  const parts: string[] = [];
-  const e = formatRecall(latest.eval);
-  const t = formatRecall(latest.test);
-  if (e) parts.push(`recall ${e}`);
-  if (t) parts.push(`${e ? 'held-out' : 'held-out recall'} ${t}`);
-  return parts.length ? parts.join(' · ') : undefined;
 }

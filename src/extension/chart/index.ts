@@ -155,7 +155,7 @@ async function exportCsv(ctx: Ctx, arg?: unknown): Promise<string | undefined> {
   const runs = runIds.map((id) => {
     const snap = feed.get(id);
     if (!snap) throw new MnemoError(`Run "${id}" is not in runs/.`, 'It may have been deleted or renamed.');
-    return { id, columns: buildColumns(snap.events) };
+    return { id, columns: buildColumns(snap.events, snap.recallQuestions) };
   });
   const path = await destination(ctx, runIds, 'csv', args?.path);
   if (!path) return undefined;

@@ -5,7 +5,8 @@ import { renderWebviewHtml, webviewOptions } from '../webview';
 import { describeDifferences } from './compare';
 import { toCsv } from './export';
 import type { RunSnapshot, RunsFeed } from './feed';
-import { buildColumns, SeriesBuilder, type Columns } from './series';
+import { adviseRun } from '../../core/training';
+import { buildColumns, recallNote, runMarks, SeriesBuilder, type Columns } from './series';
 
 /** How long a question to the webview may take before it counts as unanswered. */
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -13,6 +14,23 @@ const REQUEST_TIMEOUT_MS = 15_000;
 function statusOf(snap: RunSnapshot): RunStatus {
   const s = snap.summary;
   return { state: s.state, scriptState: s.scriptState, step: s.step, totalSteps: s.totalSteps, epoch: s.epoch, error: s.error?.message.split('\n')[0] };
+}
+
+function marksOf(snap: RunSnapshot, builder: SeriesBuilder | undefined) {
+  return runMarks(snap.record, snap.summary.kept, (step) => builder?.epochOf(step) ?? null);
+}
+
+function statusMessage(runId: string, snap: RunSnapshot, builder: SeriesBuilder | undefined, recallPoints: number): ToWebview {
+  return {
+    type: 'status',
+    runId,
+    status: statusOf(snap),
+    badLines: snap.bad.length,
+    firstBadLine: firstBad(snap),
+    marks: marksOf(snap, builder),
+    advice: snap.record.advice?.reason,
+    recallNote: recallNote(snap.record, recallPoints, snap.events.some((e) => e.event === 'log')),
+  };
 }
 
 function firstBad(snap: RunSnapshot): string | undefined {
@@ -44,6 +62,8 @@ export class ChartPanel implements vscode.Disposable {
   /** View options as the webview last reported them. */
   viewOptions: ChartViewOptions | undefined;
   private builders = new Map<string, SeriesBuilder>();
+  /** Recall points of each run sent so far (for the note saying none came yet). */
+  private recallSent = new Map<string, number>();
   /** Events of each run already sent to the webview (to notice a metrics file that started over). */
   private sent = new Map<string, number>();
   private ready = false;
@@ -148,10 +168,13 @@ export class ChartPanel implements vscode.Disposable {
         if (!builder || !snap) return this.sendInit();
         this.sent.set(e.runId, (this.sent.get(e.runId) ?? 0) + e.events.length);
         const cols = builder.add(e.events);
-        if (cols.log.step.length || cols.eval.step.length || cols.nonFinite.length) {
-          this.post({ type: 'append', runId: e.runId, log: cols.log, eval: cols.eval, nonFinite: cols.nonFinite, badLines: snap.bad.length, status: statusOf(snap) });
+        const recallPoints = (this.recallSent.get(e.runId) ?? 0) + cols.recall.length;
+        this.recallSent.set(e.runId, recallPoints);
+        if (cols.log.step.length || cols.eval.step.length || cols.nonFinite.length || cols.recall.length) {
+          const note = recallNote(snap.record, recallPoints, snap.events.some((x) => x.event === 'log'));
+          this.post({ type: 'append', runId: e.runId, log: cols.log, eval: cols.eval, nonFinite: cols.nonFinite, recall: cols.recall, marks: marksOf(snap, builder), recallNote: note, badLines: snap.bad.length, status: statusOf(snap) });
         } else {
-          this.post({ type: 'status', runId: e.runId, status: statusOf(snap), badLines: snap.bad.length, firstBadLine: firstBad(snap) });
+          this.post(statusMessage(e.runId, snap, builder, recallPoints));
         }
       }),
       feed.onDidChange((id) => {
@@ -168,7 +191,7 @@ export class ChartPanel implements vscode.Disposable {
         if (!snap) return this.sendInit();
         // The metrics file started over (a run made again under the same id): draw it anew.
         if (snap.events.length < (this.sent.get(id) ?? 0)) return this.sendInit();
-        this.post({ type: 'status', runId: id, status: statusOf(snap), badLines: snap.bad.length, firstBadLine: firstBad(snap) });
+        this.post(statusMessage(id, snap, this.builders.get(id), this.recallSent.get(id) ?? 0));
         this.panel.title = this.title();
       }),
     );
@@ -182,11 +205,14 @@ export class ChartPanel implements vscode.Disposable {
     const diff = describeDifferences(found.map((s) => s.snap.record));
     this.builders = new Map();
     this.sent = new Map();
+    this.recallSent = new Map();
     const runs: ChartRun[] = found.map(({ id, snap }, i) => {
-      const builder = new SeriesBuilder();
+      const builder = new SeriesBuilder(snap.recallQuestions);
       this.builders.set(id, builder);
       this.sent.set(id, snap.events.length);
       const cols = builder.add(snap.events);
+      this.recallSent.set(id, cols.recall.length);
+      this.adviseLater(snap);
       return {
         id,
         name: snap.record.label || id,
@@ -196,6 +222,10 @@ export class ChartPanel implements vscode.Disposable {
         log: cols.log,
         eval: cols.eval,
         nonFinite: cols.nonFinite,
+        recall: cols.recall,
+        marks: marksOf(snap, builder),
+        recallNote: recallNote(snap.record, cols.recall.length, cols.log.step.length > 0),
+        advice: snap.record.advice?.reason,
         badLines: snap.bad.length,
         firstBadLine: firstBad(snap),
       };
@@ -204,6 +234,18 @@ export class ChartPanel implements vscode.Disposable {
     if (missing.length) this.ctx.log.warn(`Chart: run${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in runs/.`);
     this.post({ type: 'init', mode: this.mode, runs, missing, summary: diff.summary });
     this.panel.title = this.title();
+  }
+
+  /** A Find Epochs probe that ended without its advice (followed by nobody, or an older Mnemo): advise now; run.json changes and the chart follows. */
+  private adviseLater(snap: RunSnapshot): void {
+    const r = snap.record;
+    const project = this.ctx.project;
+    if (r.purpose !== 'find-epochs' || r.advice || r.state === 'running' || r.state === 'setting_up' || !project) return;
+    try {
+      adviseRun(project, r.id);
+    } catch (err) {
+      this.ctx.log.warn(`Find Epochs: could not advise from run ${r.id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private receive(m: FromWebview): void {
@@ -219,6 +261,9 @@ export class ChartPanel implements vscode.Disposable {
         break;
       case 'export':
         void vscode.commands.executeCommand(m.format === 'png' ? 'mnemo.training.exportChartPng' : 'mnemo.training.exportChartCsv', { runIds: this.runIds });
+        break;
+      case 'trainWithAdvice':
+        void vscode.commands.executeCommand('mnemo.training.trainWithAdvice', this.runIds[0]);
         break;
       case 'cspViolation':
         this.cspViolations.push(m.description);
@@ -289,7 +334,7 @@ export class ChartPanel implements vscode.Disposable {
     const runs: { id: string; columns: Columns }[] = [];
     for (const id of this.runIds) {
       const snap = feed?.get(id);
-      if (snap) runs.push({ id, columns: buildColumns(snap.events) });
+      if (snap) runs.push({ id, columns: buildColumns(snap.events, snap.recallQuestions) });
     }
     return toCsv(runs);
   }

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { scriptStateLabel } from '../../core/training/protocol';
+import { describeRecall } from '../../core/training/recall';
 import type { RunSnapshot, RunsFeed } from './feed';
 
 /** Redraws of the item at most this often while a run logs every few milliseconds. */
@@ -19,6 +20,9 @@ export function statusText(snap: RunSnapshot): string {
   if (s.step !== undefined) parts.push(`step ${s.step}${s.totalSteps ? `/${s.totalSteps}` : ''}`);
   const loss = fmtLoss(s.loss);
   if (loss) parts.push(`loss ${loss}`);
+  // The status bar is narrow: the eval set's recall, else the held-out pairs'; the tooltip has both.
+  const recall = s.recall && describeRecall(s.recall.eval ? { eval: s.recall.eval } : s.recall);
+  if (recall) parts.push(recall);
   parts.push(s.state === 'running' ? (scriptStateLabel(s.scriptState) ?? 'running') : s.state === 'setting_up' ? 'setting up' : s.state);
   return `$(graph-line) ${parts.join(' · ')}`;
 }
@@ -71,6 +75,8 @@ export class RunStatusItem implements vscode.Disposable {
     md.appendMarkdown(`**Mnemo run ${record.label ? `${record.label} (${record.id})` : record.id}**\n\n`);
     if (summary.evalLoss !== undefined) md.appendMarkdown(`last eval loss ${fmtLoss(summary.evalLoss)}`);
     if (summary.bestEvalLoss !== undefined && summary.bestEvalLoss !== null) md.appendMarkdown(` · best ${fmtLoss(summary.bestEvalLoss)}`);
+    const recall = summary.recall && describeRecall(summary.recall);
+    if (recall) md.appendMarkdown(`\n\n${recall}`);
     md.appendMarkdown(`\n\nClick to open its chart.`);
     this.item.tooltip = md;
     this.item.command = { command: this.openChartCommand, title: 'Open Chart', arguments: [record.id] };

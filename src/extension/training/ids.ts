@@ -21,6 +21,8 @@ export const COMMANDS = {
   reattachRun: 'mnemo.training.reattach',
   downloadRun: 'mnemo.training.download',
   deleteRun: 'mnemo.training.delete',
+  findEpochs: 'mnemo.training.findEpochs',
+  trainWithAdvice: 'mnemo.training.trainWithAdvice',
   /** Registered by the chart feature (issue 9); the Runs view only links to it. */
   openChart: 'mnemo.training.openChart',
 } as const;

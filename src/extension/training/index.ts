@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { describeError, MnemoError } from '../../core/errors';
-import { cancelRun, deleteRun, downloadRun, type RunRecord } from '../../core/training';
+import { adviseRun, cancelRun, deleteRun, downloadRun, FIND_EPOCHS_DEFAULTS, findEpochsConfig, type RunRecord } from '../../core/training';
 import type { CommandSpec, Feature } from '../commands';
 import type { Ctx } from '../ctx';
 import { VscodeTrainingHooks } from './hooks';
@@ -178,7 +178,45 @@ async function openLog(ctx: Ctx, arg: unknown): Promise<string | undefined> {
   return path;
 }
 
+/** What "Mnemo: Find Epochs" accepts from scripts and tests: the probe's epochs (asked for otherwise), and Start Training's arguments. */
+export interface FindEpochsArgs extends StartTrainingArgs {
+  epochs?: number;
+  evalsPerEpoch?: number;
+}
+
+/** "Mnemo: Find Epochs": a probe run (constant lr, N epochs, evals every quarter epoch, no best checkpoint) whose end advises the epochs. */
+async function findEpochs(ctx: Ctx, args: FindEpochsArgs = {}): Promise<string | undefined> {
+  let epochs = args.epochs;
+  if (epochs === undefined) {
+    const answer = await vscode.window.showInputBox({
+      title: 'Mnemo: Find Epochs',
+      prompt: 'Epochs of the probe run (constant learning rate, eval loss and recall 4 times per epoch). When it ends, Mnemo marks where the eval loss turns up and where recall peaks, and advises a run.',
+      value: String(FIND_EPOCHS_DEFAULTS.epochs),
+      validateInput: (v) => (/^\d+(\.\d+)?$/.test(v.trim()) && Number(v) > 0 && Number(v) <= 50 ? undefined : 'A number of epochs from 1 to 50.'),
+    });
+    if (answer === undefined) return undefined;
+    epochs = Number(answer.trim());
+  }
+  if (!(typeof epochs === 'number' && Number.isFinite(epochs) && epochs > 0)) throw new MnemoError(`Find Epochs needs a positive number of epochs, not ${JSON.stringify(epochs)}.`, 'Pass e.g. { "epochs": 4 }.');
+  const { evalsPerEpoch, ...start } = args;
+  delete start.epochs;
+  return startTraining(ctx, need().live, configDocs, { ...start, config: { ...start.config, ...findEpochsConfig(epochs, evalsPerEpoch) }, purpose: 'find-epochs', label: start.label ?? `Find Epochs (${epochs} epochs)` });
+}
+
+/** "Train With These Settings": a normal run with a probe's advice (cosine, the advised epochs), the config shown before it starts. */
+async function trainWithAdvice(ctx: Ctx, arg: unknown, options?: StartTrainingArgs): Promise<string | undefined> {
+  const record = await runArg(arg, 'train with the advice of', (r) => r.purpose === 'find-epochs');
+  if (!record) return undefined;
+  const advised = record.advice ?? adviseRun(ctx.requireProject(), record.id)?.advice;
+  if (!advised) throw new MnemoError(`Run ${record.id} has no Find Epochs advice${record.purpose === 'find-epochs' ? ' yet: it is still running' : ': it is not a Find Epochs probe'}.`, 'Run "Mnemo: Find Epochs" and wait until it ends.');
+  const opts = options && typeof options === 'object' ? options : {};
+  // The probe's own settings (its model, rate, rank, preset), with the advised schedule and epochs.
+  return startTraining(ctx, need().live, configDocs, { ...opts, config: { ...record.config, ...advised.config, ...opts.config }, preset: opts.preset ?? 'none', label: opts.label ?? `${advised.epochs} epoch${advised.epochs > 1 ? 's' : ''} (Find Epochs ${record.id})` });
+}
+
 const commands: CommandSpec[] = [
+  { id: COMMANDS.findEpochs, run: (ctx, args?: FindEpochsArgs) => findEpochs(ctx, args && typeof args === 'object' && !(args instanceof RunNode) ? args : {}) },
+  { id: COMMANDS.trainWithAdvice, run: (ctx, arg, options) => trainWithAdvice(ctx, arg, options as StartTrainingArgs | undefined) },
   { id: COMMANDS.startTraining, run: (ctx, args?: StartTrainingArgs) => startTraining(ctx, need().live, configDocs, args && typeof args === 'object' && !(args instanceof RunNode) ? args : {}) },
   {
     id: COMMANDS.refreshRuns,

@@ -209,7 +209,13 @@ export class LiveRuns implements vscode.Disposable {
   private async announce(record: RunRecord): Promise<void> {
     const snap = this.model.get(record.id);
     const what = snap ? describeState(snap) : record.state;
-    if (record.state === 'done') {
+    if (record.advice) {
+      // A Find Epochs probe: its advice, and the run it advises one click away.
+      const a = record.advice;
+      const c = await vscode.window.showInformationMessage(`Mnemo: Find Epochs advises ${a.epochs} epoch${a.epochs > 1 ? 's' : ''} (cosine schedule). ${a.reason}`, 'Train With These Settings', 'Open Chart');
+      if (c === 'Train With These Settings') void vscode.commands.executeCommand(COMMANDS.trainWithAdvice, record.id);
+      if (c === 'Open Chart') void vscode.commands.executeCommand(COMMANDS.openChart, record.id);
+    } else if (record.state === 'done') {
       const c = await vscode.window.showInformationMessage(`Mnemo: run ${record.id} is done (${what}).${record.downloaded ? ` Its outputs are in runs/${record.id}/output.` : ''}`, 'Open Chart', 'Open Log');
       if (c === 'Open Chart') void vscode.commands.executeCommand(COMMANDS.openChart, record.id);
       if (c === 'Open Log') void vscode.commands.executeCommand(COMMANDS.openLog, record.id);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { watchTree } from '../../core/watch';
 import { MetricsReader } from '../../core/training/metrics';
-import { RUN_FILES, type BadLine, type MetricEvent, type RunRecord, type RunState, type ScriptState } from '../../core/training/protocol';
+import { RUN_FILES, type BadLine, type DoneEvent, type MetricEvent, type RecallEvent, type RecallSetName, type RunRecord, type RunState, type ScriptState } from '../../core/training/protocol';
+import { gradeRecall, readRecallFile, type RecallPoint, type RecallQuestion } from '../../core/training/recall';
 import type { Ctx } from '../ctx';
 
 /** A run as the views see it: its record, every metric event so far, and what they add up to. */
@@ -11,6 +12,8 @@ export interface RunSnapshot {
   record: RunRecord;
   events: MetricEvent[];
   bad: BadLine[];
+  /** The run's recall questions (runs/<id>/recall.jsonl), by id; undefined when the run has none. */
+  recallQuestions?: ReadonlyMap<string, RecallQuestion>;
   summary: {
     state: RunState;
     scriptState?: ScriptState;
@@ -20,6 +23,10 @@ export interface RunSnapshot {
     loss?: number | null;
     evalLoss?: number | null;
     bestEvalLoss?: number | null;
+    /** The latest recall of each set, graded with the core's rule. */
+    recall?: Partial<Record<RecallSetName, RecallPoint>>;
+    /** The checkpoint the run ended with, and what chose it (the done event). */
+    kept?: { step: number; by: DoneEvent['best_by']; value?: number | null };
     startedAt?: string;
     endedAt?: string;
     error?: RunRecord['error'];
@@ -31,7 +38,7 @@ interface Tracked {
   record: RunRecord;
   /** run.json's modification time and size when last read: a poll compares them. */
   recordStamp: string;
-  metrics?: { reader: MetricsReader; events: MetricEvent[]; bad: BadLine[]; summary: RunSnapshot['summary'] };
+  metrics?: { reader: MetricsReader; events: MetricEvent[]; bad: BadLine[]; summary: RunSnapshot['summary']; questions?: ReadonlyMap<string, RecallQuestion> };
 }
 
 /** How often live runs' files are looked at even without a watcher event (a missed or coalesced one). */
@@ -85,11 +92,12 @@ export class RunsModel implements vscode.Disposable {
     const t = this.runs.get(id);
     if (!t) return undefined;
     if (!t.metrics) {
-      t.metrics = { reader: new MetricsReader(), events: [], bad: [], summary: summarize(t.record, []) };
+      const questions = this.runsDir ? readRecallFile(join(this.runsDir, id, RUN_FILES.recall))?.questions : undefined;
+      t.metrics = { reader: new MetricsReader(), events: [], bad: [], summary: summarize(t.record, [], questions), questions };
       this.readMetrics(id, t, false);
     }
     // Copies: a snapshot stays as it was when taken; news comes through onDidAppend.
-    return { record: t.record, events: t.metrics.events.slice(), bad: t.metrics.bad.slice(), summary: { ...t.metrics.summary } };
+    return { record: t.record, events: t.metrics.events.slice(), bad: t.metrics.bad.slice(), recallQuestions: t.metrics.questions, summary: { ...t.metrics.summary } };
   }
 
   /** The newest run that is setting up or running. */
@@ -225,7 +233,7 @@ export class RunsModel implements vscode.Disposable {
     }
     const metricsChanged = tracked.metrics ? this.readMetrics(id, tracked, true) : false;
     // Most record changes are the copy's offset moving; only what the summary shows re-summarizes.
-    if (tracked.metrics && recordChanged && summaryFieldsDiffer(tracked.metrics.summary, tracked.record)) tracked.metrics.summary = summarize(tracked.record, tracked.metrics.events);
+    if (tracked.metrics && recordChanged && summaryFieldsDiffer(tracked.metrics.summary, tracked.record)) tracked.metrics.summary = summarize(tracked.record, tracked.metrics.events, tracked.metrics.questions);
     if ((recordChanged || metricsChanged) && !quiet) this.changed.fire(id);
     return recordChanged || metricsChanged ? 'changed' : undefined;
   }
@@ -273,7 +281,9 @@ export class RunsModel implements vscode.Disposable {
       closeSync(fd);
     }
     if (!fresh.length && !reset) return false;
-    m.summary = summarize(t.record, m.events);
+    // recall.jsonl is written before the script starts; a run seen while setting up may have had none yet.
+    if (!m.questions && fresh.some((e) => e.event === 'recall')) m.questions = readRecallFile(join(dir, id, RUN_FILES.recall))?.questions;
+    m.summary = summarize(t.record, m.events, m.questions);
     if (announce && fresh.length) this.appended.fire({ runId: id, events: fresh });
     return true;
   }
@@ -335,8 +345,9 @@ function summaryFieldsDiffer(s: RunSnapshot['summary'], r: RunRecord): boolean {
 }
 
 /** What a run's events add up to: the last step, losses and the script's state. */
-export function summarize(record: RunRecord, events: MetricEvent[]): RunSnapshot['summary'] {
+export function summarize(record: RunRecord, events: MetricEvent[], questions?: ReadonlyMap<string, RecallQuestion>): RunSnapshot['summary'] {
   const s: RunSnapshot['summary'] = { state: record.state, startedAt: record.startedAt, endedAt: record.endedAt, error: record.error };
+  const lastRecall: Partial<Record<RecallSetName, RecallEvent>> = {};
   for (const e of events) {
     switch (e.event) {
       case 'status':
@@ -356,8 +367,16 @@ export function summarize(record: RunRecord, events: MetricEvent[]): RunSnapshot
         if (e.epoch !== undefined) s.epoch = e.epoch;
         if (e.eval_loss !== null && (s.bestEvalLoss === undefined || s.bestEvalLoss === null || e.eval_loss < s.bestEvalLoss)) s.bestEvalLoss = e.eval_loss;
         break;
+      case 'recall':
+        lastRecall[e.set] = e;
+        break;
       case 'done':
         if (e.best_eval_loss !== undefined) s.bestEvalLoss = e.best_eval_loss;
+        if (typeof e.best_step === 'number') {
+          // A script of before best_by kept the lowest eval loss.
+          const by = e.best_by !== undefined ? e.best_by : e.best_eval_loss !== undefined ? 'eval_loss' : null;
+          s.kept = { step: e.best_step, by, value: e.best_value !== undefined ? e.best_value : by === 'eval_loss' ? e.best_eval_loss : undefined };
+        } else if (e.best_by === null && s.step !== undefined) s.kept = { step: s.step, by: null };
         break;
       case 'error':
         // The record has the error once the runner saw it; until then the script's own words.
@@ -365,6 +384,8 @@ export function summarize(record: RunRecord, events: MetricEvent[]): RunSnapshot
         break;
     }
   }
+  // Only the latest of each set is shown: grading older ones would cost time on every append.
+  for (const [set, e] of Object.entries(lastRecall) as [RecallSetName, RecallEvent][]) (s.recall ??= {})[set] = gradeRecall(e, questions);
   return s;
 }
 

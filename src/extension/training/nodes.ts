@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { SCRIPT_STATE_LABELS, type RunRecord } from '../../core/training/protocol';
+import { describeRecall, formatKept } from '../../core/training/recall';
 import { COMMANDS, runContextValue } from './ids';
 import type { RunSnapshot } from './model';
 
@@ -38,6 +39,7 @@ export function describeState(snap: RunSnapshot): string {
       return 'setting up';
     case 'running':
       if (s.scriptState === 'evaluating') return steps ? `evaluating at ${steps}` : 'evaluating';
+      if (s.scriptState === 'recall') return steps ? `measuring recall at ${steps}` : 'measuring recall';
       if (s.scriptState === 'training' || (!s.scriptState && steps) || (s.scriptState === 'starting' && steps)) return `training ${steps ?? ''}`.trim();
       return s.scriptState ? SCRIPT_STATE_LABELS[s.scriptState] : 'starting';
     case 'done':
@@ -106,6 +108,9 @@ export class RunNode {
     if (l) parts.push(`loss ${l}`);
     const e = loss(summary.evalLoss);
     if (e) parts.push(`eval ${e}`);
+    const r = summary.recall && describeRecall(summary.recall);
+    if (r) parts.push(r);
+    if (record.advice) parts.push(`advice: ${record.advice.epochs} epoch${record.advice.epochs > 1 ? 's' : ''}`);
     if (record.state === 'failed' && summary.error) parts.push(summary.error.message.split('\n')[0].slice(0, 80));
     t.description = parts.join(' · ');
     t.iconPath = ICONS[summary.state];
@@ -130,6 +135,12 @@ function tooltip(snap: RunSnapshot, now: number): vscode.MarkdownString {
   if (record.dataset) md.appendMarkdown(`dataset: ${record.dataset.train.rows} train rows${record.dataset.test ? `, ${record.dataset.test.rows} test rows` : ''}\n\n`);
   const losses = [summary.loss !== undefined ? `loss ${loss(summary.loss)}` : '', summary.evalLoss !== undefined ? `eval loss ${loss(summary.evalLoss)}` : '', summary.bestEvalLoss !== undefined && summary.bestEvalLoss !== null ? `best eval loss ${loss(summary.bestEvalLoss)}` : ''].filter(Boolean);
   if (losses.length) md.appendMarkdown(losses.join(' · ') + '\n\n');
+  const recall = summary.recall && describeRecall(summary.recall);
+  if (recall) md.appendMarkdown(`${escape(recall)}${summary.recall?.eval?.regraded === false || summary.recall?.test?.regraded === false ? ' (as the script graded it)' : ''}\n\n`);
+  else if (record.recall && !record.recall.eval && !record.recall.test) md.appendMarkdown('no recall measured: no eval questions with answers and no held-out pairs\n\n');
+  const kept = formatKept(summary.kept);
+  if (kept) md.appendMarkdown(`kept checkpoint: ${escape(kept)}\n\n`);
+  if (record.advice) md.appendMarkdown(`**Find Epochs:** ${escape(record.advice.reason)}\n\n`);
   md.appendMarkdown(`created ${new Date(record.created).toLocaleString()}`);
   if (summary.endedAt) md.appendMarkdown(`, ended ${new Date(summary.endedAt).toLocaleString()}`);
   if (record.downloaded) md.appendMarkdown(' · outputs downloaded');

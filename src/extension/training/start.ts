@@ -4,8 +4,10 @@ import { findNodeAtLocation, modify, parseTree } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import { describeError, MnemoError } from '../../core/errors';
 import type { Project } from '../../core/project';
-import { listHosts, resolveTrainConfig, startRun, type HostEntry } from '../../core/training';
+import { listHosts, resolveTrainConfig, startRun, TRAINING_PRESETS, trainingPreset, type HostEntry, type RunRecord } from '../../core/training';
+import { DEFAULT_MODEL } from '../../core/default-model';
 import type { Ctx } from '../ctx';
+import { ensurePython, offerDefaultModel, preflightModel } from '../python';
 import { TRAIN_CONFIG_SCHEME, VIEW_ID } from './ids';
 import { sshOptions, type LiveRuns } from './live';
 
@@ -20,7 +22,14 @@ export interface StartTrainingArgs {
   /** The folder holding train.py (default: the mnemo.training.scriptsDir setting, else Mnemo's own). */
   scriptsDir?: string;
   label?: string;
+  /** A preset's id (TRAINING_PRESETS), applied under `config`; skips the settings pick. "none": the project's settings. */
+  preset?: string;
+  /** A Find Epochs probe ("Mnemo: Find Epochs" sets it): its record gets the advice when it ends. */
+  purpose?: RunRecord['purpose'];
 }
+
+/** The settings pick's answer for the project's own settings (no preset). */
+const NO_PRESET = 'none';
 
 /** Mnemo's train.py: in the source tree (src/python) or beside the bundle (dist/python). */
 export function defaultScriptsDir(ctx: Ctx): string {
@@ -67,11 +76,26 @@ export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigD
     return undefined;
   }
 
+  // The settings: the project's, or a named preset under the run's own overrides (asked after the target).
+  let presetId = args.preset ?? (quiet ? NO_PRESET : undefined);
+  if (presetId !== undefined && presetId !== NO_PRESET && !trainingPreset(presetId)) {
+    throw new MnemoError(`There is no training preset "${presetId}".`, `Presets: ${TRAINING_PRESETS.map((p) => p.id).join(', ')} (or "${NO_PRESET}" for the project's settings).`);
+  }
+  const overrides = (): Record<string, unknown> | undefined => {
+    const preset = presetId && presetId !== NO_PRESET ? trainingPreset(presetId) : undefined;
+    return preset ? { ...preset.config, ...args.config } : args.config;
+  };
+
   let config: Record<string, unknown>;
   try {
-    config = resolveTrainConfig(project, args.config);
+    config = resolveTrainConfig(project, overrides());
   } catch (err) {
     if (quiet || !(err instanceof MnemoError)) throw err;
+    // No model: the embedded default one is offered (src/extension/python.ts).
+    if (/^No model to train/.test(err.message)) {
+      const set = await offerDefaultModel(ctx, project, 'No model is set for training (mnemo.json "training.model").', () => editTrainingConfig(project));
+      return set ? startTraining(ctx, live, docs, { ...args, config: { ...args.config, model: DEFAULT_MODEL.id } }) : undefined;
+    }
     const c = await vscode.window.showErrorMessage(`Mnemo: ${describeError(err)}`, 'Edit Config');
     if (c === 'Edit Config') await editTrainingConfig(project);
     return undefined;
@@ -79,6 +103,12 @@ export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigD
 
   const target = args.target ?? (await pickTarget(ctx));
   if (target === undefined) return undefined;
+  if (presetId === undefined) {
+    presetId = await pickPreset(config);
+    if (presetId === undefined) return undefined;
+    config = resolveTrainConfig(project, overrides());
+  }
+  const label = args.label ?? (presetId !== NO_PRESET ? trainingPreset(presetId)?.label : undefined);
 
   if (!quiet) {
     const uri = docs.show(target, config);
@@ -117,12 +147,22 @@ export async function startTraining(ctx: Ctx, live: LiveRuns, docs: TrainConfigD
   void vscode.commands.executeCommand(`${VIEW_ID}.focus`);
   const scriptsDir = args.scriptsDir ?? ctx.settings.trainingScriptsDir ?? defaultScriptsDir(ctx);
   const where = target === LOCAL ? 'this machine' : target;
+  // On this machine: the same Python as evaluation (made once), and a model it can load offline.
+  let localPython: string | undefined;
+  let modelOverride: Record<string, unknown> = {};
+  if (target === LOCAL) {
+    localPython = await ensurePython(ctx, 'training');
+    if (!localPython) return undefined;
+    const model = await preflightModel(ctx, project, String(config.model), localPython, () => editTrainingConfig(project));
+    if (!model) return undefined;
+    if (model !== config.model) modelOverride = { model };
+  }
   const handle = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Mnemo: starting a run on ${where}`, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
     try {
       const hooks = live.hooks.withProgress((line) => progress.report({ message: line.length > 120 ? `${line.slice(0, 117)}…` : line }));
-      return await startRun(project, { ...live.connectOptions(hooks), target, config: args.config, scriptsDir, signal: abort.signal, label: args.label, env });
+      return await startRun(project, { ...live.connectOptions(hooks), target, config: { ...overrides(), ...modelOverride }, scriptsDir, signal: abort.signal, label, env, purpose: args.purpose, localPython });
     } finally {
       sub.dispose();
     }
@@ -139,6 +179,18 @@ function datasetFile(project: Project, overrides?: Record<string, unknown>): str
 
 function ensureDataset(project: Project, overrides?: Record<string, unknown>): boolean {
   return existsSync(join(project.root, datasetFile(project, overrides)));
+}
+
+/** Which settings: the project's (mnemo.json "training"), or a named preset over them. */
+async function pickPreset(config: Record<string, unknown>): Promise<string | undefined> {
+  if (!TRAINING_PRESETS.length) return NO_PRESET;
+  const own = `LoRA r ${String(config.lora_r)}, learning rate ${String(config.learning_rate)}, ${String(config.epochs)} epoch${config.epochs === 1 ? '' : 's'}`;
+  const items: (vscode.QuickPickItem & { id: string })[] = [
+    { id: NO_PRESET, label: '$(settings) Project settings', description: 'mnemo.json "training"', detail: own },
+    ...TRAINING_PRESETS.map((p) => ({ id: p.id, label: `$(beaker) ${p.label}`, description: 'preset', detail: p.detail })),
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Mnemo: Start Training — which settings?', placeHolder: 'Your project\'s settings, or a preset over them' });
+  return picked?.id;
 }
 
 interface TargetItem extends vscode.QuickPickItem {
@@ -192,8 +244,10 @@ export async function editTrainingConfig(project: Project): Promise<void> {
   const editor = await vscode.window.showTextDocument(doc);
   let text = doc.getText();
   let node = findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training']);
-  if (!node) {
-    const edits = modify(text, ['training'], { model: '' }, { formattingOptions: { insertSpaces: true, tabSize: 2 } });
+  // A model is always written (the schema refuses an empty one): the embedded default, selected to type over.
+  const hasModel = !!findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training', 'model']);
+  if (!node || !hasModel) {
+    const edits = modify(text, ['training', 'model'], DEFAULT_MODEL.id, { formattingOptions: { insertSpaces: true, tabSize: 2 } });
     if (edits.length) {
       await editor.edit((b) => {
         for (const e of edits) b.replace(new vscode.Range(doc.positionAt(e.offset), doc.positionAt(e.offset + e.length)), e.content);
@@ -202,7 +256,11 @@ export async function editTrainingConfig(project: Project): Promise<void> {
       node = findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training']);
     }
   }
-  if (node) {
+  const model = findNodeAtLocation(parseTree(text) ?? { type: 'null', offset: 0, length: 0 }, ['training', 'model']);
+  if (model?.type === 'string' && model.value === DEFAULT_MODEL.id) {
+    editor.selection = new vscode.Selection(doc.positionAt(model.offset + 1), doc.positionAt(model.offset + model.length - 1));
+    editor.revealRange(editor.selection, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  } else if (node) {
     const at = doc.positionAt(node.parent?.offset ?? node.offset);
     editor.selection = new vscode.Selection(at, at);
     editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.AtTop);

@@ -7,9 +7,9 @@
  * (store.ts: min-max per bucket, O(1) per point), so a draw handles a few thousand points however
  * long the run; chart.js's decimation plugin stays on for narrow panels.
  */
-import { Chart, Decimation, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type LegendItem, type TooltipItem } from 'chart.js';
-import { DEFAULT_VIEW_OPTIONS, type ChartPanelState, type ChartRun, type ChartStats, type ChartViewOptions, type FromWebview, type RunStatus, type ToWebview } from '../../shared/chart-protocol';
-import { scriptStateLabel } from '../../core/training/protocol';
+import { Chart, Decimation, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type LegendItem, type Plugin, type TooltipItem } from 'chart.js';
+import { DEFAULT_VIEW_OPTIONS, type ChartMark, type ChartPanelState, type ChartRun, type ChartStats, type ChartViewOptions, type FromWebview, type RecallPoint, type RunStatus, type ToWebview } from '../../shared/chart-protocol';
+import { formatRecall, scriptStateLabel } from '../../core/training/protocol';
 import './chart.css';
 import { RunStore, type ChartPoint, type SeriesWanted } from './store';
 import { readTheme, withAlpha, type ChartTheme } from './theme';
@@ -52,6 +52,8 @@ let stores: RunStore[] = [];
 let missing: string[] = [];
 let theme: ChartTheme = readTheme();
 let chart: Chart<'line', ChartPoint[]> | undefined;
+/** The recall panel below the losses (its own chart, x axis kept equal to the losses'). */
+let recallChart: Chart<'line', ChartPoint[]> | undefined;
 let frame = 0;
 let updates = 0;
 let lastUpdateMs = 0;
@@ -85,6 +87,7 @@ const toggles: { key: keyof ChartViewOptions; label: string; modes: ('run' | 'co
   { key: 'showLr', label: 'learning rate', modes: ['run'] },
   { key: 'showGradNorm', label: 'grad norm', modes: ['run'] },
   { key: 'showTrain', label: 'training loss', modes: ['compare'] },
+  { key: 'showRecall', label: 'recall', modes: ['run', 'compare'] },
 ];
 const checkboxes = new Map<keyof ChartViewOptions, { input: HTMLInputElement; label: HTMLLabelElement }>();
 for (const t of toggles) {
@@ -103,12 +106,18 @@ smoothing.addEventListener('input', () => setOptions({ smoothing: Number(smoothi
 const canvas = el('canvas', { id: 'chart' });
 canvas.setAttribute('role', 'img');
 const empty = el('div', { className: 'empty', hidden: true });
+const recallCanvas = el('canvas', { id: 'recall-chart' });
+recallCanvas.setAttribute('role', 'img');
+const recallPlot = el('div', { className: 'plot recall', hidden: true }, recallCanvas);
+const adviseButton = el('button', { id: 'train-with-advice', textContent: 'Train With These Settings', title: 'Start a normal run (cosine schedule) for the advised number of epochs' });
+adviseButton.addEventListener('click', () => post({ type: 'trainWithAdvice' }));
 document.body.append(
   el('header', {}, title, status, el('span', { className: 'spacer' }), pngButton, csvButton),
   el('div', { className: 'toolbar' }, el('label', {}, 'x axis ', xSelect), el('label', { className: 'smoothing' }, 'smoothing ', smoothing, smoothingValue), ...[...checkboxes.values()].map((c) => c.label)),
   legendKey,
   flags,
   el('div', { className: 'plot' }, canvas, empty),
+  recallPlot,
 );
 
 function syncControls(): void {
@@ -175,11 +184,24 @@ function renderHeader(): void {
     if (run.badLines) items.push({ kind: 'warning', text: `${who}${run.badLines} line${run.badLines > 1 ? 's' : ''} of metrics.jsonl could not be read${run.firstBadLine ? ` (${run.firstBadLine})` : ''}; left out of the chart.` });
     if (store.logCount && !store.evalCount) items.push({ kind: 'info', text: `${who}no eval points yet: eval loss appears after the first evaluation (every eval_steps steps, or at the end).` });
     if (options.xAxis === 'epoch' && store.lacksEpochs) items.push({ kind: 'info', text: `${who}some points have no epoch (the run logged none and sent no start event); they are left out of the epoch axis.` });
+    const kept = run.marks.find((m) => m.kind === 'kept');
+    if (kept && mode === 'run') items.push({ kind: 'info', text: `Kept checkpoint: ${kept.label.replace(/^kept: /, '')}.` });
+    if (run.recallNote) items.push({ kind: 'info', text: `${who}${run.recallNote}` });
+    const unsure = run.recall.filter((p) => !p.regraded).length;
+    if (unsure && mode === 'run') items.push({ kind: 'info', text: `${unsure} recall measurement${unsure > 1 ? 's' : ''} came without answers to grade (or without recall.jsonl): shown as the script graded ${unsure > 1 ? 'them' : 'it'}.` });
+    const unknown = run.recall.reduce((n, p) => n + p.unknown, 0);
+    if (unknown && mode === 'run') items.push({ kind: 'warning', text: `${unknown} recall answer${unknown > 1 ? 's' : ''} had no question in recall.jsonl (or ${unknown > 1 ? 'were' : 'was'} malformed) and ${unknown > 1 ? 'are' : 'is'} not counted.` });
   });
   flagTexts = items.map((f) => f.text);
-  flags.replaceChildren(...items.map((f) => el('li', { className: f.kind, textContent: f.text })));
+  const advice = mode === 'run' ? runs[0]?.advice : undefined;
+  if (advice) flagTexts.push(`Find Epochs: ${advice}`);
+  flags.replaceChildren(
+    ...items.map((f) => el('li', { className: f.kind, textContent: f.text })),
+    ...(advice ? [el('li', { className: 'advice' }, el('strong', { textContent: 'Find Epochs: ' }), advice, ' ', adviseButton)] : []),
+  );
   const points = stores.reduce((n, s) => n + s.logCount + s.evalCount, 0);
   empty.hidden = points > 0 || !runs.length;
+  recallPlot.hidden = !showRecallPanel();
   empty.textContent = 'No metrics yet: the chart fills in as the run logs its first steps.';
   canvas.setAttribute('aria-label', runs.length === 1 ? `Loss chart of ${runs[0].name}` : `Loss chart comparing ${runs.map((r) => r.name).join(', ')}`);
 }
@@ -254,6 +276,198 @@ function legendLabels(c: Chart): LegendItem[] {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Recall (a panel below the losses) and the marks (vertical lines on both)
+
+/** Tags drawn first and always in the same colours; any other tag follows. */
+const KNOWN_TAGS = ['forward', 'reversed', 'paraphrase', 'numeric'];
+
+interface RecallChartPoint extends ChartPoint {
+  c: number;
+  t: number;
+}
+
+interface RecallSeries {
+  key: string;
+  label: string;
+  color: string;
+  width: number;
+  dash: number[];
+  points: RecallChartPoint[];
+  last?: { correct: number; total: number };
+}
+
+function showRecallPanel(): boolean {
+  return options.showRecall && runs.some((r) => r.recall.length > 0);
+}
+
+function recallPoint(p: RecallPoint, c: { correct: number; total: number } | undefined): RecallChartPoint | undefined {
+  const x = options.xAxis === 'step' ? p.step : p.epoch;
+  if (x === null) return undefined;
+  if (!c || c.total <= 0) return { x, y: null, s: p.step, e: p.epoch, c: 0, t: 0 };
+  return { x, y: (100 * c.correct) / c.total, s: p.step, e: p.epoch, c: c.correct, t: c.total };
+}
+
+function seriesOf(key: string, label: string, color: string, pts: RecallPoint[], count: (p: RecallPoint) => { correct: number; total: number } | undefined, width = 1.5, dash: number[] = []): RecallSeries {
+  const points = pts.map((p) => recallPoint(p, count(p))).filter((x): x is RecallChartPoint => !!x);
+  const lastWith = [...pts].reverse().find((p) => (count(p)?.total ?? 0) > 0);
+  return { key, label, color, width, dash, points, last: lastWith && count(lastWith) };
+}
+
+/** The recall lines: in a run's chart the eval set, each of its tags and the held-out pairs; comparing, each run's eval set (else held-out). */
+function recallSeries(): RecallSeries[] {
+  const out: RecallSeries[] = [];
+  if (mode === 'run') {
+    const run = runs[0];
+    if (!run) return out;
+    const ev = run.recall.filter((p) => p.set === 'eval');
+    const test = run.recall.filter((p) => p.set === 'test');
+    if (ev.length) {
+      out.push(seriesOf('eval', 'eval set', theme.foreground, ev, (p) => p, theme.lineWidth + 1));
+      const tags = new Set<string>();
+      for (const p of ev) for (const t of Object.keys(p.byTag)) if (t !== 'held-out') tags.add(t);
+      const ordered = [...KNOWN_TAGS.filter((t) => tags.has(t)), ...[...tags].filter((t) => !KNOWN_TAGS.includes(t)).sort()];
+      ordered.forEach((tag) => {
+        const known = KNOWN_TAGS.indexOf(tag);
+        const color = known >= 0 ? theme.palette[known] : withAlpha(theme.palette[5], 0.9);
+        out.push(seriesOf(`tag:${tag}`, tag, color, ev, (p) => p.byTag[tag], 1.5, known >= 0 ? [] : [2, 2]));
+      });
+    }
+    if (test.length) out.push(seriesOf('test', 'held-out (test split)', theme.palette[4], test, (p) => p, theme.lineWidth + 0.5, [6, 3]));
+  } else {
+    runs.forEach((run, i) => {
+      const ev = run.recall.filter((p) => p.set === 'eval');
+      const pts = ev.length ? ev : run.recall.filter((p) => p.set === 'test');
+      if (pts.length) out.push(seriesOf(`run:${run.id}`, `${run.name}${ev.length ? '' : ' (held-out)'}`, theme.palette[i % theme.palette.length], pts, (p) => p, theme.lineWidth + 0.5));
+    });
+  }
+  return out;
+}
+
+function recallDatasets(): LineDataset[] {
+  return recallSeries().map(
+    (r) =>
+      ({
+        ...line(r.label, r.points, r.color, { borderWidth: r.width, borderDash: r.dash, pointRadius: r.points.length > 60 ? 0 : 2.5 }),
+        kind: r.key,
+        runIndex: 0,
+        recallLast: r.last,
+      }) as LineDataset,
+  );
+}
+
+function recallLegendText(d: LineDataset & { recallLast?: { correct: number; total: number } }): string {
+  const last = formatRecall(d.recallLast);
+  return last ? `${String(d.label)} ${last}` : String(d.label);
+}
+
+function makeRecallChart(): Chart<'line', ChartPoint[]> {
+  return new Chart<'line', ChartPoint[]>(recallCanvas, {
+    type: 'line',
+    data: { datasets: [] },
+    plugins: [marksPlugin],
+    options: {
+      animation: false,
+      parsing: false,
+      normalized: true,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+      plugins: {
+        legend: {
+          position: 'top',
+          align: 'start',
+          labels: {
+            usePointStyle: true,
+            generateLabels: (c) =>
+              (c.data.datasets as (LineDataset & { recallLast?: { correct: number; total: number } })[]).map((d, i) => ({
+                text: recallLegendText(d),
+                datasetIndex: i,
+                fillStyle: String(d.borderColor),
+                strokeStyle: String(d.borderColor),
+                fontColor: theme.foreground,
+                lineWidth: Number(d.borderWidth ?? 1),
+                lineDash: (d.borderDash as number[] | undefined) ?? [],
+                pointStyle: 'line',
+                hidden: !c.isDatasetVisible(i),
+                font: { family: theme.font, size: theme.fontSize },
+              })),
+          },
+        },
+        tooltip: {
+          callbacks: {
+            title: tooltipTitle,
+            label: (item) => {
+              const p = item.raw as RecallChartPoint;
+              return `${String(item.dataset.label)}: ${p.t ? `${p.c}/${p.t} (${Math.round((100 * p.c) / p.t)}%)` : '—'}`;
+            },
+          },
+        },
+      },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: xTitle() } },
+        y: {
+          type: 'linear',
+          position: 'left',
+          min: 0,
+          max: 100,
+          title: { display: true, text: 'recall' },
+          ticks: { callback: (v) => `${String(v)}%`, stepSize: 25 },
+          // The same width as the losses' axis: the two x axes then line up.
+          afterFit: (scale) => {
+            if (chart?.chartArea) scale.width = Math.max(scale.width, chart.chartArea.left);
+          },
+        },
+      },
+    },
+  });
+}
+
+/** The marks drawn: the run's (a run's chart), each run's kept checkpoint (comparing). */
+function currentMarks(): (ChartMark & { color: string })[] {
+  if (mode === 'run') {
+    const run = runs[0];
+    return (run?.marks ?? []).map((m) => ({ ...m, color: m.kind === 'kept' ? theme.best : m.kind === 'eval-turn' ? theme.eval : theme.palette[0] }));
+  }
+  return runs.flatMap((run, i) => run.marks.filter((m) => m.kind === 'kept').map((m) => ({ ...m, color: theme.palette[i % theme.palette.length] })));
+}
+
+/** Vertical dashed lines at the marks; on the losses, with their labels. */
+const marksPlugin: Plugin<'line'> = {
+  id: 'mnemoMarks',
+  afterDatasetsDraw(c) {
+    const x = c.scales.x;
+    const area = c.chartArea;
+    if (!x || !area) return;
+    const ctx = c.ctx;
+    const labelled = c === chart && mode === 'run';
+    currentMarks().forEach((m, k) => {
+      const v = options.xAxis === 'step' ? m.step : m.epoch;
+      if (v === null) return;
+      const px = x.getPixelForValue(v);
+      if (!Number.isFinite(px) || px < area.left - 1 || px > area.right + 1) return;
+      ctx.save();
+      ctx.strokeStyle = m.color;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash(m.kind === 'kept' ? [] : [5, 4]);
+      ctx.beginPath();
+      ctx.moveTo(px, area.top);
+      ctx.lineTo(px, area.bottom);
+      ctx.stroke();
+      if (labelled) {
+        ctx.setLineDash([]);
+        ctx.font = `${theme.fontSize - 1}px ${theme.font}`;
+        ctx.fillStyle = m.color;
+        const right = px > area.left + area.width * 0.6;
+        ctx.textAlign = right ? 'right' : 'left';
+        ctx.textBaseline = 'top';
+        ctx.fillText(m.label, px + (right ? -5 : 5), area.top + 4 + k * (theme.fontSize + 3));
+      }
+      ctx.restore();
+    });
+  },
+};
+
 function xTitle(): string {
   return options.xAxis === 'epoch' ? 'epoch' : 'step';
 }
@@ -274,6 +488,7 @@ function makeChart(): Chart<'line', ChartPoint[]> {
   const c = new Chart<'line', ChartPoint[]>(canvas, {
     type: 'line',
     data: { datasets: [] },
+    plugins: [marksPlugin],
     options: {
       animation: false,
       parsing: false,
@@ -339,8 +554,26 @@ function rebuild(): void {
   if (!chart) chart = makeChart();
   applyTheme(chart);
   chart.data.datasets = datasets();
-  draw();
   renderHeader();
+  if (showRecallPanel()) {
+    if (!recallChart) recallChart = makeRecallChart();
+    applyTheme(recallChart);
+  }
+  if (recallChart) recallChart.data.datasets = showRecallPanel() ? recallDatasets() : [];
+  draw();
+}
+
+/** The recall panel's x axis follows the losses' (same range, same left edge of the plot). */
+function drawRecall(): void {
+  if (!recallChart || !chart || recallPlot.hidden) return;
+  const o = recallChart.options;
+  const x = o.scales?.x as { min?: number; max?: number } | undefined;
+  if (x) {
+    x.min = chart.scales.x?.min;
+    x.max = chart.scales.x?.max;
+  }
+  o.layout = { padding: { right: Math.max(0, chart.width - chart.chartArea.right) } };
+  recallChart.update('none');
 }
 
 function draw(): void {
@@ -351,6 +584,7 @@ function draw(): void {
   if (!chart) return;
   const t = performance.now();
   chart.update('none');
+  drawRecall();
   lastUpdateMs = performance.now() - t;
   updates++;
   recent.push(lastUpdateMs);
@@ -403,7 +637,9 @@ function stats(ink: boolean): ChartStats {
   if (frame) draw();
   const drawnPoints = chart ? chart.data.datasets.reduce((n, _d, i) => n + (chart?.getDatasetMeta(i).data.length ?? 0), 0) : 0;
   return {
-    runs: runs.map((r, i) => ({ id: r.id, log: stores[i].logCount, eval: stores[i].evalCount, nonFinite: stores[i].nonFinite.length })),
+    runs: runs.map((r, i) => ({ id: r.id, log: stores[i].logCount, eval: stores[i].evalCount, nonFinite: stores[i].nonFinite.length, recall: r.recall.length })),
+    recallLegend: recallChart && !recallPlot.hidden ? (recallChart.data.datasets as LineDataset[]).map((d) => recallLegendText(d)) : [],
+    marks: currentMarks().map((m) => m.label),
     drawnPoints,
     updates,
     lastUpdateMs,
@@ -428,8 +664,9 @@ function png(): string {
   const scale = canvas.width / Math.max(1, canvas.clientWidth);
   const band = Math.round((theme.fontSize * 1.3 + 16) * scale);
   const out = document.createElement('canvas');
+  const withRecall = !recallPlot.hidden && recallCanvas.height > 0;
   out.width = canvas.width;
-  out.height = canvas.height + band;
+  out.height = canvas.height + band + (withRecall ? recallCanvas.height : 0);
   const ctx = out.getContext('2d');
   if (!ctx) throw new Error('no 2D context');
   ctx.fillStyle = theme.background;
@@ -444,6 +681,7 @@ function png(): string {
   ctx.font = `${Math.round(theme.fontSize * scale)}px ${theme.font}`;
   ctx.fillText(status.textContent ?? '', 8 * scale + headWidth + 12 * scale, band / 2);
   ctx.drawImage(canvas, 0, band);
+  if (withRecall) ctx.drawImage(recallCanvas, 0, band + canvas.height);
   return out.toDataURL('image/png');
 }
 
@@ -492,8 +730,24 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
         if (i < 0) break;
         runs[i].status = m.status;
         runs[i].badLines = m.badLines;
+        runs[i].marks = m.marks;
+        runs[i].recallNote = m.recallNote;
+        const hadRecall = showRecallPanel();
+        if (m.recall.length) {
+          // A step measured again (a resumed stream) replaces the earlier point of its set.
+          const fresh = new Set(m.recall.map((p) => `${p.set}@${p.step}`));
+          runs[i].recall = [...runs[i].recall.filter((p) => !fresh.has(`${p.set}@${p.step}`)), ...m.recall].sort((a, b) => a.step - b.step);
+        }
         const bestBefore = stores[i].best;
         const how = stores[i].append(m.log, m.eval, m.nonFinite);
+        if (m.recall.length || hadRecall !== showRecallPanel()) {
+          renderHeader();
+          if (showRecallPanel() && !recallChart) {
+            recallChart = makeRecallChart();
+            applyTheme(recallChart);
+          }
+          if (recallChart) recallChart.data.datasets = showRecallPanel() ? recallDatasets() : [];
+        }
         if (chart && (how === 'rebuilt' || (stores[i].best && !bestBefore))) chart.data.datasets = datasets();
         else if (chart && stores[i].best !== bestBefore) {
           // A new best eval point: the marker moved by itself (same array), its legend entry says where.
@@ -505,8 +759,10 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
       case 'status': {
         const i = runs.findIndex((r) => r.id === m.runId);
         if (i < 0) break;
-        Object.assign(runs[i], { status: m.status, badLines: m.badLines, firstBadLine: m.firstBadLine });
+        Object.assign(runs[i], { status: m.status, badLines: m.badLines, firstBadLine: m.firstBadLine, marks: m.marks, advice: m.advice, recallNote: m.recallNote });
         renderHeader();
+        // A mark may have come (the run ended and kept a checkpoint, a probe's advice): draw it.
+        scheduleDraw();
         break;
       }
       case 'setOptions':
