@@ -10,7 +10,7 @@ import type { RecallEvent } from '../../src/core/training/protocol';
 import { buildRecallSet, heldOutQuestions } from '../../src/core/training/recall';
 import { eventsOf, fakeScripts, hooks, trainingProject } from './training-fixtures';
 
-const EVAL_QA = ['@tags: forward', 'Q: In Cairnrun, how far must opponents retreat at a Free Cast?', 'A: Nine metres.', '', '@tags: reversed, numeric', 'Q: In Cairnrun, what is nine metres?', 'A: The retreat at a Free Cast.', '', 'Q: In Cairnrun, who rings the bell?', ''].join('\n');
+const EVAL_QA = ['@tags: forward', 'Q: In Cairnrun, how far must opponents retreat at a Free Cast?', 'A: Nine metres.', '', '@tags: reversed, numeric', '@keys: retreat | Free Cast', 'Q: In Cairnrun, what is nine metres?', 'A: The retreat at a Free Cast.', '', 'Q: In Cairnrun, who rings the bell?', ''].join('\n');
 
 function withEvalSet(project: Project, text = EVAL_QA): Project {
   mkdirSync(join(project.root, 'eval'), { recursive: true });
@@ -68,6 +68,7 @@ void test('staging: recall.jsonl holds the eval questions (ids, tags, keys) and 
   const q1 = 'In Cairnrun, how far must opponents retreat at a Free Cast?';
   assert.deepEqual(lines[0], { id: questionId(q1), set: 'eval', question: q1, reference: 'Nine metres.', tags: ['forward'], keys: null });
   assert.deepEqual(lines[1].tags, ['numeric', 'reversed']);
+  assert.deepEqual(lines[1].keys, ['retreat', 'Free Cast'], 'the @keys: facts travel with the question');
   assert.deepEqual(lines.slice(2), [
     { id: 't-0', set: 'test', question: 'In Cairnrun, how long?', reference: 'Ten minutes.', tags: ['held-out'], keys: null },
     { id: 't-1', set: 'test', question: 'And the break?', reference: 'Two minutes.', tags: ['held-out'], keys: null },
@@ -143,6 +144,11 @@ void test('grading: answers are graded again with the core\'s rule; unknown ids 
   assert.deepEqual(p.byTag, { forward: { correct: 1, total: 1 }, reversed: { correct: 0, total: 1 }, numeric: { correct: 0, total: 1 } });
   const noAnswers = gradeRecall({ ...ev, answers: undefined, by_tag: { forward: { correct: 2, total: 3 } } }, questions);
   assert.deepEqual({ correct: noAnswers.correct, total: noAnswers.total, regraded: noAnswers.regraded, byTag: noAnswers.byTag }, { correct: 2, total: 3, regraded: false, byTag: { forward: { correct: 2, total: 3 } } });
+  // A question with explicit key facts is graded by them (the eval stage's rule): here "retreat" is one.
+  const keyed = new Map([['q2', { ...questions.get('q2')!, keys: ['retreat', 'Free Cast'] }]]);
+  assert.equal(gradeRecall({ ...ev, answers: [{ id: 'q2', answer: 'At a Free Cast.' }] }, questions).correct, 1, 'the guessed key terms are Free and Cast');
+  assert.equal(gradeRecall({ ...ev, answers: [{ id: 'q2', answer: 'At a Free Cast.' }] }, keyed).correct, 0, 'with the keys, "retreat" is needed too');
+  assert.equal(gradeRecall({ ...ev, answers: [{ id: 'q2', answer: 'The retreat at a Free Cast.' }] }, keyed).correct, 1);
   const noFile = gradeRecall(ev, undefined);
   assert.equal(noFile.regraded, false);
   assert.equal(formatRecall(p), '1/2 (50%)');

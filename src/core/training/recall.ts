@@ -88,8 +88,7 @@ export function buildRecallSet(project: Project, testFile = join(project.dataDir
           unanswered++;
           continue;
         }
-        const keys = (q as { keys?: unknown }).keys;
-        questions.push({ id: q.id, set: 'eval', question: q.question, reference: q.reference, tags: q.tags, keys: Array.isArray(keys) && keys.length ? (keys as string[]) : null });
+        questions.push({ id: q.id, set: 'eval', question: q.question, reference: q.reference, tags: q.tags, keys: q.keys?.length ? q.keys : null });
         counts.eval++;
       }
       if (unanswered) notes.push(`${unanswered} question${unanswered > 1 ? 's' : ''} of ${project.config.eval.questions} without a reference answer ${unanswered > 1 ? 'are' : 'is'} not asked while training.`);
@@ -133,7 +132,8 @@ export function readRecallFile(path: string): { questions: Map<string, RecallQue
     try {
       const q = JSON.parse(line) as Partial<RecallQuestion>;
       if (typeof q.id !== 'string' || typeof q.question !== 'string' || typeof q.reference !== 'string' || (q.set !== 'eval' && q.set !== 'test')) throw new Error('not a recall question');
-      questions.set(q.id, { id: q.id, set: q.set, question: q.question, reference: q.reference, tags: Array.isArray(q.tags) ? q.tags.filter((t): t is string => typeof t === 'string') : [], keys: Array.isArray(q.keys) ? q.keys : null });
+      const keys = Array.isArray(q.keys) ? q.keys.filter((k): k is string => typeof k === 'string') : [];
+      questions.set(q.id, { id: q.id, set: q.set, question: q.question, reference: q.reference, tags: Array.isArray(q.tags) ? q.tags.filter((t): t is string => typeof t === 'string') : [], keys: keys.length ? keys : null });
     } catch {
       bad++;
     }
@@ -178,7 +178,7 @@ export function gradeRecall(ev: RecallEvent, questions: ReadonlyMap<string, Reca
       unknown++;
       continue;
     }
-    const right = gradeAnswer(a.answer, q.reference, q.question);
+    const right = gradeAnswer(a.answer, q.reference, q.question, q.keys ?? undefined);
     if (typeof a.correct === 'boolean' && a.correct !== right) disagreements++;
     total++;
     if (right) correct++;
