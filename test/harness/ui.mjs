@@ -20,6 +20,7 @@ import { evalChecks } from './ui-eval.mjs';
 import { qaChecks } from './ui-qa.mjs';
 import { secretsChecks } from './ui-secrets.mjs';
 import { trainingChecks } from './ui-training.mjs';
+import { walkthroughChecks } from './ui-walkthrough.mjs';
 
 /** Waits for the workbench to be up (the activity bar is drawn, the explorer shows the folder). */
 export async function workbench(page) {
@@ -97,4 +98,6 @@ export const checks = [
   ...trainingChecks,
   // Loss charts of training runs.
   ...chartChecks,
+  // The walkthrough to the end; the webviews' Content-Security-Policy.
+  ...walkthroughChecks,
 ];

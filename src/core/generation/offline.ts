@@ -3,7 +3,13 @@
  * a sentence blanked out) and reversed statements (the end of a sentence given, its start asked
  * for), so a new user can walk the whole workflow, and the demo runs offline. Low quality by
  * design: the files say so in their @generator.
+ *
+ * Its answers stay under the curation check's verbatim limit (DEFAULT_VERBATIM_WORDS): a reversed
+ * statement asks for at most the first 11 words of a sentence, not the whole of it, so the
+ * product's own output does not fill the Problems panel with "copies N consecutive words".
  */
+import { DEFAULT_VERBATIM_WORDS } from '../qa/checks';
+import { words as checkedWords } from '../qa/similarity';
 import type { Chunk } from '../sources/types';
 import type { GeneratedPair } from './types';
 
@@ -55,6 +61,9 @@ export function keyTerm(sentence: string, contextWords: string[] = []): string |
   return plain.sort((a, b) => b.length - a.length || a.localeCompare(b))[0];
 }
 
+/** The longest start a reversed statement asks for: one word under the verbatim check's limit. */
+export const MAX_START_WORDS = DEFAULT_VERBATIM_WORDS - 1;
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -71,9 +80,13 @@ export function offlinePairs(chunk: Pick<Chunk, 'text'>, context: string, keywor
     }
     const words = s.split(' ');
     if (words.length >= 8) {
-      const cut = Math.ceil(words.length / 2);
+      // The start asked for is at most MAX_START_WORDS words: recalled, not recited.
+      // Counted as the check counts ("non-infringing" is two words there).
+      let cut = Math.min(Math.ceil(words.length / 2), MAX_START_WORDS);
+      while (cut > 1 && checkedWords(words.slice(0, cut).join(' ')).length > MAX_START_WORDS) cut--;
+      const start = words.slice(0, cut).join(' ').replace(/[,;:]$/, '');
       const end = words.slice(cut).join(' ');
-      out.push({ question: `In ${context}, which statement ends with "…${end}"? Give the whole statement.`, answer: s });
+      out.push({ question: `In ${context}, how does the statement that ends "…${end}" begin?`, answer: start });
     }
   }
   return out;
