@@ -11,9 +11,11 @@
  * again whenever a tab opens (the walkthrough may have just been registered); it does nothing to
  * a step already done.
  */
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import { stageState, type StageState } from '../core/stages';
+import { watchTree } from '../core/watch';
 import type { Feature } from './commands';
 import type { Ctx } from './ctx';
 import { getSourcesView } from './sources';
@@ -45,7 +47,7 @@ const STEP_OF: Record<Stage, string> = {
 function activate(ctx: Ctx): void {
   const last = new Map<string, boolean>();
   let timer: NodeJS.Timeout | undefined;
-  let watcher: vscode.FileSystemWatcher | undefined;
+  let watcher: vscode.Disposable | undefined;
   /** Steps marked done in this window's walkthrough (ids as VS Code names them). */
   const marked = new Set<string>();
   let done = new Set<Stage>();
@@ -92,10 +94,9 @@ function activate(ctx: Ctx): void {
     watcher = undefined;
     const root = ctx.project?.root;
     if (root) {
-      watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), '{qa,data,runs,eval}/**'));
-      watcher.onDidCreate(schedule);
-      watcher.onDidChange(schedule);
-      watcher.onDidDelete(schedule);
+      // One tree watch per stage folder (src/core/watch.ts): the editor's watcher misses files in folders made after it started.
+      const trees = ['qa', 'data', 'runs', 'eval'].map((dir) => watchTree(join(root, dir), schedule, { depth: 3 }));
+      watcher = { dispose: () => trees.forEach((t) => t.dispose()) };
     }
     update();
   };

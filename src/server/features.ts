@@ -91,7 +91,32 @@ export function hover(ws: QaWorkspace, uri: string, line: number): Hover | null 
   const chunk = chunked.chunks[n - 1];
   if (!chunk) return { contents: { kind: MarkupKind.Markdown, value: `\`${at.source}\` has ${chunked.chunks.length} chunks; there is no chunk ${at.chunk}.` } };
   const head = `**Chunk ${chunk.n}** of \`${at.source}\` · page ${chunk.page} · ${chunk.tokenEnd - chunk.tokenStart} tokens`;
-  return { contents: { kind: MarkupKind.Markdown, value: `${head}\n\n\`\`\`text\n${chunk.text.replace(/```/g, '`​``')}\n\`\`\`` } };
+  return { contents: { kind: MarkupKind.Markdown, value: `${head}\n\n${chunkMarkdown(chunk.text)}` } };
+}
+
+/** A line that starts a new item of a rule book or a Markdown list: kept on its own line. */
+const ITEM_START = /^(?:\d+(?:\.\d+)+[.)]?\s|\d+[.)]\s|[-*+•]\s|#{1,6}\s|\||\(?[a-z]\)\s|(?:Section|Chapter|Rule|Part)\s+\d)/i;
+
+/**
+ * A chunk's text as Markdown prose for a hover: the words wrap between words (a code block broke
+ * them anywhere), runs of spaces are one space, a paragraph's wrapped lines (as a PDF's text has
+ * them) flow together, and items keep their own lines. Markdown syntax in the text is escaped.
+ */
+export function chunkMarkdown(text: string): string {
+  const escape = (l: string) =>
+    l
+      .replace(/[\\`*_[\]<>|~]/g, '\\$&')
+      .replace(/^(#|[-+]\s)/, '\\$1')
+      .replace(/^(\d+)([.)]\s)/, '$1\\$2');
+  return text
+    .replace(/\r\n?/g, '\n')
+    .split(/\n[ \t\u00a0]*\n/)
+    .map((para) => {
+      const lines = para.split('\n').map((l) => l.replace(/[ \t\u00a0]+/g, ' ').trim()).filter(Boolean);
+      return lines.map((l, i) => (i === 0 ? '' : ITEM_START.test(l) ? '  \n' : ' ') + escape(l)).join('');
+    })
+    .filter(Boolean)
+    .join('\n\n');
 }
 
 function pairRef(file: QaFile, line: number): { source?: string; chunk: string } | undefined {

@@ -71,12 +71,21 @@ export function coverageMarkdown(report: SourceCoverage[]): string {
     const rows = [...new Set([...(c.chunkCount ? Array.from({ length: c.chunkCount }, (_, i) => String(i + 1)) : []), ...c.pairs.keys()])].sort((a, b) => (Number(a) || Infinity) - (Number(b) || Infinity));
     if (rows.length === 0) continue;
     const temps = c.temperatures.length ? c.temperatures : ['?'];
-    out.push(`| chunk | ${temps.map((t) => `t=${t}`).join(' | ')} | total |`, `|---:|${temps.map(() => '---:').join('|')}|---:|`);
+    const bold = (n: number) => (n === 0 ? '**0**' : String(n));
+    if (temps.length === 1 && temps[0] === '?') {
+      // No file names a temperature (offline or hand-written pairs): one column of counts.
+      out.push('| chunk | pairs |', '|---:|---:|');
+      for (const chunk of rows) out.push(`| ${chunk} | ${bold(c.pairs.get(chunk)?.get('?') ?? 0)} |`);
+      out.push('');
+      continue;
+    }
+    const label = (t: string) => (t === '?' ? 'no @temperature' : `t=${t}`);
+    out.push(`| chunk | ${temps.map(label).join(' | ')} | total |`, `|---:|${temps.map(() => '---:').join('|')}|---:|`);
     for (const chunk of rows) {
       const row = c.pairs.get(chunk);
       const cells = temps.map((t) => row?.get(t) ?? 0);
       const total = cells.reduce((a, b) => a + b, 0);
-      out.push(`| ${chunk} | ${cells.map((n) => (n === 0 ? '**0**' : String(n))).join(' | ')} | ${total === 0 ? '**0**' : total} |`);
+      out.push(`| ${chunk} | ${cells.map(bold).join(' | ')} | ${bold(total)} |`);
     }
     out.push('');
   }
