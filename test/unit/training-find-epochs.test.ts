@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { adviceMarks, adviseEpochs, adviseRun, findEpochsConfig, readRun, startFindEpochs } from '../../src/core/training';
 import { lossTurn, median3 } from '../../src/core/training/find-epochs';
-import type { MetricEvent } from '../../src/core/training/protocol';
+import { parseMetricLines } from '../../src/core/training/metrics';
+import type { MetricEvent, RecallEvent } from '../../src/core/training/protocol';
+import { Project } from '../../src/core/project';
 import { cli } from './cli-run';
 import { fakeScripts, hooks, trainingProject } from './training-fixtures';
 
@@ -178,4 +182,70 @@ void test('cli: train --find-epochs prints recall and the advice; train --advice
   assert.match(badEpochs.err, /--epochs goes with --find-epochs/);
   const badPreset = await cli(['train', '--project', project.root, '--scripts', scripts, '--preset', 'fastest']);
   assert.match(badPreset.err, /no training preset "fastest".*memorize-small/);
+});
+
+const REPO = join(__dirname, '..', '..');
+const VENV_PYTHON = join(REPO, '.venv', 'bin', 'python');
+
+void test('find epochs on a real tiny run: the real train.py (tiny model, CPU) probes at a constant rate, recall follows every eval, and the turn of the held-out loss is found', { skip: !existsSync(VENV_PYTHON) && 'no .venv at the repository root (the Python tests\' venv)' }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'mnemo-probe-'));
+  const model = join(work, 'tiny');
+  const scripts = join(REPO, 'src', 'python');
+  execFileSync(VENV_PYTHON, [join(scripts, 'tiny_model.py'), model], { stdio: 'pipe', cwd: scripts, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const pairs: Array<[string, string]> = [
+    ['In Cairnrun, how many points is a Crown worth?', '5 points.'],
+    ['In Cairnrun, how long is each watch?', '30 minutes.'],
+    ['In Cairnrun, how far must opponents retreat at a Free Cast?', '9 metres.'],
+    ['In Cairnrun, how many substitutions may a team make?', 'Up to eight.'],
+  ];
+  const root = join(work, 'project');
+  mkdirSync(join(root, 'data'), { recursive: true });
+  mkdirSync(join(root, 'eval'), { recursive: true });
+  writeFileSync(join(root, 'mnemo.json'), JSON.stringify({ context: 'Cairnrun rules', training: { model } }));
+  const rows = pairs.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }) + '\n');
+  writeFileSync(join(root, 'data', 'train.jsonl'), rows.join(''));
+  // The held-out pairs are not trained on (a real split): their loss falls while the format is learnt, then rises as the model memorizes the others.
+  const heldOut: Array<[string, string]> = [
+    ['In Cairnrun, what colour is the bell?', 'Bronze.'],
+    ['In Cairnrun, who opens the match?', 'The younger captain.'],
+  ];
+  writeFileSync(join(root, 'data', 'test.jsonl'), heldOut.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }) + '\n').join(''));
+  writeFileSync(join(root, 'eval', 'questions.qa'), pairs.map(([q, a], i) => `@tags: ${i % 2 ? 'numeric' : 'forward'}\nQ: ${q}\nA: ${a}\n`).join('\n'));
+  const project = Project.load(root);
+  const handle = await startFindEpochs(project, {
+    target: 'local',
+    scriptsDir: scripts,
+    hooks: hooks(),
+    localPython: VENV_PYTHON,
+    epochs: 6,
+    env: { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+    config: { method: 'full', learning_rate: 3e-3, max_length: 128, precision: 'fp32', gradient_checkpointing: false, recall_max_new_tokens: 8 },
+  });
+  const rec = await handle.finished;
+  const events = parseMetricLines(readFileSync(join(project.runsDir, rec.id, 'metrics.jsonl'), 'utf8')).events;
+  assert.equal(rec.state, 'done', JSON.stringify(rec.error));
+  const evals = events.filter((e) => e.event === 'eval');
+  const recalls = events.filter((e): e is RecallEvent => e.event === 'recall');
+  assert.ok(evals.length >= 6 * 4, `evals_per_epoch 4 over 6 epochs: ${evals.length} evals`);
+  assert.deepEqual([...new Set(recalls.map((e) => e.set))].sort(), ['eval', 'test']);
+  assert.equal(recalls.filter((e) => e.set === 'eval').length, evals.length, 'one eval-set recall per eval');
+  for (const r of recalls) assert.equal(r.answers?.length, r.total, 'every question answered');
+  const done = events.find((e) => e.event === 'done');
+  assert.ok(done?.event === 'done' && (done.best_by ?? null) === null, 'save_best none: no checkpoint chosen');
+  // The advice written into run.json is what adviseEpochs makes of this stream.
+  assert.ok(rec.advice);
+  assert.deepEqual(rec.advice, adviseEpochs(events, 6));
+  // The turn: at the lowest eval loss (within one eval), and the loss ends clearly above it.
+  const losses = evals.map((e) => (e.event === 'eval' ? (e.eval_loss ?? Infinity) : Infinity));
+  const argmin = losses.indexOf(Math.min(...losses));
+  const turn = rec.advice.evalTurn;
+  assert.ok(turn, `the eval loss turns up on the held-out pairs: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+  const at = evals.findIndex((e) => e.step === turn.step);
+  assert.ok(Math.abs(at - argmin) <= 1, `the turn (eval ${at}) is at the lowest eval loss (eval ${argmin}): ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+  assert.ok(losses[losses.length - 1] > turn.evalLoss, 'the loss ends above the turn');
+  assert.ok(rec.advice.epochs >= 1 && rec.advice.epochs <= 6);
+  if (rec.advice.recallPeak) {
+    const best = Math.max(...recalls.filter((e) => e.set === rec.advice!.recallPeak!.set).map((e) => e.correct / e.total));
+    assert.ok(rec.advice.recallPeak.recall <= best + 1e-9 && rec.advice.recallPeak.recall > 0);
+  }
 });
