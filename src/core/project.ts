@@ -264,7 +264,7 @@ export class Project {
   static load(root: string): Project {
     const file = join(root, PROJECT_FILE);
     if (!existsSync(file)) {
-      throw new MnemoError(`${root} is not a Mnemo project: it has no ${PROJECT_FILE}.`, 'Run "Mnemo: New Project" (or `npm run mnemo -- init`) to create one.', file);
+      throw new MnemoError(`${root} is not a Mnemo project: it has no ${PROJECT_FILE}.`, 'Run "Mnemo: New Project" (or `npm run mnemo -- init`) to create one.', file, 'newProject');
     }
     return new Project(root, parseProjectConfig(readFileSync(file, 'utf8'), file));
   }

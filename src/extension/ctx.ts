@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { describeError, MnemoError } from '../core/errors';
+import { describeError, MnemoError, type Fix } from '../core/errors';
 import { PROJECT_FILE, Project, ProjectConfigError } from '../core/project';
 import { scrub } from '../core/secrets';
 import { scrubbingLog, Secrets } from './secrets';
@@ -52,7 +52,7 @@ export class Ctx implements vscode.Disposable {
   requireProject(): Project {
     if (this.current) return this.current;
     const root = this.workspaceRoot;
-    if (!root) throw new MnemoError('No folder is open.', 'Open a folder, then run "Mnemo: New Project".');
+    if (!root) throw new MnemoError('No folder is open.', 'Open a folder, then run "Mnemo: New Project".', undefined, 'openFolder');
     // Re-read in case the last load failed on a since-fixed mnemo.json.
     return Project.load(root);
   }
@@ -113,11 +113,27 @@ export class Ctx implements vscode.Disposable {
     const message = scrub(describeError(err));
     // A MnemoError is expected (its message is the whole story); anything else is a bug: log its stack.
     this.log.error(err instanceof MnemoError ? message : err instanceof Error ? (err.stack ?? message) : message);
-    const choice = await vscode.window.showErrorMessage(`Mnemo: ${message}`, 'Show Logs');
+    const fix = err instanceof MnemoError && err.fix ? FIX_BUTTONS[err.fix] : undefined;
+    const choice = await vscode.window.showErrorMessage(`Mnemo: ${message}`, ...(fix ? [fix.label] : []), 'Show Logs');
     if (choice === 'Show Logs') this.log.show();
+    else if (fix && choice === fix.label) await vscode.commands.executeCommand(fix.command, ...(fix.args ?? []));
   }
 
   dispose(): void {
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }
+
+/** The button for each kind of fix a MnemoError names (src/core/errors.ts). */
+export const FIX_BUTTONS: Record<Fix, { label: string; command: string; args?: unknown[] }> = {
+  openFolder: { label: 'Open Folder…', command: 'workbench.action.files.openFolder' },
+  newProject: { label: 'New Project', command: 'mnemo.newProject' },
+  addSource: { label: 'Add Source…', command: 'mnemo.addSource' },
+  generate: { label: 'Generate Q&A', command: 'mnemo.generate' },
+  buildDataset: { label: 'Build Dataset', command: 'mnemo.buildDataset' },
+  setApiKey: { label: 'Set API Key', command: 'mnemo.setApiKey' },
+  chooseEndpoint: { label: 'Choose Endpoint', command: 'mnemo.chooseEndpoint' },
+  setHfToken: { label: 'Set Hugging Face Token', command: 'mnemo.setHfToken' },
+  sshHosts: { label: 'Edit SSH Hosts', command: 'workbench.action.openSettings', args: ['mnemo.training.hosts'] },
+  pythonSetting: { label: 'Set Python', command: 'workbench.action.openSettings', args: ['mnemo.python'] },
+};

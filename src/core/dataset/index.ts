@@ -154,6 +154,7 @@ export async function buildDataset(project: Project, options: BuildOptions): Pro
       `No Q&A pairs to build a dataset from: ${collected.filesRead ? `the ${collected.filesRead} .qa file${collected.filesRead > 1 ? 's' : ''} in qa/ hold no active pair` : 'qa/ holds no readable .qa file'}${why}. Nothing was written.`,
       'Generate pairs first (Mnemo: Generate Q&A), or write them in a .qa file under qa/.',
       project.qaDir,
+      'generate',
     );
   }
   const settings = datasetSettings(project);
@@ -248,7 +249,7 @@ export function builtFiles(project: Project): { path: string; content: Uint8Arra
     try {
       return { path: name, content: readFileSync(file) };
     } catch {
-      throw new MnemoError(`There is no built dataset to push: data/${name} is missing.`, 'Build it first: "Mnemo: Build Dataset" (or `npm run mnemo -- build`).', file);
+      throw new MnemoError(`There is no built dataset to push: data/${name} is missing.`, 'Build it first: "Mnemo: Build Dataset" (or `npm run mnemo -- build`).', file, 'buildDataset');
     }
   });
 }

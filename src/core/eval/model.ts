@@ -10,7 +10,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { localModelPath } from '../default-model';
 import { MnemoError } from '../errors';
+import { ensureLocalPython } from '../pyenv';
 import type { Project } from '../project';
 import { parseMetricLine } from '../training/metrics';
 import { RUN_FILES, type RunRecord } from '../training/protocol';
@@ -29,7 +31,7 @@ export interface LocalModelSpec {
 }
 
 export interface ModelEvalOptions {
-  /** Python with torch, transformers (and peft for adapters): default $MNEMO_PYTHON, else python3. */
+  /** Python with torch, transformers (and peft for adapters): default $MNEMO_PYTHON, else Mnemo's venv (src/core/pyenv.ts; made once). */
   python?: string;
   /** eval.py; found next to the code when not given. */
   script?: string;
@@ -117,7 +119,10 @@ interface ScriptAnswer {
  */
 export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: ModelEvalOptions & { workDir: string }): Promise<AnswerRecord[]> {
   const script = opts.script ?? findEvalScript();
-  const python = opts.python ?? process.env.MNEMO_PYTHON ?? 'python3';
+  // The same Python as training on this machine: named (the mnemo.python setting), MNEMO_PYTHON, else Mnemo's venv.
+  const python = (await ensureLocalPython(join(dirname(script), 'requirements.txt'), { given: opts.python, log: opts.onLog })).python;
+  // The embedded default model's Hub id is its converted copy on this machine (src/core/default-model.ts).
+  spec = { ...spec, model: localModelPath(spec.model) };
   mkdirSync(opts.workDir, { recursive: true });
   const questionsFile = join(opts.workDir, 'questions.jsonl');
   const answersFile = join(opts.workDir, 'answers.jsonl');
@@ -178,7 +183,7 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
     child.on('error', (err) => {
       opts.signal?.removeEventListener('abort', kill);
       const c = (err as NodeJS.ErrnoException).code;
-      reject(new MnemoError(c === 'ENOENT' ? `Python was not found ("${python}").` : `Python ("${python}") could not be started: ${err.message}.`, 'Install Python 3 with torch and transformers, or set MNEMO_PYTHON to its path.'));
+      reject(new MnemoError(c === 'ENOENT' ? `Python was not found ("${python}").` : `Python ("${python}") could not be started: ${err.message}.`, 'Name a Python with torch and transformers in the setting mnemo.python (or MNEMO_PYTHON), or leave both empty to let Mnemo set up its own.'));
     });
     child.on('close', (c) => {
       opts.signal?.removeEventListener('abort', kill);

@@ -54,7 +54,7 @@ export async function loadSourceChunks(
 ): Promise<SourceChunks[]> {
   const named = !!opts.sources?.length;
   const paths = named ? opts.sources!.map((s) => resolveSourcePath(project, s).rel) : (await listSources(project)).filter((s) => s.kind).map((s) => s.path);
-  if (!paths.length) throw new MnemoError('The project has no sources to generate from.', 'Add a PDF, .txt or .md file to sources/ ("Mnemo: Add Source…"), then generate again.', project.sourcesDir);
+  if (!paths.length) throw new MnemoError('The project has no sources to generate from.', 'Add a PDF, .txt or .md file to sources/ ("Mnemo: Add Source…"), then generate again.', project.sourcesDir, 'addSource');
   const out: SourceChunks[] = [];
   let firstError: MnemoError | undefined;
   for (const path of paths) {

@@ -116,8 +116,8 @@ async function push(options: PushOptions): Promise<PushResult> {
   const log = (line: string) => options.log?.(scrub(line, token));
   const tokenHint = 'Set a token with write access: run "Mnemo: Set Hugging Face Token" (create one at huggingface.co/settings/tokens); on the command line, set HF_TOKEN.';
 
-  if (!token) throw new MnemoError('No Hugging Face token is set.', tokenHint);
-  if (!token.startsWith('hf_')) throw new MnemoError('That is not a Hugging Face access token (they start with "hf_").', tokenHint);
+  if (!token) throw new MnemoError('No Hugging Face token is set.', tokenHint, undefined, 'setHfToken');
+  if (!token.startsWith('hf_')) throw new MnemoError('That is not a Hugging Face access token (they start with "hf_").', tokenHint, undefined, 'setHfToken');
   const repoInput = options.repo.trim();
   if (!REPO_PATTERN.test(repoInput)) {
     throw new MnemoError(`"${scrub(repoInput, token)}" is not a valid repository name.`, 'Use namespace/name with letters, digits, "-", "_" and ".", e.g. my-user/cairnrun-qa.');
@@ -144,7 +144,7 @@ async function push(options: PushOptions): Promise<PushResult> {
         if (isHubApiError(err)) {
           const known = explain(err);
           if (known) throw known;
-          if (err.statusCode === 401) throw new MnemoError('The Hugging Face Hub refused the token (401): it is invalid, expired or revoked.', tokenHint);
+          if (err.statusCode === 401) throw new MnemoError('The Hugging Face Hub refused the token (401): it is invalid, expired or revoked.', tokenHint, undefined, 'setHfToken');
           throw new MnemoError(`The Hugging Face Hub answered HTTP ${err.statusCode} while trying to ${what}: ${scrub(hubMessage(err), token)}`, reason ? 'The Hub may be having trouble; try again in a few minutes.' : undefined);
         }
         if (err instanceof Error) throw new MnemoError(`Pushing to the Hub failed while trying to ${what}: ${scrub(err.message, token)}`);

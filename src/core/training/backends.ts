@@ -11,6 +11,7 @@ import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSyn
 import { dirname, join, posix } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { MnemoError } from '../errors';
+import { ensureVenv, type Shell } from '../pyenv';
 import type { HostEntry, SshOptions, TrainingHooks } from './index';
 import { RUN_FILES } from './protocol';
 import { raw, shCommand, shQuote } from './quote';
@@ -279,39 +280,22 @@ export class SshBackend implements Backend {
     }
   }
 
-  /** A venv for these requirements, made once under venvRoot and reused while they are unchanged. */
+  /** A venv for these requirements, made once under venvRoot and reused while they are unchanged (src/core/pyenv.ts, shared with this machine). */
   async ensureVenv(venvDir: string, requirements: string): Promise<string> {
-    const python = posix.join(venvDir, 'bin', 'python');
-    const check = await this.conn.exec(shCommand('test', '-x', python));
-    if (check.code === 0) {
-      this.hooks.log?.(`Using the Python environment ${venvDir}.`);
-      return python;
-    }
-    this.hooks.log?.(`Setting up a Python environment in ${venvDir} (pip install -r requirements.txt; once per set of requirements)…`);
-    const tmp = `${venvDir}.tmp-${process.pid}-${Date.now()}`;
-    const cmd = [
-      shCommand('mkdir', '-p', '--', posix.dirname(venvDir)),
-      shCommand('rm', '-rf', '--', tmp),
-      shCommand('python3', '-m', 'venv', tmp),
-      shCommand(posix.join(tmp, 'bin', 'python'), '-m', 'pip', 'install', '--disable-pip-version-check', '-r', requirements),
-      shCommand('mv', '-T', '--', tmp, venvDir) + ' || ' + shCommand('rm', '-rf', '--', tmp),
-    ].join(' && ');
-    let partial = '';
-    const onOut = (d: Buffer) => {
-      const text = partial + d.toString('utf8');
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) if (l.trim()) this.hooks.log?.(`pip: ${l}`);
+    const shell: Shell = async (script, onLine) => {
+      let partial = '';
+      const r = await this.conn.exec(script, {
+        collect: true,
+        onStdout: (d: Buffer) => {
+          const lines = (partial + d.toString('utf8')).split('\n');
+          partial = lines.pop() ?? '';
+          for (const l of lines) onLine(l);
+        },
+      });
+      return { code: r.code, output: r.stdout };
     };
-    const r = await this.conn.exec(`${cmd} 2>&1`, { onStdout: onOut, collect: true });
-    if (r.code !== 0) {
-      const out = r.stdout.trim().split('\n').slice(-6).join('\n');
-      if (/No module named venv|ensurepip is not available/i.test(out)) {
-        throw new MnemoError(`Python on ${this.host.name} cannot create a virtual environment: ${out.split('\n').pop()}`, 'Install python3-venv on the host (Debian/Ubuntu: apt install python3-venv), or name a Python to use in the settings (mnemo.training.remotePython).', undefined);
-      }
-      throw new MnemoError(`Setting up Python on ${this.host.name} failed (pip install -r requirements.txt): ${out}`, 'Check the host\'s network access to PyPI and its free disk space, or name a ready Python in the settings (mnemo.training.remotePython).');
-    }
-    return python;
+    const exists = async (python: string) => (await this.conn.exec(shCommand('test', '-x', python))).code === 0;
+    return ensureVenv(shell, exists, { venvDir, requirementsFile: requirements, where: this.host.name, pythonSetting: 'mnemo.training.python', log: this.hooks.log });
   }
 
   /** Starts the wrapper detached with setsid + nohup; `env` goes over stdin. Returns its pid = pgid. */

@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { localModelPath } from '../default-model';
 import { MnemoError } from '../errors';
+import { ensureLocalPython } from '../pyenv';
 import type { Project } from '../project';
 import { registerSecret, scrub } from '../secrets';
 import { checkEnv, LocalBackend, pidAlive, readTail, SshBackend, type Backend } from './backends';
@@ -317,10 +319,9 @@ function scriptFiles(scriptsDir: string): string[] {
   return readdirSync(scriptsDir).filter((f) => /\.py$/.test(f) || /^requirements.*\.txt$/.test(f)).filter((f) => statSync(join(scriptsDir, f)).isFile());
 }
 
-function localPython(project: Project, opts: StartOptions): string {
-  if (opts.localPython) return opts.localPython;
-  const venv = join(project.root, '.venv', 'bin', 'python');
-  return existsSync(venv) ? venv : 'python3';
+/** The Python of a local run: named, mnemo.python / MNEMO_PYTHON, else Mnemo's venv (made once; src/core/pyenv.ts). */
+async function localPython(opts: StartOptions, log: (l: string) => void): Promise<string> {
+  return (await ensureLocalPython(join(opts.scriptsDir, 'requirements.txt'), { given: opts.localPython, log })).python;
 }
 
 /**
@@ -408,7 +409,15 @@ export async function start(project: Project, opts: StartOptions): Promise<RunHa
       if (hasTest) copyFileSync(test, join(dir, 'test.jsonl'));
       opts.signal?.throwIfAborted();
       const backend = new LocalBackend(dir);
-      const python = localPython(project, opts);
+      const python = await localPython(opts, log);
+      opts.signal?.throwIfAborted();
+      // The embedded default model runs from its converted copy on this machine (src/core/default-model.ts).
+      const model = localModelPath(config.model);
+      if (model !== config.model) {
+        config.model = model;
+        writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+        writeRecord(project, { ...readRunRecord(project, id), config });
+      }
       log(`Starting ${python} train.py in ${dir}…`);
       const pgid = backend.launch(python, env);
       const handle = new Handle(project, { ...record, state: 'running', pgid }, backend, opts);

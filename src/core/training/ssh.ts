@@ -267,10 +267,10 @@ export function explainConnectError(err: Error & { level?: string; code?: string
       `Check that "${host.user}" is the right user and that the public key is in ~/.ssh/authorized_keys on the host (ssh-copy-id), or set IdentityFile for "${host.name}" in ~/.ssh/config.`,
     );
   }
-  if (err.code === 'ECONNREFUSED') return new MnemoError(`Nothing accepts SSH connections at ${where} (connection refused).`, 'Check the host name and port, and that sshd runs on the host.');
-  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new MnemoError(`The host name "${host.hostname}" could not be resolved (${err.code}).`, `Check the spelling, or the HostName of "${host.name}" in ~/.ssh/config.`);
-  if (err.code === 'ETIMEDOUT' || err.level === 'client-timeout' || /timed out/i.test(msg)) return new MnemoError(`${where} did not answer in time (timeout).`, 'Check that the host is up and reachable from here (VPN, firewall).');
-  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return new MnemoError(`${where} cannot be reached from here (${err.code}).`, 'Check the network connection, VPN or firewall.');
+  if (err.code === 'ECONNREFUSED') return new MnemoError(`Nothing accepts SSH connections at ${where} (connection refused).`, 'Check the host name and port, and that sshd runs on the host.', undefined, 'sshHosts');
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new MnemoError(`The host name "${host.hostname}" could not be resolved (${err.code}).`, `Check the spelling, or the HostName of "${host.name}" in ~/.ssh/config.`, undefined, 'sshHosts');
+  if (err.code === 'ETIMEDOUT' || err.level === 'client-timeout' || /timed out/i.test(msg)) return new MnemoError(`${where} did not answer in time (timeout).`, 'Check that the host is up and reachable from here (VPN, firewall).', undefined, 'sshHosts');
+  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return new MnemoError(`${where} cannot be reached from here (${err.code}).`, 'Check the network connection, VPN or firewall.', undefined, 'sshHosts');
   if (err.code === 'ECONNRESET') return new MnemoError(`${where} closed the connection during the handshake.`, 'Check that the port is an SSH server\'s and that the host allows you (sshd logs, fail2ban).');
   return new MnemoError(`Could not connect to ${where}: ${msg}.`, 'Check that `ssh ' + host.name + '` works from a terminal.');
 }

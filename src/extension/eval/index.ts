@@ -14,6 +14,7 @@ import {
   formatScore,
   judgeAgreement,
   overrule,
+  projectBaseModel,
   readAnswerSet,
   resolveJudge,
   scoreAnswerSet,
@@ -26,6 +27,7 @@ import {
   type ScoreReport,
   type Verdict,
 } from '../../core/eval';
+import { DEFAULT_MODEL } from '../../core/default-model';
 import { MnemoError } from '../../core/errors';
 import { isLocalUrl, resolveEndpoint, type Endpoint } from '../../core/generation';
 import { OpenAiChatClient, type ChatClient } from '../../core/generation/client';
@@ -33,7 +35,9 @@ import type { Project } from '../../core/project';
 import { RUN_FILES } from '../../core/training/protocol';
 import type { CommandSpec, Feature } from '../commands';
 import type { Ctx } from '../ctx';
+import { ensurePython, offerDefaultModel, preflightModel } from '../python';
 import { consentToKeyTransport } from '../security';
+import { editTrainingConfig } from '../training/start';
 import { ablationReport, sortChoices } from './ablation';
 import { EvalContentProvider, evalDocUri, pairAtLine } from './content';
 import { VerdictDecorations } from './decorations';
@@ -211,10 +215,27 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   const args: RunEvalArgs = arg instanceof EvalSetNode ? { questions: arg.info.path } : (arg ?? {});
   const questions = await pickQuestions(project, args.questions);
   if (!questions) return undefined;
-  const target = await pickTarget(ctx, project, args.target);
+  let target = await pickTarget(ctx, project, args.target);
   if (!target) return undefined;
   const grading = await pickJudge(ctx, project, args);
   if (!grading) return undefined;
+  // Base and run models answer on this machine: the same Python as training, and a model it can load offline.
+  let local: { python: string } | undefined;
+  if (target.kind !== 'api') {
+    const python = await ensurePython(ctx, 'evaluation');
+    if (!python) return undefined;
+    if (target.kind === 'base') {
+      let model = target.model ?? projectBaseModel(project).model;
+      if (!model) {
+        if (!(await offerDefaultModel(ctx, project, 'No base model to evaluate (mnemo.json "training.model").', () => editTrainingConfig(project)))) return undefined;
+        model = DEFAULT_MODEL.id;
+      }
+      const usable = await preflightModel(ctx, project, model, python, () => editTrainingConfig(project));
+      if (!usable) return undefined;
+      target = { ...target, model: usable };
+    }
+    local = { python };
+  }
   const apiKey = target.kind === 'api' ? await keyFor(ctx, target.baseUrl, `The model ${target.model}`) : undefined;
   const answerClient = target.kind === 'api' ? await clientFor(ctx, target.baseUrl, apiKey) : undefined;
   if (target.kind === 'api' && !answerClient) return undefined;
@@ -244,7 +265,7 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
           progress.report({ message: `${p.phase} ${p.done}/${p.total}${p.message ? ` · ${p.message}` : ''}`, increment: Math.max(0, pct - last) });
           last = Math.max(last, pct);
         };
-        return evaluate(project, { target, questions, apiKey, answerClient, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
+        return evaluate(project, { target: target!, local, questions, apiKey, answerClient, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
       },
     );
   } catch (err) {
