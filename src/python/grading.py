@@ -263,6 +263,7 @@ def _guessed_terms(reference: str, question: str) -> tuple[list[str], list[str]]
     yes_no = _YES_NO.match(ref)
     if yes_no:
         add(yes_no.group(1).lower(), "yes-no")
+    floor = len(terms)
     raws = [_TRAILING_PUNCT.sub("", m) for m in _raw_words(ref)]
     for i, raw in enumerate(raws):
         lower = raw.lower()
@@ -285,11 +286,15 @@ def _guessed_terms(reference: str, question: str) -> tuple[list[str], list[str]]
             nxt = normalize_tokens(raws[i + 1])
             if len(nxt) == 1 and _is_unit(nxt[0]):
                 add(nxt[0], "word")
-    if len(terms) > (1 if yes_no else 0):
+    if len(terms) > floor:
         return terms, kinds
     for t in normalize_tokens(ref):
         if _utf16_len(t) >= 4 and t not in FUNCTION_WORDS:
             add(t, "word")
+    if len(terms) == floor:
+        for t in normalize_tokens(ref):
+            if t not in FUNCTION_WORDS:
+                add(t, "word")
     return terms, kinds
 
 

@@ -149,6 +149,8 @@ const EDGE: GoldenInput[] = [
   { answer: 'studies', reference: 'study', question: '' },
   { answer: 'crossing', reference: 'cross', question: '' },
   { answer: 'classes', reference: 'class', question: '' },
+  { answer: 'The Japanese yen', reference: 'The yen', question: 'What is the currency of Japan?' },
+  { answer: 'Yes', reference: 'Yes.', question: 'Yes or no?' },
   { answer: '8 seconds, then an Arbiter drop in the hearth', reference: "After eight seconds outside both Hearths, play restarts with an Arbiter's Drop.", question: '' },
 ];
 

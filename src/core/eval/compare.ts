@@ -1,12 +1,12 @@
 /** Comparing answer sets: question by question (for diffs), and all runs side by side (ablations). */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Project } from '../project';
 import { RUN_FILES } from '../training/protocol';
 import { normalizeText } from './match';
 import { scoreAnswerSet } from './score';
-import { listAnswerSets } from './store';
-import type { AblationRow, AblationTable, AnswerRecord, AnswerSet, AnswerSetMeta, Change, Comparison, ComparisonRow } from './types';
+import { listAnswerSets, readAnswerSet } from './store';
+import type { AblationRow, AblationTable, AnswerRecord, AnswerSet, AnswerSetEntry, AnswerSetMeta, Change, Comparison, ComparisonRow, ForgettingRow } from './types';
 
 function changeOf(a: AnswerRecord | undefined, b: AnswerRecord | undefined): Change {
   if (!a) return 'only-b';
@@ -141,7 +141,8 @@ function baselineSettings(meta: AnswerSetMeta): Flat {
  * each run (its training config and dataset); `differing` lists the settings that vary.
  */
 export function ablationTable(project: Project, onProblem?: (path: string, message: string) => void): AblationTable {
-  const rows: AblationRow[] = listAnswerSets(project, onProblem).map((e) => ({
+  const entries = listAnswerSets(project, onProblem);
+  const rows: AblationRow[] = entries.filter((e) => e.meta.purpose !== 'forgetting').map((e) => ({
     path: e.path,
     meta: e.meta,
     score: e.score,
@@ -159,7 +160,39 @@ export function ablationTable(project: Project, onProblem?: (path: string, messa
     })
     .sort();
   const tags = [...new Set(rows.flatMap((r) => Object.keys(r.score.byTag)))].sort();
-  return { rows, differing, tags };
+  return { rows, forgetting: forgettingRows(project, entries, onProblem), differing, tags };
+}
+
+/**
+ * The forgetting check of every run that has one: its general-knowledge set against the base
+ * model's (the base set whose model is the run's config.model), regressions per question.
+ */
+export function forgettingRows(project: Project, entries: AnswerSetEntry[], onProblem?: (path: string, message: string) => void): ForgettingRow[] {
+  const forgetting = entries.filter((e) => e.meta.purpose === 'forgetting');
+  const bases = new Map(forgetting.filter((e) => e.meta.kind === 'base').map((e) => [e.meta.model, e]));
+  const out: ForgettingRow[] = [];
+  for (const e of forgetting.filter((x) => x.meta.kind === 'run' && x.meta.runId)) {
+    const runId = e.meta.runId!;
+    const model = runSettings(project, runId).model;
+    // As runBaseModel (index.ts) resolves it: a relative folder is relative to the project.
+    const baseEntry = typeof model === 'string' ? bases.get(model.startsWith('.') ? resolve(project.root, model) : model) : undefined;
+    try {
+      const run = readAnswerSet(e.path);
+      const row: ForgettingRow = { runId, label: e.meta.label, path: e.path, after: e.score.overall, regressions: [] };
+      if (baseEntry) {
+        const base = readAnswerSet(baseEntry.path);
+        const cmp = compareAnswerSets(base, run);
+        row.basePath = baseEntry.path;
+        row.before = baseEntry.score.overall;
+        row.drop = Math.round((row.before.rate - row.after.rate) * 1000) / 10;
+        row.regressions = cmp.rows.filter((r) => r.change === 'broken').map((r) => ({ questionId: r.questionId, question: r.question, reference: r.reference, baseAnswer: r.a?.answer ?? '', runAnswer: r.b?.answer ?? '' }));
+      }
+      out.push(row);
+    } catch (err) {
+      onProblem?.(e.path, err instanceof Error ? err.message : String(err));
+    }
+  }
+  return out;
 }
 
 /** The ablation table as Markdown, sorted by overall rate (best first). */
@@ -167,11 +200,42 @@ export function ablationMarkdown(table: AblationTable): string {
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const cell = (s: { correct: number; graded: number; low: number; high: number } | undefined) => (s ? `${s.correct}/${s.graded} [${pct(s.low)}–${pct(s.high)}]` : '');
   const rows = [...table.rows].sort((x, y) => y.score.overall.rate - x.score.overall.rate);
-  const head = ['answer set', 'kind', 'score', ...table.tags, ...table.differing];
+  const leaks = rows.some((r) => r.score.leaked > 0);
+  const forgetting = new Map(table.forgetting.map((f) => [f.runId, f]));
+  const head = ['answer set', 'kind', 'score', ...(leaks ? ['without leaked'] : []), ...table.tags, ...(forgetting.size ? ['forgetting'] : []), ...table.differing];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
-    const cells = [r.meta.label, r.meta.kind, cell(r.score.overall), ...table.tags.map((t) => cell(r.score.byTag[t])), ...table.differing.map((k) => String(r.settings[k] ?? ''))];
+    const f = r.meta.runId ? forgetting.get(r.meta.runId) : undefined;
+    const cells = [
+      r.meta.label,
+      r.meta.kind,
+      cell(r.score.overall),
+      ...(leaks ? [r.score.withoutLeaks ? `${cell(r.score.withoutLeaks)} (${r.score.leaked} left out)` : cell(r.score.overall)] : []),
+      ...table.tags.map((t) => cell(r.score.byTag[t])),
+      ...(forgetting.size ? [f ? forgettingCell(f) : ''] : []),
+      ...table.differing.map((k) => String(r.settings[k] ?? '')),
+    ];
     lines.push(`| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   }
+  if (leaks) lines.push('', '"without leaked": the score without the eval questions that near-duplicate a training question (the dataset split\'s similarity).');
+  if (table.forgetting.length) {
+    lines.push('', '### Forgetting (general knowledge, base model → run)', '');
+    for (const f of table.forgetting) {
+      lines.push(`- ${f.label}: ${forgettingCell(f)}`);
+      for (const q of f.regressions) lines.push(`  - ${q.question} (reference: ${q.reference ?? '-'}) — base: "${oneLine(q.baseAnswer)}"; run: "${oneLine(q.runAnswer)}"`);
+    }
+  }
   return lines.join('\n') + '\n';
+}
+
+function oneLine(text: string, max = 120): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+/** "2 regressions (55/55 → 53/55, -3.6 points)", or the run's score alone without the base model's answers. */
+export function forgettingCell(f: ForgettingRow): string {
+  if (!f.before || f.drop === undefined) return `${f.after.correct}/${f.after.graded} (no base answers to compare)`;
+  const n = f.regressions.length;
+  return `${n ? `${n} regression${n === 1 ? '' : 's'}` : 'no regression'} (${f.before.correct}/${f.before.graded} → ${f.after.correct}/${f.after.graded}, ${f.drop > 0 ? '-' : f.drop < 0 ? '+' : '±'}${Math.abs(f.drop)} points)`;
 }

@@ -23,6 +23,8 @@ import { answerWithApi, documentText, loadContextChunks } from './api';
 import { gradeAnswerSet, gradingMode, type JudgeConfig } from './grade';
 import { loadJudgePrompt } from './judge';
 import { projectBaseModel, runModelEval, runModelSpec, type ModelEvalOptions } from './model';
+import { forgettingEvalSet, forgettingReport, FORGETTING_MAX_NEW_TOKENS, FORGETTING_QUESTIONS_PATH, type ForgettingReport } from './forgetting';
+import { projectLeaks } from './leakage';
 import { loadEvalSet } from './questions';
 import { scoreAnswerSet } from './score';
 import { answerSetId, answerSetPath, carryOverrules, readAnswerSet, saveAnswerSet, storedPath, writeAnswerSet } from './store';
@@ -51,7 +53,9 @@ export {
   storedPath,
   writeAnswerSet,
 } from './store';
-export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets } from './compare';
+export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets, forgettingRows } from './compare';
+export { FORGETTING_MAX_NEW_TOKENS, FORGETTING_QUESTIONS_PATH, forgettingEvalSet, forgettingReport, formatForgetting, GENERAL_KNOWLEDGE_QA, type ForgettingReport } from './forgetting';
+export { findLeaks, projectLeaks, readTrainingQuestions, trainingQuestions, type TrainingQuestions } from './leakage';
 export { answerWithApi, apiPrompt, bm25TopK, documentText, loadContextChunks, type ApiAnswerOptions, type ContextChunk } from './api';
 export { findEvalScript, projectBaseModel, runModelEval, runModelSpec, type LocalModelSpec, type ModelEvalOptions } from './model';
 
@@ -74,6 +78,8 @@ export interface EvaluateOptions {
   target: EvalTarget;
   /** The eval set (a .qa file, inside the project or not); default mnemo.json eval.questions. */
   questions?: string;
+  /** 'forgetting': Mnemo's general-knowledge set (forgetting.ts) instead of an eval set file. */
+  set?: 'forgetting';
   /** Key of the answering API model. */
   apiKey?: string;
   /** A client for the answering API model instead of one made from the target's baseUrl. */
@@ -143,16 +149,19 @@ function runLabel(project: Project, runId: string): string | undefined {
  * same). Throws a MnemoError when nothing could be answered at all.
  */
 export async function evaluate(project: Project, opts: EvaluateOptions): Promise<EvaluateResult> {
-  const evalSet = loadEvalSet(evalSetPath(project, opts.questions));
+  const forgetting = opts.set === 'forgetting';
+  const evalSet = forgetting ? forgettingEvalSet() : loadEvalSet(evalSetPath(project, opts.questions));
   const t = opts.target;
   const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
   const matcher = opts.matcher ?? project.config.eval.grading;
   const base: Omit<AnswerSetMeta, 'id' | 'label' | 'kind' | 'model'> = {
-    questionsPath: storedPath(project, evalSet.path),
+    questionsPath: forgetting ? FORGETTING_QUESTIONS_PATH : storedPath(project, evalSet.path),
     questionsSha256: evalSet.sha256,
     created: new Date().toISOString(),
     grading: gradingMode({ judge, matcher }),
+    ...(forgetting ? { purpose: 'forgetting' as const } : {}),
   };
+  const local = forgetting ? { ...opts.local, maxNewTokens: opts.local?.maxNewTokens ?? FORGETTING_MAX_NEW_TOKENS } : opts.local;
   let meta: AnswerSetMeta;
   let answers: AnswerRecord[];
   if (t.kind === 'api') {
@@ -173,7 +182,7 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
     const systemPrompt = project.config.dataset.systemPrompt;
     const context = t.context ?? 'none';
     const runName = t.kind === 'run' ? runLabel(project, t.runId) : undefined;
-    const label = (t.kind === 'run' ? `run ${t.runId}${runName ? ` (${runName})` : ''}` : `base ${shortModel(spec.model)}`) + (context === 'document' ? ' + document' : '');
+    const label = (t.kind === 'run' ? `run ${t.runId}${runName ? ` (${runName})` : ''}` : `base ${shortModel(spec.model)}`) + (context === 'document' ? ' + document' : '') + (forgetting ? ' · general knowledge' : '');
     opts.onProgress?.({ phase: 'loading', done: 0, total: evalSet.questions.length, message: context === 'document' ? 'reading the sources' : undefined });
     const contextText = context === 'document' ? documentText(await loadContextChunks(project, opts.signal)) : undefined;
     meta = {
@@ -184,13 +193,13 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
       ...(t.kind === 'run' ? { runId: t.runId, adapter: 'outputDir' in spec ? storedPath(project, (spec as { outputDir: string }).outputDir) : undefined } : {}),
       model: spec.model,
       ...(context === 'document' ? { context } : {}),
-      settings: { max_new_tokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens, batch_size: opts.local?.batchSize ?? 8, device: opts.local?.device ?? 'auto', decoding: 'greedy' },
+      settings: { max_new_tokens: local?.maxNewTokens ?? project.config.eval.maxNewTokens, batch_size: local?.batchSize ?? 8, device: local?.device ?? 'auto', decoding: 'greedy' },
     };
     meta.id = answerSetId(meta);
-    const workDir = opts.local?.workDir ?? join(project.cacheDir, 'eval', t.kind === 'run' ? `run-${t.runId}-${meta.id}` : meta.id);
+    const workDir = local?.workDir ?? join(project.cacheDir, 'eval', t.kind === 'run' ? `run-${t.runId}-${meta.id}` : meta.id);
     answers = await runModelEval(evalSet, { ...spec, systemPrompt, contextText }, {
-      ...opts.local,
-      maxNewTokens: opts.local?.maxNewTokens ?? project.config.eval.maxNewTokens,
+      ...local,
+      maxNewTokens: local?.maxNewTokens ?? project.config.eval.maxNewTokens,
       workDir,
       signal: opts.signal,
       onProgress: opts.onProgress,
@@ -204,6 +213,7 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
     throw new MnemoError(`No question was answered${where}: ${answers[0].error!.replace(/\.+$/, '')}.`, t.kind === 'api' ? 'Check that the server is up and serves the model (e.g. "Mnemo: Test Connection"), then run the evaluation again.' : 'See .mnemo/eval/ for eval.py\'s log, then run the evaluation again.');
   }
   const set: AnswerSet = { version: 1, meta, answers };
+  if (!forgetting) markLeaks(project, set);
   await gradeAnswerSet(set, { judge, matcher, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
   const path = answerSetPath(project, meta);
   let previous: AnswerSet | undefined;
@@ -219,6 +229,78 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
   return { evalSet, set, path, report: scoreAnswerSet(set), carried };
 }
 
+/**
+ * Flags the answers whose question near-duplicates a training question (leakage.ts): against the
+ * run's own train.jsonl for a run, else the project's data/train.jsonl; nothing when neither exists.
+ */
+export function markLeaks(project: Project, set: AnswerSet): void {
+  const { source, leaks } = projectLeaks(project, set.answers.map((a) => ({ id: a.questionId, question: a.question })), set.meta.kind === 'run' ? set.meta.runId : undefined);
+  for (const a of set.answers) {
+    const leak = leaks.get(a.questionId);
+    if (leak) a.leak = leak;
+    else delete a.leak;
+  }
+  if (source) set.meta.leakSource = source;
+  else delete set.meta.leakSource;
+}
+
+/** The base model a run was trained from (its run.json config.model, a relative folder resolved against the project). */
+export function runBaseModel(project: Project, runId: string): { model: string; ggufFile?: string } {
+  let cfg: { model?: string; gguf_file?: string } | undefined;
+  try {
+    cfg = (JSON.parse(readFileSync(join(project.runsDir, runId, 'run.json'), 'utf8')) as { config?: { model?: string; gguf_file?: string } }).config;
+  } catch (err) {
+    throw new MnemoError(`The run record of "${runId}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, 'Pick a run listed in the Runs view (its folder name under runs/).', join(project.runsDir, runId, 'run.json'));
+  }
+  if (!cfg?.model) throw new MnemoError(`The run "${runId}" names no base model (config.model in its run.json).`, 'Re-create the run: every run.json names its base model.');
+  return { model: cfg.model.startsWith('.') ? resolve(project.root, cfg.model) : cfg.model, ...(cfg.gguf_file ? { ggufFile: cfg.gguf_file } : {}) };
+}
+
+export interface ForgettingOptions {
+  /** Use the base model's saved answers to the set when they are for the same questions (default true). */
+  reuseBase?: boolean;
+  local?: EvaluateOptions['local'];
+  signal?: AbortSignal;
+  onProgress?: (p: EvalProgress & { model?: 'base' | 'run' }) => void;
+  onLog?: (line: string) => void;
+}
+
+export interface ForgettingResult extends ForgettingReport {
+  basePath: string;
+  runPath: string;
+  /** The base model's answers were read from an earlier check, not asked again. */
+  baseReused: boolean;
+}
+
+/**
+ * The forgetting check of a run: Mnemo's general-knowledge set asked of the run's base model
+ * (saved answers reused when the questions are the same) and of the run; regressions per question.
+ * Both answer sets are saved (eval/results/base-…-general-knowledge.json, runs/<id>/eval/general-knowledge.json).
+ */
+export async function checkForgetting(project: Project, runId: string, opts: ForgettingOptions = {}): Promise<ForgettingResult> {
+  const base = runBaseModel(project, runId);
+  const questions = forgettingEvalSet();
+  const baseMeta = { kind: 'base' as const, model: base.model, questionsPath: FORGETTING_QUESTIONS_PATH, id: '' };
+  baseMeta.id = answerSetId(baseMeta);
+  const basePath = answerSetPath(project, baseMeta);
+  let baseSet: AnswerSet | undefined;
+  if (opts.reuseBase !== false && existsSync(basePath)) {
+    try {
+      const saved = readAnswerSet(basePath);
+      if (saved.meta.questionsSha256 === questions.sha256 && saved.answers.some((a) => !a.error)) baseSet = saved;
+    } catch {
+      // A damaged file is answered again.
+    }
+  }
+  const baseReused = !!baseSet;
+  if (!baseSet) {
+    const r = await evaluate(project, { target: { kind: 'base', model: base.model, ggufFile: base.ggufFile }, set: 'forgetting', local: opts.local, signal: opts.signal, onLog: opts.onLog, onProgress: (p) => opts.onProgress?.({ ...p, model: 'base' }), matcher: 'contains' });
+    baseSet = r.set;
+  }
+  const run = await evaluate(project, { target: { kind: 'run', runId }, set: 'forgetting', local: opts.local, signal: opts.signal, onLog: opts.onLog, onProgress: (p) => opts.onProgress?.({ ...p, model: 'run' }), matcher: 'contains' });
+  return { ...forgettingReport(baseSet, run.set), basePath, runPath: run.path, baseReused };
+}
+
 /** Grades a saved set again (e.g. with a judge, or after editing the judge prompt); overrules stay. */
 export async function regrade(
   project: Project,
@@ -226,6 +308,7 @@ export async function regrade(
   opts: { judge?: JudgeEndpoint; matcher?: 'contains' | 'exact'; signal?: AbortSignal; onProgress?: (p: EvalProgress) => void } = {},
 ): Promise<{ set: AnswerSet; report: ScoreReport }> {
   const set = readAnswerSet(path);
+  if (set.meta.purpose !== 'forgetting') markLeaks(project, set);
   const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
   await gradeAnswerSet(set, { judge, matcher: opts.matcher ?? project.config.eval.grading, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
   writeAnswerSet(path, set);

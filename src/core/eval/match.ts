@@ -14,7 +14,7 @@
  *   ("8 seconds" -> 8, second; abbreviations such as "m" or "cm" are not asked for), its capitalised
  *   words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too, unless they are
  *   common function words), and "yes"/"no" when the reference starts with one. A reference with none
- *   of those uses its content words (4+ letters, not function words). Terms the question already
+ *   of those uses its content words (4+ letters, not function words; shorter ones when that leaves none). Terms the question already
  *   contains do not count (echoing the question proves nothing). The numbers and the yes/no must
  *   all appear; of the other terms, two thirds (rounded up), so a short right answer that leaves out
  *   a detail passes while one that names a single term of several does not.
@@ -195,6 +195,7 @@ function guessedTerms(reference: string, question: string): { terms: string[]; k
   const isUnit = (t: string) => /^\p{L}+$/u.test(t) && t.length >= 3 && !FUNCTION_WORDS.has(t) && !NUMBER_WORDS.has(t) && ORDINAL(t) === undefined;
   const yesNo = /^\s*(yes|no)\b/i.exec(ref);
   if (yesNo) add(yesNo[1].toLowerCase(), 'yes-no');
+  const floor = terms.length;
   // Capitalised words and numbers, read from the raw text (case is lost after normalising).
   const raws = [...ref.matchAll(/[\p{L}\p{N}][\p{L}\p{N}.'’-]*/gu)].map((m) => m[0].replace(/[.'’-]+$/, ''));
   for (let i = 0; i < raws.length; i++) {
@@ -218,8 +219,10 @@ function guessedTerms(reference: string, question: string): { terms: string[]; k
       if (next.length === 1 && isUnit(next[0])) add(next[0], 'word');
     }
   }
-  if (terms.length > (yesNo ? 1 : 0)) return { terms, kinds };
+  if (terms.length > floor) return { terms, kinds };
   for (const t of normalizeTokens(ref)) if (t.length >= 4 && !FUNCTION_WORDS.has(t)) add(t, 'word');
+  // Nothing of 4+ letters ("The yen"): the shorter content words.
+  if (terms.length === floor) for (const t of normalizeTokens(ref)) if (!FUNCTION_WORDS.has(t)) add(t, 'word');
   return { terms, kinds };
 }
 

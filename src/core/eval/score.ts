@@ -43,7 +43,8 @@ export function scoreAnswerSet(set: Pick<AnswerSet, 'answers'>): ScoreReport {
   }
   const byTag: Record<string, Score> = {};
   for (const tag of [...groups.keys()].sort()) byTag[tag] = scoreAnswers(groups.get(tag)!);
-  return { overall: scoreAnswers(set.answers), byTag };
+  const leaked = set.answers.filter((a) => a.leak).length;
+  return { overall: scoreAnswers(set.answers), leaked, ...(leaked ? { withoutLeaks: scoreAnswers(set.answers.filter((a) => !a.leak)) } : {}), byTag };
 }
 
 /** "8/11 (73%, 95% CI 43–90%)", with "· 2 ungraded" when some are. */

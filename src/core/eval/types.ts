@@ -93,12 +93,22 @@ export interface AnswerRecord {
   tags: string[];
   /** The pair's `@keys:` facts, when the eval set names them (graded by them instead of the guessed key terms). */
   keys?: string[];
+  /** The question near-duplicates a training question (see leakage.ts): scores are also given without it. */
+  leak?: LeakInfo;
   /** The model's answer ('' when it gave none or failed). */
   answer: string;
   /** Why there is no answer (timeout, HTTP error, generation failure). */
   error?: string;
   latencyMs?: number;
   verdict: Verdict;
+}
+
+/** An eval question that near-duplicates a training question (leakage.ts). */
+export interface LeakInfo {
+  /** Jaccard similarity of the two questions' shingles (1 = the same words). */
+  similarity: number;
+  /** The most similar training question. */
+  trainQuestion: string;
 }
 
 export type AnswerSetKind = 'base' | 'run' | 'api';
@@ -130,6 +140,10 @@ export interface AnswerSetMeta {
   graded?: string;
   grading: GradingMode;
   judge?: { model: string; baseUrl: string; promptSha256: string };
+  /** The training questions the answers were checked against for leakage (project-relative file); absent = not checked. */
+  leakSource?: string;
+  /** 'forgetting': the general-knowledge set shipped with Mnemo (forgetting.ts), not the project's eval set. */
+  purpose?: 'forgetting';
   /** Generation settings of the answering model (max new tokens, batch size, device...). */
   settings?: Record<string, string | number | boolean | null>;
 }
@@ -154,6 +168,10 @@ export interface Score {
 
 export interface ScoreReport {
   overall: Score;
+  /** Questions flagged as near-duplicates of training questions (AnswerRecord.leak). */
+  leaked: number;
+  /** The overall score without the leaked questions (present when some are leaked). */
+  withoutLeaks?: Score;
   /** Per tag, in tag order; questions without tags count under 'untagged'. */
   byTag: Record<string, Score>;
 }
@@ -210,8 +228,26 @@ export interface AblationRow {
   settings: Record<string, string | number | boolean | null>;
 }
 
+/** One run's forgetting check, as the ablation table shows it (see forgetting.ts). */
+export interface ForgettingRow {
+  runId: string;
+  label: string;
+  /** The run's forgetting answer set. */
+  path: string;
+  /** The base model's set it is compared with (absent when the base model has not answered the set). */
+  basePath?: string;
+  before?: Score;
+  after: Score;
+  /** Percentage points lost (before - after); absent without the base model's answers. */
+  drop?: number;
+  regressions: Array<{ questionId: string; question: string; reference?: string; baseAnswer: string; runAnswer: string }>;
+}
+
 export interface AblationTable {
+  /** Answer sets of the project's eval questions (the forgetting sets are in `forgetting`). */
   rows: AblationRow[];
+  /** The forgetting check of each run that has one: general knowledge before and after. */
+  forgetting: ForgettingRow[];
   /** Setting keys whose values differ between rows (the columns worth showing). */
   differing: string[];
   /** Every tag seen, sorted. */
