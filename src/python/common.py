@@ -181,6 +181,12 @@ def classify_error(exc: BaseException) -> ScriptError:
         )
     if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "no space left" in low):
         return ScriptError(f"The disk is full: {exc}", kind="disk_full", hint="Free space in the run folder's disk (old runs, checkpoints, the Hugging Face cache) and start again.")
+    if "expected to have finished reduction in the prior iteration" in low or ("find_unused_parameters" in low and "ddp" in low.replace("distributeddataparallel", "ddp")):
+        return ScriptError(
+            "Training on several GPUs stopped: some of the model's parameters got no gradient in a step, which DDP was told not to expect.",
+            kind="bad_config",
+            hint="Set ddp_find_unused_parameters true in the training config (Mnemo turns it on by itself only for mixture-of-experts models), or train on one GPU.",
+        )
     if "cuda" in low and ("no cuda gpus" in low or "not compiled with cuda" in low or "found no nvidia driver" in low):
         return ScriptError(f"No usable GPU: {exc}", kind="no_gpu", hint="Check `nvidia-smi` on the machine, and that the installed torch is a CUDA build.")
     return ScriptError(text, kind="other", hint="See train.log for the full traceback.")
@@ -424,6 +430,23 @@ def _drop_gguf_quantizer(model) -> None:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+
+
+MOE_CONFIG_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts_per_tok")
+
+
+def has_unused_branches(model) -> bool:
+    """True for models whose steps can leave parameters without a gradient (mixture-of-experts: an
+    expert no token was routed to), where DDP needs find_unused_parameters; dense models do not, and
+    for them the check would only cost time each step."""
+    config = getattr(model, "config", None)
+    configs = [config] + [getattr(config, name, None) for name in ("text_config", "language_config")]
+    for c in configs:
+        for key in MOE_CONFIG_KEYS:
+            value = getattr(c, key, None) if c is not None else None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+                return True
+    return False
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -9,9 +9,11 @@ generation stage can be tried against a real model without a network or an API k
     npm run mnemo -- generate --project DIR --base-url http://127.0.0.1:8011/v1 --model smollm2
 
 Endpoints: GET /v1/models, POST /v1/chat/completions (no streaming; `usage` and `finish_reason`
-as OpenAI sends them). Requests are answered one at a time (one model, CPU or one GPU). Once
+as OpenAI sends them; `stop` strings, and `temperature` / `top_p` null meaning the default 1;
+temperature 0 is greedy). Requests are answered one at a time, on one GPU when torch sees one
+(bf16, fp16 where bf16 is only emulated), else on the CPU in fp32. Once
 listening it prints one JSON line, {"event": "listening", "url": ..., "model": ...}, so a script
-can start it with --port 0 and read the port. Standard library only, besides torch and transformers.
+can start it with --port 0 and read the port. Standard library, torch and transformers, and common.py beside it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402 - beside this file
+
 
 @dataclass
 class ServeConfig:
@@ -37,6 +42,7 @@ class ServeConfig:
     max_new_tokens: int = 1024  # a cap on max_tokens, to keep CPU answers bounded
     threads: int = 0  # torch threads; 0: torch's default
     seed: int | None = None  # set: sampling is repeatable for the same request order
+    device: str = "auto"  # auto: one GPU when torch sees one, else the CPU | cpu | cuda | cuda:N
 
 
 def find_default_model() -> Path:
@@ -55,47 +61,106 @@ def find_default_model() -> Path:
     return files[0]
 
 
-def load(model_path: Path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def load(model_path: Path, device: str = "auto"):
+    """The tokenizer and model of a folder or a .gguf file, on one GPU when there is one (bf16, or fp16
+    where bf16 is only emulated), else on the CPU in fp32. Loading is common.py's, as training's."""
     if model_path.is_file() and model_path.suffix == ".gguf":
-        folder, kw = str(model_path.parent), {"gguf_file": model_path.name}
+        folder, gguf = str(model_path.parent), model_path.name
     else:
-        folder, kw = str(model_path), {}
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kw)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kw)
+        folder, gguf = str(model_path), None
+    device = common.pick_device(device)
+    dtype = common.pick_dtype("auto", device)
+    tokenizer = common.load_tokenizer(folder, gguf)
+    model = common.load_model(folder, gguf, dtype=dtype)
+    model.to(device)
     model.eval()
     return tokenizer, model
 
 
+class BadRequest(ValueError):
+    """A request the server answers with 400 and this message."""
+
+
+def parse_stop(value) -> list[str]:
+    """OpenAI's `stop`: null, a string, or a list of up to 4 strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(x, str) for x in value) and len(value) <= 4:
+        return [x for x in value if x]
+    raise BadRequest("stop must be a string or a list of up to 4 strings")
+
+
+def number(req: dict, key: str, default: float) -> float:
+    """A numeric field of the request; null or absent means the default (as OpenAI takes it)."""
+    value = req.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRequest(f"{key} must be a number or null")
+    return float(value)
+
+
 class Generator:
-    """Turns chat messages into one completion; one request at a time."""
+    """Turns chat messages into one completion; one request at a time.
+
+    The prompt is rendered as Mnemo's training renders the context of an answer
+    (common.prompt_before_answer: for most templates the generation prompt; for Qwen3 with the empty
+    think block, for DeepSeek-R1 without the "<think>" its generation prompt adds), so a model trained
+    by train.py answers here as it answers in eval.py. Generation stops on the model's stop tokens
+    (common.stop_token_ids: generation config, tokenizer eos, the template's end-of-turn token) and
+    on the request's `stop` strings; finish_reason says which ended it."""
 
     def __init__(self, tokenizer, model, cfg: ServeConfig):
         self.tokenizer = tokenizer
         self.model = model
         self.cfg = cfg
         self.lock = threading.Lock()
+        self.device = next(model.parameters()).device
 
-    def complete(self, messages: list[dict], temperature: float, max_tokens: int, top_p: float) -> dict:
+    def prompt(self, messages: list[dict]) -> str:
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+                raise BadRequest("each message must be {role: system|user|assistant, content: string}")
+        msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
+        if msgs[-1]["role"] == "assistant":
+            return common.render_chat(self.tokenizer, msgs, add_generation_prompt=False)
+        return common.prompt_before_answer(self.tokenizer, common.prepare_messages(self.tokenizer, msgs, fold=True))
+
+    def complete(self, messages: list[dict], temperature: float = 1.0, max_tokens: int = 1024, top_p: float = 1.0, stop: list[str] | None = None) -> dict:
         import torch
 
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        input_ids = ids["input_ids"]
+        prompt = self.prompt(messages)
         limit = max(1, min(int(max_tokens), self.cfg.max_new_tokens))
-        sample = temperature > 0
-        kwargs = {"max_new_tokens": limit, "do_sample": sample, "pad_token_id": self.tokenizer.eos_token_id}
-        if sample:
-            kwargs.update(temperature=max(temperature, 1e-3), top_p=top_p)
-        with self.lock, torch.no_grad():
-            out = self.model.generate(**ids, **kwargs)
-        new = out[0, input_ids.shape[1]:]
-        eos = self.tokenizer.eos_token_id
-        stopped = len(new) > 0 and int(new[-1]) == eos
+        stop = list(stop or [])
+        prompt_tokens = len(common.encode_prompt(self.tokenizer, prompt))
+        with self.lock:
+            if temperature <= 0:
+                text, finish = common.greedy_generate(self.model, self.tokenizer, [prompt], limit, self.device, extra_stops=stop)[0]
+                completion = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+                return {"text": text, "prompt_tokens": prompt_tokens, "completion_tokens": completion, "finish_reason": finish}
+            stops = common.stop_token_ids(self.tokenizer, self.model)
+            strings = list(dict.fromkeys(stop + common.stop_strings(self.tokenizer)))
+            ids = torch.tensor([common.encode_prompt(self.tokenizer, prompt)], dtype=torch.long, device=self.device)
+            kwargs = {"stop_strings": strings, "tokenizer": self.tokenizer} if strings else {}
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (stops[0] if stops else 0)
+            with torch.no_grad():
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit, do_sample=True,
+                    temperature=max(temperature, 1e-3), top_p=top_p, eos_token_id=stops or None, pad_token_id=pad, **kwargs,
+                )
+        new = out[0, ids.shape[1]:].tolist()
+        finish = "length"
+        for k, t in enumerate(new):
+            if t in stops:
+                new, finish = new[:k], "stop"
+                break
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        finish = "length" if len(new) >= limit and not stopped else "stop"
-        return {"text": text, "prompt_tokens": int(input_ids.shape[1]), "completion_tokens": int(len(new)), "finish_reason": finish}
+        cut = min((text.find(s) for s in strings if s in text), default=-1)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
+        return {"text": text, "prompt_tokens": prompt_tokens, "completion_tokens": len(new), "finish_reason": finish}
 
 
 def make_handler(gen: Generator, cfg: ServeConfig):
@@ -143,7 +208,14 @@ def make_handler(gen: Generator, cfg: ServeConfig):
                 self.error(400, "streaming is not supported by this server")
                 return
             try:
-                out = gen.complete(messages, float(req.get("temperature", 1.0)), int(req.get("max_tokens") or req.get("max_completion_tokens") or cfg.max_new_tokens), float(req.get("top_p", 1.0)))
+                temperature = number(req, "temperature", 1.0)
+                top_p = number(req, "top_p", 1.0)
+                max_tokens = int(number(req, "max_tokens", 0) or number(req, "max_completion_tokens", 0) or cfg.max_new_tokens)
+                stop = parse_stop(req.get("stop"))
+                out = gen.complete(messages, temperature, max_tokens, top_p, stop)
+            except (BadRequest, common.ScriptError) as exc:
+                self.error(400, str(exc))
+                return
             except Exception as exc:  # a bad request must not take the server down
                 self.error(500, f"generation failed: {exc}")
                 return
@@ -168,8 +240,9 @@ def parse_args(argv: list[str] | None = None) -> ServeConfig:
     p.add_argument("--max-new-tokens", type=int, default=ServeConfig.max_new_tokens)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int)
+    p.add_argument("--device", default=ServeConfig.device, help="auto (one GPU when there is one, else the CPU) | cpu | cuda | cuda:N")
     a = p.parse_args(argv)
-    return ServeConfig(model=a.model, name=a.name, host=a.host, port=a.port, max_new_tokens=a.max_new_tokens, threads=a.threads, seed=a.seed)
+    return ServeConfig(model=a.model, name=a.name, host=a.host, port=a.port, max_new_tokens=a.max_new_tokens, threads=a.threads, seed=a.seed, device=a.device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,10 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(cfg.seed)
     model_path = Path(cfg.model) if cfg.model else find_default_model()
     t0 = time.time()
-    tokenizer, model = load(model_path)
+    tokenizer, model = load(model_path, cfg.device)
     server = ThreadingHTTPServer((cfg.host, cfg.port), make_handler(Generator(tokenizer, model, cfg), cfg))
     host, port = server.server_address[:2]
-    print(json.dumps({"event": "listening", "url": f"http://{host}:{port}/v1", "model": cfg.name, "path": model_path.name, "load_seconds": round(time.time() - t0, 1)}), flush=True)
+    print(json.dumps({"event": "listening", "url": f"http://{host}:{port}/v1", "model": cfg.name, "path": model_path.name, "device": str(next(model.parameters()).device), "load_seconds": round(time.time() - t0, 1)}), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

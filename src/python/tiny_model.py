@@ -140,3 +140,32 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python tiny_model.py OUT_DIR")
     print(build(sys.argv[1]))
+
+
+def build_family(out_dir, template: str | None, special_tokens: list[str], bos: str | None, eos: str, pad: str, added_tokens: tuple[str, ...] = (), generation_eos: list[str] | None = None, vocab_size: int = 512, hidden_size: int = 64, layers: int = 1, seed: int = 0) -> Path:
+    """A tiny model dressed as one model family: a byte-level BPE with that family's special tokens,
+    bos / eos / pad, its chat template (None: a base model with none) and a generation config whose
+    eos ids are `generation_eos` (default: the tokenizer's eos only, which is what makes a template's
+    own end-of-turn token matter). `added_tokens` are added as ordinary (non-special) tokens, as
+    Qwen3's <think> is. Writes save_pretrained files to `out_dir` and returns it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(dict.fromkeys(special_tokens)), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(training_text(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=None)
+    if added_tokens:
+        tokenizer.add_tokens(list(added_tokens))
+    tokenizer.chat_template = template
+    model = build_model(tokenizer, hidden_size=hidden_size, layers=layers, seed=seed)
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in (generation_eos or [eos])]
+    model.generation_config.eos_token_id = ids if len(ids) > 1 else ids[0]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -61,9 +61,10 @@ class TrainConfig:
     epochs: int | float = 1
     batch_size: int = 1  # rows per device per step (the method: 1 memorizes best)
     grad_accum: int = 1  # gradient accumulation steps
-    max_length: int = 512  # tokens per row, chat template included
-    over_length: str = "drop"  # drop | truncate: what happens to rows longer than max_length
-    precision: str = "auto"  # auto (bf16 if the GPU has it, else fp16 on CUDA, else fp32) | bf16 | fp16 | fp32
+    max_length: int = 512  # tokens per row (the model's tokens), chat template included
+    over_length: str = "drop"  # drop | truncate: a row longer than max_length is first split at turn boundaries; a single exchange still longer is dropped or cut
+    fold_system: bool = False  # a system message on a template that refuses one (Gemma 2, Mistral v0.1) goes at the start of the first user turn instead of failing
+    precision: str = "auto"  # auto (bf16 if the GPU has it, else fp16 on CUDA, else fp32) | bf16 | fp16 | fp32; full fine-tuning keeps fp32 weights and computes in this precision
     gradient_checkpointing: bool = True  # less memory, ~30% slower
     neftune_alpha: float | None = None  # NEFTune noise on embeddings while training (e.g. 5)
     logging_steps: int = 1
@@ -85,6 +86,7 @@ class TrainConfig:
     eval_file: str | None = "test.jsonl"  # None: no evaluation
     output_dir: str = "output"
     max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides epochs)
+    ddp_find_unused_parameters: bool | None = None  # several GPUs: None = decided per model (true for mixture-of-experts models)
 
 
 CHOICES = {
@@ -182,36 +184,83 @@ def check_config(cfg: TrainConfig) -> None:
 class DataStats:
     rows: int = 0  # rows in the file
     kept: int = 0  # rows that train
-    over_length: int = 0  # rows longer than max_length (dropped or cut)
+    over_length: int = 0  # rows (or parts of split rows) still longer than max_length: dropped or cut
+    split: int = 0  # rows longer than max_length split at turn boundaries into shorter rows
+    split_into: int = 0  # the rows those became
     empty: int = 0  # rows with no assistant token (left), dropped
     tokens: int = 0  # tokens of the kept rows
     target_tokens: int = 0  # assistant tokens of the kept rows (the loss is taken on these)
     over_length_lines: list[int] = field(default_factory=list)
+    split_lines: list[int] = field(default_factory=list)
     empty_lines: list[int] = field(default_factory=list)
 
 
+def exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+    """(the leading system message as a list, or []; the rest cut before each user turn)."""
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    parts: list[list[dict]] = []
+    for m in messages[len(head):]:
+        if m["role"] == "user" or not parts:
+            parts.append([])
+        parts[-1].append(m)
+    return head, parts
+
+
+def fit_rows(tokenizer, messages: list[dict], cfg: TrainConfig) -> list[common.ChatTokens]:
+    """The row, tokenized; when longer than max_length (counted in the model's own tokens, template
+    included), split at turn boundaries into rows of consecutive exchanges that fit, each with the
+    row's system message. An exchange that alone is too long stays one over-long row."""
+    chat = common.tokenize_chat(tokenizer, messages, fold=cfg.fold_system)
+    if len(chat.input_ids) <= cfg.max_length:
+        return [chat]
+    head, parts = exchanges(messages)
+    if len(parts) < 2:
+        return [chat]
+    pieces: list[common.ChatTokens] = []
+    current: list[dict] = []
+    current_chat = None
+    for part in parts:
+        trial = common.tokenize_chat(tokenizer, head + current + part, fold=cfg.fold_system)
+        if current and len(trial.input_ids) > cfg.max_length:
+            pieces.append(current_chat)
+            current = part
+            current_chat = common.tokenize_chat(tokenizer, head + part, fold=cfg.fold_system)
+        else:
+            current = current + part
+            current_chat = trial
+    pieces.append(current_chat)
+    return pieces
+
+
 def tokenize_rows(tokenizer, rows: list[dict], cfg: TrainConfig, name: str) -> tuple[list[dict], DataStats]:
-    """Tokenizes every row (common.tokenize_chat); applies max_length and over_length; counts what was left out."""
+    """Tokenizes every row (common.tokenize_chat); splits rows over max_length at turn boundaries
+    (fit_rows), then applies over_length to what is still too long; counts what was split or left out."""
     examples, stats = [], DataStats(rows=len(rows))
     for n, row in enumerate(rows, 1):
         messages = common.check_messages(row, f"{name} row {n}")
-        chat = common.tokenize_chat(tokenizer, messages)
-        ids, labels = chat.input_ids, chat.labels
-        if len(ids) > cfg.max_length:
-            stats.over_length += 1
-            stats.over_length_lines.append(n)
-            if cfg.over_length == "drop":
+        pieces = fit_rows(tokenizer, messages, cfg)
+        if len(pieces) > 1:
+            stats.split += 1
+            stats.split_into += len(pieces)
+            stats.split_lines.append(n)
+        for chat in pieces:
+            ids, labels = chat.input_ids, chat.labels
+            if len(ids) > cfg.max_length:
+                stats.over_length += 1
+                if n not in stats.over_length_lines:
+                    stats.over_length_lines.append(n)
+                if cfg.over_length == "drop":
+                    continue
+                ids, labels = ids[: cfg.max_length], labels[: cfg.max_length]
+            targets = sum(1 for x in labels if x != -100)
+            if targets == 0:
+                stats.empty += 1
+                stats.empty_lines.append(n)
                 continue
-            ids, labels = ids[: cfg.max_length], labels[: cfg.max_length]
-        targets = sum(1 for x in labels if x != -100)
-        if targets == 0:
-            stats.empty += 1
-            stats.empty_lines.append(n)
-            continue
-        examples.append({"input_ids": ids, "labels": labels})
-        stats.kept += 1
-        stats.tokens += len(ids)
-        stats.target_tokens += targets
+            examples.append({"input_ids": ids, "labels": labels})
+            stats.kept += 1
+            stats.tokens += len(ids)
+            stats.target_tokens += targets
     return examples, stats
 
 
@@ -220,6 +269,8 @@ def report_rows(name: str, stats: DataStats, cfg: TrainConfig) -> None:
         return ", ".join(map(str, lines[:10])) + (" ..." if len(lines) > 10 else "")
 
     log(f"{name}: {stats.rows} rows, {stats.kept} kept, {stats.tokens} tokens ({stats.target_tokens} assistant tokens)")
+    if stats.split:
+        log(f"{name}: {stats.split} rows longer than max_length {cfg.max_length} (in this model's tokens) split at turn boundaries into {stats.split_into} rows (lines {first(stats.split_lines)})")
     if stats.over_length:
         action = "dropped" if cfg.over_length == "drop" else f"cut to {cfg.max_length} tokens"
         log(f"{name}: {stats.over_length} rows longer than max_length {cfg.max_length} {action} (lines {first(stats.over_length_lines)})")
@@ -253,7 +304,7 @@ class Collator:
 
 
 def load_model(cfg: TrainConfig, device: str, dtype):
-    """The base model for this config: 4-bit for QLoRA, fp32 weights for fp16 full fine-tuning (the grad scaler needs them)."""
+    """The base model for this config: 4-bit for QLoRA, fp32 weights for full fine-tuning (computed in bf16/fp16 under autocast)."""
     import torch
 
     quantization = None
@@ -270,7 +321,11 @@ def load_model(cfg: TrainConfig, device: str, dtype):
 
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True)
         device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    elif cfg.method == "full" and dtype == torch.float16:
+    elif cfg.method == "full" and dtype != torch.float32:
+        # fp32 master weights: the Trainer computes in bf16/fp16 under autocast (bf16=/fp16= below)
+        # and AdamW updates fp32 weights. In pure bf16 an update below the weight's 8-bit mantissa
+        # step vanishes (at lr 1e-5 most weights never change); the cost is 4 more bytes per
+        # parameter for the weights and fp32 optimizer states.
         load_dtype = torch.float32
     attn = common.pick_attn_implementation(cfg.attn_implementation, device, dtype)
     model = common.load_model(cfg.model, cfg.gguf_file, dtype=load_dtype, attn_implementation=attn, quantization_config=quantization, device_map=device_map)
@@ -302,7 +357,7 @@ def add_lora(model, cfg: TrainConfig):
 # Trainer: arguments and the callback that speaks the protocol
 
 
-def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool, best_by: str | None = "eval_loss"):
+def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool, best_by: str | None = "eval_loss", find_unused: bool = False):
     import torch
     from transformers import TrainingArguments
 
@@ -347,7 +402,7 @@ def training_arguments(cfg: TrainConfig, device: str, dtype, has_eval: bool, bes
         label_names=["labels"],
         prediction_loss_only=True,
         include_num_input_tokens_seen="non_padding",
-        ddp_find_unused_parameters=False,
+        ddp_find_unused_parameters=find_unused,
         dataloader_pin_memory=on_gpu,
         use_cpu=device == "cpu",  # also what makes torchrun on a CPU machine run distributed (gloo)
         disable_tqdm=True,
@@ -419,6 +474,40 @@ def make_protocol_callback(metrics: common.Metrics, start_info: dict, has_eval: 
                 metrics.emit("checkpoint", step=state.global_step, path=path, best=state.best_global_step == state.global_step)
 
     return ProtocolCallback()
+
+
+def token_weighted_trainer(base):
+    """A Trainer whose eval_loss is the mean over every target token of the eval set.
+
+    The Trainer's own eval_loss is a mean of per-batch means (each batch's loss repeated
+    eval_batch_size times, the last, smaller batch included), so with batch_size 1 a one-token
+    answer weighs as much as a fifty-token one. Here each batch's mean loss is multiplied back by its
+    count of predicted target tokens (labels after the first position, as the model shifts them),
+    summed over the eval set (and over ranks) and divided by the total."""
+
+    class TokenWeightedTrainer(base):
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+            if loss is not None and "labels" in inputs:
+                n = (inputs["labels"][:, 1:] != -100).sum()
+                self._eval_sums[0] += float(loss.detach().float()) * int(n)
+                self._eval_sums[1] += int(n)
+            return loss, logits, labels
+
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+            import torch
+
+            self._eval_sums = [0.0, 0]
+            out = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+            total = torch.tensor(self._eval_sums, dtype=torch.float64, device=self.args.device)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(total)
+            key = f"{metric_key_prefix}_loss"
+            if key in out.metrics and total[1] > 0:
+                out.metrics[key] = float(total[0] / total[1])
+            return out
+
+    return TokenWeightedTrainer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +600,7 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
         "over_length_rows": train_stats.over_length,
         "over_length_action": cfg.over_length,
         "empty_rows": train_stats.empty,
+        "split_rows": train_stats.split,
         "eval_over_length_rows": eval_stats.over_length,
         "eval_empty_rows": eval_stats.empty,
         "train_tokens": train_stats.tokens,
@@ -523,13 +613,14 @@ def train(cfg: TrainConfig, metrics: common.Metrics) -> int:
     }
     meter = recall.RecallMeter(recall_sets, tokenizer, metrics, cfg.recall_max_new_tokens, cfg.recall_batch_size, cfg.recall_system_prompt) if recall_sets else None
     best_by = recall.best_by(recall.save_best_mode(cfg.save_best), meter is not None)
-    args = training_arguments(cfg, device, dtype, has_eval, best_by)
+    find_unused = cfg.ddp_find_unused_parameters if cfg.ddp_find_unused_parameters is not None else common.has_unused_branches(model)
+    args = training_arguments(cfg, device, dtype, has_eval, best_by, find_unused)
     keeper = recall.BestKeeper(best_by if args.load_best_model_at_end else None)
     callbacks = [
         make_protocol_callback(metrics, start_info, has_eval, keeper.by is not None),
         recall.make_recall_callback(meter, keeper, has_eval, cfg.evals_per_epoch, cfg.grad_accum, cfg.eval_steps),
     ]
-    trainer = Trainer(
+    trainer = token_weighted_trainer(Trainer)(
         model=model,
         args=args,
         train_dataset=train_examples,

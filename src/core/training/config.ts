@@ -32,6 +32,7 @@ export const TRAIN_KEYS: Record<string, { type: string; check: Check }> = {
   grad_accum: { type: 'a positive integer', check: (v) => isInt(v) && (v as number) > 0 },
   max_length: { type: 'an integer of at least 16', check: (v) => isInt(v) && (v as number) >= 16 },
   over_length: { type: '"drop" or "truncate"', check: oneOf('drop', 'truncate') },
+  fold_system: { type: 'true or false', check: isBool },
   precision: { type: '"auto", "bf16", "fp16" or "fp32"', check: oneOf('auto', 'bf16', 'fp16', 'fp32') },
   gradient_checkpointing: { type: 'true or false', check: isBool },
   neftune_alpha: { type: 'a positive number or null', check: orNull((v) => isNum(v) && (v as number) > 0) },
@@ -54,6 +55,7 @@ export const TRAIN_KEYS: Record<string, { type: string; check: Check }> = {
   eval_file: { type: 'a file name or null', check: orNull(isStr) },
   output_dir: { type: 'a folder name', check: isStr },
   max_steps: { type: 'an integer (-1: no limit)', check: (v) => isInt(v) && (v as number) >= -1 && v !== 0 },
+  ddp_find_unused_parameters: { type: 'true, false or null (decided per model)', check: orNull(isBool) },
 };
 
 /** Defaults sent explicitly, so run.json shows what a run trained with. Keys whose default is null are left to train.py. */
@@ -70,6 +72,7 @@ export const TRAIN_DEFAULTS: Readonly<Record<string, unknown>> = Object.freeze({
   grad_accum: 1,
   max_length: 512,
   over_length: 'drop',
+  fold_system: false,
   precision: 'auto',
   gradient_checkpointing: true,
   logging_steps: 1,

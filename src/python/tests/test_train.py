@@ -82,14 +82,17 @@ def test_over_length_rows_are_reported(tiny_model_dir, tmp_path, monkeypatch, ca
     assert rc == 0, errors(events)
     check_run(events)
     start = next(e for e in events if e["event"] == "start")
-    assert start["over_length_rows"] == 2 and start["over_length_action"] == action
+    # The row of many turns is split at turn boundaries (5 rows that fit), not dropped; the single
+    # exchange that alone is too long is what over_length acts on.
+    assert start["over_length_rows"] == 1 and start["split_rows"] == 1 and start["over_length_action"] == action
     err = capsys.readouterr().err
+    assert "1 rows longer than max_length 96 (in this model's tokens) split at turn boundaries into 5 rows (lines 7)" in err
     if action == "drop":
-        assert (start["train_rows"], start["empty_rows"]) == (6, 0)
-        assert "2 rows longer than max_length 96 dropped (lines 7, 8)" in err
+        assert (start["train_rows"], start["empty_rows"]) == (11, 0)
+        assert "1 rows longer than max_length 96 dropped (lines 8)" in err
     else:
         # The long question cut at 96 tokens leaves no answer token: that row is dropped and reported.
-        assert (start["train_rows"], start["empty_rows"]) == (7, 1)
+        assert (start["train_rows"], start["empty_rows"]) == (11, 1)
         assert "cut to 96 tokens" in err and "1 rows with no assistant token dropped (lines 8)" in err
 
 
@@ -97,8 +100,9 @@ def test_truncated_rows_keep_max_length_tokens(tokenizer):
     import train
 
     cfg = train.TrainConfig(model="x", max_length=96, over_length="truncate")
-    examples, stats = train.tokenize_rows(tokenizer, long_rows()[:1], cfg, "rows")
-    assert stats.over_length == 1 and len(examples[0]["input_ids"]) == len(examples[0]["labels"]) == 96
+    long_answer = long_rows()[1]["messages"][0]["content"]  # one exchange: splitting cannot help
+    examples, stats = train.tokenize_rows(tokenizer, [{"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": long_answer}]}], cfg, "rows")
+    assert stats.over_length == 1 and stats.split == 0 and len(examples[0]["input_ids"]) == len(examples[0]["labels"]) == 96
 
 
 @pytest.mark.parametrize(
