@@ -23,6 +23,9 @@ export const DEFAULT_SETTINGS = {
   'extensions.autoCheckUpdates': false,
   'extensions.autoUpdate': false,
   'workbench.enableExperiments': false,
+  // The demo's workspace (.tmp/demo/cairnrun) sits inside this repository: no "a git repository
+  // was found in the parent folders" prompt at start.
+  'git.openRepositoryInParentFolders': 'never',
 };
 
 /** Writes DEFAULT_SETTINGS (and `settings`) as the user settings of a VS Code user data folder. */

@@ -9,6 +9,7 @@
  * separate them with special tokens that BPE never merges across.
  */
 import { basename } from 'node:path';
+import { isOfflineQuestion } from '../generation/offline';
 import { isOfflineGenerator } from '../generation/output';
 import { exactKey, words } from '../qa/similarity';
 import { nearDuplicateGroups } from './groups';
@@ -134,7 +135,8 @@ export function buildRows(input: BuildInput, settings: DatasetSettings, countTok
 }
 
 function offlineOf(pairs: DatasetPair[]): DatasetReport['offline'] {
-  const offline = pairs.filter((p) => isOfflineGenerator(p.generator));
+  // A pair written by hand into an offline file is the person's, not the generator's.
+  const offline = pairs.filter((p) => isOfflineGenerator(p.generator) && isOfflineQuestion(p.question));
   return { pairs: offline.length, files: [...new Set(offline.map((p) => p.file))].sort() };
 }
 

@@ -61,6 +61,15 @@ export function keyTerm(sentence: string, contextWords: string[] = []): string |
   return plain.sort((a, b) => b.length - a.length || a.localeCompare(b))[0];
 }
 
+/**
+ * True when a question has the offline generator's shape: a cloze ("fill in the blank") or a
+ * reversed statement (today's wording, and "which statement ends with" of files written before).
+ * A pair a person wrote into an offline file has not, and is not counted as low quality.
+ */
+export function isOfflineQuestion(question: string): boolean {
+  return /^In .+?, (?:fill in the blank:|how does the statement that ends|which statement ends with)/s.test(question);
+}
+
 /** The longest start a reversed statement asks for: one word under the verbatim check's limit. */
 export const MAX_START_WORDS = DEFAULT_VERBATIM_WORDS - 1;
 
