@@ -73,7 +73,7 @@ function row(question: string, answer: string): string {
 }
 
 void describe('leakage', () => {
-  test('findLeaks: the split\'s measure (same words, or shingle Jaccard >= the split threshold), context keywords left out', () => {
+  void test('findLeaks: the split\'s measure (same words, or shingle Jaccard >= the split threshold), context keywords left out', () => {
     const questions = parseEvalSet(EVAL_QA, 'q.qa').questions;
     const leaks = findLeaks(questions, [
       'How many points is a Crown worth in Cairnrun?', // same content words, reordered: 1
@@ -89,7 +89,7 @@ void describe('leakage', () => {
     assert.equal(findLeaks([{ id: 'x', question: 'Cairnrun Gate' }], ['Cairnrun Crown']).size, 0, '1/3 is below the threshold');
   });
 
-  test('evaluate flags leaked answers from data/train.jsonl (a run: its own train.jsonl) and scores without them; regrade refreshes', async () => {
+  void test('evaluate flags leaked answers from data/train.jsonl (a run: its own train.jsonl) and scores without them; regrade refreshes', async () => {
     const { root, script } = project();
     mkdirSync(join(root, 'data'), { recursive: true });
     writeFileSync(join(root, 'data', 'train.jsonl'), [row('How many points is a Crown worth in Cairnrun?', '5 points.'), row('What is a Gate?', 'A ring.')].join('\n') + '\n');
@@ -113,7 +113,7 @@ void describe('leakage', () => {
     assert.equal(readAnswerSet(r.path).answers.some((a) => a.leak), false);
   });
 
-  test('no dataset built: nothing flagged, no leak source', async () => {
+  void test('no dataset built: nothing flagged, no leak source', async () => {
     const { root, script } = project();
     process.env.STAND_IN_ANSWERS = '{}';
     const r = await evaluate(Project.load(root), { target: { kind: 'base', model: 'tiny' }, local: { script, python: 'python3' } });
@@ -126,7 +126,7 @@ void describe('leakage', () => {
 void describe('forgetting check', () => {
   const set = forgettingEvalSet();
 
-  test('the shipped general-knowledge set: 40+ short questions with short references, unique, tagged', () => {
+  void test('the shipped general-knowledge set: 40+ short questions with short references, unique, tagged', () => {
     assert.ok(set.questions.length >= 40, `${set.questions.length}`);
     assert.deepEqual(set.problems, []);
     for (const q of set.questions) {
@@ -137,7 +137,7 @@ void describe('forgetting check', () => {
     assert.equal(new Set(set.questions.map((q) => q.id)).size, set.questions.length);
   });
 
-  test('base vs run: regressions listed per question, the base answers reused, the ablation table shows them', async () => {
+  void test('base vs run: regressions listed per question, the base answers reused, the ablation table shows them', async () => {
     const { root, script } = project();
     const run = join(root, 'runs', 'r1');
     mkdirSync(join(run, 'output'), { recursive: true });
