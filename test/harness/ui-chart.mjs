@@ -77,7 +77,129 @@ async function setTheme(page, workspace, theme, bodyClass) {
   await chartFrame(page).locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
 }
 
+const RECALL_QUESTIONS = [
+  ...['forward', 'forward', 'forward', 'reversed', 'reversed', 'paraphrase', 'paraphrase', 'numeric'].map((tag, i) => ({ id: `q-${i}`, set: 'eval', question: `In Cairnrun, question ${i}?`, reference: `Answer ${i} is Cairn${i}.`, tags: [tag], keys: null })),
+  ...[0, 1, 2, 3].map((i) => ({ id: `t-${i}`, set: 'test', question: `In Cairnrun, held-out ${i}?`, reference: `Held ${i} is Stone${i}.`, tags: ['held-out'], keys: null })),
+];
+
+/**
+ * Recall events after each eval: forward questions are learnt first, reversed ones late, numeric
+ * never; held-out pairs a little. Answers are right (the reference) or wrong ("I do not know.").
+ */
+function recallMetrics(from, to, { evalEvery = 25 } = {}) {
+  let s = '';
+  for (let step = from; step <= to; step++) {
+    if (step % evalEvery) continue;
+    const progress = step / 300;
+    const knows = (q) => {
+      const i = Number(q.id.slice(2));
+      if (q.set === 'test') return i < Math.floor(progress * 2.5);
+      const tag = q.tags[0];
+      return tag === 'forward' ? progress > 0.15 * (i + 1) : tag === 'reversed' ? progress > 0.45 + 0.1 * (i - 3) : tag === 'paraphrase' ? progress > 0.3 : false;
+    };
+    for (const set of ['eval', 'test']) {
+      const qs = RECALL_QUESTIONS.filter((q) => q.set === set);
+      const answers = qs.map((q) => ({ id: q.id, answer: knows(q) ? q.reference : 'I do not know.', correct: knows(q), finish_reason: 'stop' }));
+      const by_tag = {};
+      for (const q of qs) {
+        const c = (by_tag[q.tags[0]] ??= { correct: 0, total: 0 });
+        c.total++;
+        if (knows(q)) c.correct++;
+      }
+      s += line({ event: 'status', state: 'recall' });
+      s += line({ event: 'recall', step, epoch: +(step / 100).toFixed(4), set, correct: answers.filter((a) => a.correct).length, total: qs.length, by_tag, answers, seconds: 1.5 });
+      s += line({ event: 'status', state: 'training' });
+    }
+  }
+  return s;
+}
+
 export const chartChecks = [
+  {
+    name: 'chart of recall while training, the kept checkpoint and a Find Epochs probe',
+    timeoutMs: 240_000,
+    async run({ page, workspace, screenshot }) {
+      const config = { model: 'HuggingFaceTB/SmolLM2-135M-Instruct', learning_rate: 1e-4, batch_size: 1, epochs: 3, save_best: 'auto' };
+      const recall = { eval: 8, test: 4 };
+      const start = line({ event: 'start', total_steps: 300, epochs: 3, train_rows: 747, eval_rows: 75 }) + line({ event: 'status', state: 'training' });
+      let text = start;
+      for (let k = 0; k < 8; k++) text += metrics(k * 25 + 1, (k + 1) * 25) + recallMetrics(k * 25 + 1, (k + 1) * 25);
+      const file = writeRun(workspace, 'recall-9x', { state: 'running', label: 'recall 9x', config, text });
+      const dir = dirname(file);
+      writeFileSync(join(dir, 'recall.jsonl'), RECALL_QUESTIONS.map((q) => JSON.stringify(q)).join('\n') + '\n');
+      const rec = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+      writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...rec, recall }));
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await widenSidebar(page, 620);
+      // The Runs view row and the status bar show the latest recall, graded by the extension.
+      const row = sidebar.locator('.monaco-list-row', { hasText: 'recall 9x' }).first();
+      await row.waitFor({ state: 'visible', timeout: 90_000 });
+      const described = row.locator('.label-description', { hasText: /recall 7\/8 \(88%\) · held-out 1\/4 \(25%\)/ });
+      await described.waitFor({ state: 'visible', timeout: 30_000 });
+      await page.locator('.statusbar-item', { hasText: /step 200\/300 · loss [\d.]+ · recall 7\/8 \(88%\) · training/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await screenshot('recall-runs-view');
+      await runCommand(page, 'Mnemo: Open Chart');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'recall 9x' }).first().click();
+      const frame = chartFrame(page);
+      await frame.locator('h1.title', { hasText: 'recall 9x' }).waitFor({ state: 'visible', timeout: 60_000 });
+      await frame.locator('.plot.recall:not([hidden]) canvas#recall-chart').waitFor({ state: 'visible', timeout: 30_000 });
+      // The run ends: the checkpoint it kept (by recall) is named and marked.
+      appendFileSync(file, metrics(201, 300) + recallMetrics(201, 300) + line({ event: 'done', output_dir: 'output', best_step: 275, best_by: 'recall', best_value: 0.875 }));
+      writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...rec, recall, state: 'done', endedAt: new Date().toISOString() }));
+      await frame.locator('ul.flags li', { hasText: 'Kept checkpoint: step 275, best recall 88%' }).waitFor({ state: 'visible', timeout: 30_000 });
+      // The side bar closed (the chart gets the width); the keyboard is in the webview, so no palette here.
+      await page.keyboard.press('Control+B');
+      await page.mouse.move(5, 5);
+      await setTheme(page, workspace, 'Default Dark Modern', 'vscode-dark');
+      await expectDrawn(frame, 'recall chart');
+      const recallInk = await frame.locator('canvas#recall-chart').evaluate((c) => {
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let ink = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) ink++;
+        return ink;
+      });
+      if (recallInk < 3000) throw new Error(`the recall panel looks blank (${recallInk} drawn pixels)`);
+      await painted(frame);
+      await screenshot('recall-chart-dark');
+      await setTheme(page, workspace, 'Default Light Modern', 'vscode-light');
+      await painted(frame);
+      await screenshot('recall-chart-light');
+      await page.keyboard.press('Control+B');
+
+      // A Find Epochs probe that ended while nobody followed it: opening its chart advises.
+      const probeText = start + [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((k) => {
+        const step = (k + 1) * 25;
+        const loss = 1 + 0.6 * ((step / 100) - 1.5) ** 2;
+        const correct = Math.min(8, Math.round(step / 25)) - (step > 250 ? 1 : 0);
+        return line({ event: 'log', step, epoch: step / 100, loss: 2 / (1 + step / 50) }) + line({ event: 'eval', step, epoch: step / 100, eval_loss: +loss.toFixed(4) }) + line({ event: 'recall', step, epoch: step / 100, set: 'eval', correct, total: 8 });
+      }).join('') + line({ event: 'done', output_dir: 'output', best_by: null });
+      writeRun(workspace, 'probe', { label: 'Find Epochs (3 epochs)', config: { ...config, lr_scheduler: 'constant', evals_per_epoch: 4, save_best: 'none' }, text: probeText });
+      const probeRecord = join(workspace, 'runs', 'probe', 'run.json');
+      writeFileSync(probeRecord, JSON.stringify({ ...JSON.parse(readFileSync(probeRecord, 'utf8')), purpose: 'find-epochs', recall: { eval: 8, test: 0 } }));
+      // Its row in the Runs view opens its chart (a run that is over: no clock redraws the row under the click).
+      const probeRow = sidebar.locator('.monaco-list-row', { hasText: 'Find Epochs (3 epochs)' }).first();
+      await probeRow.waitFor({ state: 'visible', timeout: 60_000 });
+      await probeRow.click();
+      const probe = chartFrame(page);
+      await probe.locator('h1.title', { hasText: 'Find Epochs (3 epochs)' }).waitFor({ state: 'visible', timeout: 60_000 });
+      await probe.locator('ul.flags li.advice', { hasText: /Find Epochs: Recall of the eval set peaks at epoch 2 \(8\/8, 100%\); the eval loss turns up after epoch 1\.5/ }).waitFor({ state: 'visible', timeout: 30_000 });
+      const advice = JSON.parse(readFileSync(probeRecord, 'utf8')).advice;
+      if (advice?.epochs !== 2) throw new Error(`run.json's advice is ${JSON.stringify(advice)}, expected 2 epochs`);
+      await page.mouse.move(5, 5);
+      await painted(probe);
+      await screenshot('find-epochs-chart');
+      // "Train With These Settings" starts Start Training with the advice (here: it asks where to run).
+      mkdirSync(join(workspace, 'data'), { recursive: true });
+      writeFileSync(join(workspace, 'data', 'train.jsonl'), JSON.stringify({ messages: [{ role: 'user', content: 'Q?' }, { role: 'assistant', content: 'A.' }] }) + '\n');
+      await probe.locator('#train-with-advice').click();
+      await page.locator('.quick-input-widget', { hasText: 'where should it run' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await page.keyboard.press('Escape');
+      const after = (await sidebar.locator('.monaco-list-row', { hasText: 'recall 9x' }).first().locator('.label-description').textContent())?.trim();
+      return `Runs view at the end: "${after}"; advice ${advice.epochs} epochs`;
+    },
+  },
+
   {
     name: 'chart of a live run',
     timeoutMs: 240_000,

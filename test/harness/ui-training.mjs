@@ -113,6 +113,12 @@ export const trainingChecks = [
       // From the palette: the target, the config, then the unknown host's key.
       await runCommand(page, 'Mnemo: Start Training');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: alias }).first().click();
+      // Which settings: the project's, or a named preset ("Memorize (small model)").
+      const settings = page.locator('.quick-input-widget', { hasText: 'which settings?' });
+      await settings.waitFor({ state: 'visible', timeout: 30_000 });
+      await settings.locator('.quick-input-list .monaco-list-row', { hasText: 'Memorize (small model)' }).first().waitFor({ state: 'visible' });
+      await screenshot('training-start-presets');
+      await settings.locator('.quick-input-list .monaco-list-row', { hasText: 'Project settings' }).first().click();
       const dialog = page.locator('.monaco-dialog-box');
       await dialog.filter({ hasText: 'Start training HuggingFaceTB/SmolLM2-135M-Instruct' }).waitFor({ state: 'visible', timeout: 30_000 });
       await screenshot('training-start-config');

@@ -22,7 +22,7 @@ export const TRAINING_PRESETS: readonly TrainingPreset[] = [
   {
     id: 'memorize-small',
     label: 'Memorize (small model)',
-    detail: 'LoRA r 64, learning rate 5e-4, 4 epochs, keeps the checkpoint that recalls best: for models of up to ~1B parameters.',
+    detail: 'LoRA r 64, learning rate 5e-4, 4 epochs; for models up to ~1B parameters.',
     config: { method: 'lora', lora_r: 64, learning_rate: 5e-4, epochs: 4, save_best: 'auto' },
   },
 ];

@@ -279,6 +279,11 @@ function legendLabels(c: Chart): LegendItem[] {
 // ---------------------------------------------------------------------------------------------
 // Recall (a panel below the losses) and the marks (vertical lines on both)
 
+/** The left axes' width (px) in both plots: the recall panel's x axis then lines up with the losses'. */
+const Y_AXIS_MIN_WIDTH = 64;
+/** The width the recall panel's axis needs: the losses' axis is made as wide. */
+let recallAxisWidth = 0;
+
 /** Tags drawn first and always in the same colours; any other tag follows. */
 const KNOWN_TAGS = ['forward', 'reversed', 'paraphrase', 'numeric'];
 
@@ -415,7 +420,8 @@ function makeRecallChart(): Chart<'line', ChartPoint[]> {
           ticks: { callback: (v) => `${String(v)}%`, stepSize: 25 },
           // The same width as the losses' axis: the two x axes then line up.
           afterFit: (scale) => {
-            if (chart?.chartArea) scale.width = Math.max(scale.width, chart.chartArea.left);
+            recallAxisWidth = scale.width;
+            scale.width = Math.max(scale.width, Y_AXIS_MIN_WIDTH, chart?.chartArea ? chart.chartArea.left : 0);
           },
         },
       },
@@ -518,7 +524,8 @@ function makeChart(): Chart<'line', ChartPoint[]> {
       },
       scales: {
         x: { type: 'linear', title: { display: true, text: xTitle() } },
-        y: { type: 'linear', position: 'left', title: { display: true, text: 'loss' } },
+        // At least as wide as the recall panel's axis needs ("100%"), so the two plots line up.
+        y: { type: 'linear', position: 'left', title: { display: true, text: 'loss' }, afterFit: (scale) => void (scale.width = Math.max(scale.width, Y_AXIS_MIN_WIDTH, recallAxisWidth)) },
         yLr: { type: 'linear', position: 'right', display: 'auto', grid: { drawOnChartArea: false }, title: { display: true, text: 'learning rate' }, ticks: { callback: (v) => fmt(Number(v)) } },
         yGrad: { type: 'linear', position: 'right', display: 'auto', grid: { drawOnChartArea: false }, title: { display: true, text: 'grad norm' } },
       },
@@ -574,6 +581,12 @@ function drawRecall(): void {
   }
   o.layout = { padding: { right: Math.max(0, chart.width - chart.chartArea.right) } };
   recallChart.update('none');
+  // The recall axis needed more room than the losses' had: widen theirs (afterFit reads it) and line up again.
+  if (recallChart.chartArea.left > chart.chartArea.left + 0.5) {
+    chart.update('none');
+    o.layout = { padding: { right: Math.max(0, chart.width - chart.chartArea.right) } };
+    recallChart.update('none');
+  }
 }
 
 function draw(): void {
