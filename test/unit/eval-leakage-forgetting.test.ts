@@ -23,6 +23,7 @@ import {
 } from '../../src/core/eval';
 import { SPLIT_NEAR_DUPLICATE_THRESHOLD } from '../../src/core/dataset/groups';
 import { Project, scaffoldProject } from '../../src/core/project';
+import { cli } from './cli-run';
 
 const dirs: string[] = [];
 after(() => {
@@ -174,5 +175,37 @@ void describe('forgetting check', () => {
     const md = ablationMarkdown(table);
     assert.match(md, /### Forgetting/);
     assert.match(md, /What is the capital of France\? \(reference: Paris\) — base: "It is Paris\."; run: "The capital of France is the Cooling Bench\."/);
+  });
+});
+
+void describe('mnemo eval: leakage and --forgetting', () => {
+  void test('the score without leaked questions and the leaked ones listed; --forgetting --run lists the regressions; --table shows both', async () => {
+    const { root, script } = project();
+    mkdirSync(join(root, 'data'), { recursive: true });
+    writeFileSync(join(root, 'data', 'train.jsonl'), row('How many points is a Crown worth in Cairnrun?', '5 points.') + '\n');
+    const env = { MNEMO_EVAL_SCRIPT: script, MNEMO_PYTHON: 'python3', STAND_IN_ANSWERS: JSON.stringify({ 'In Cairnrun, how many points is a Crown worth?': '5 points.' }) };
+    const r = await cli(['eval', '--project', root, '--base', '--model', 'tiny'], env);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /overall\s+1\/3 /);
+    assert.match(r.out, /without leaked\s+0\/2 \(0%.*\(1 question left out: near-duplicates of training questions in data\/train\.jsonl\)/);
+    assert.match(r.out, /leaked \(100% alike\): In Cairnrun, how many points is a Crown worth\?  ~  How many points is a Crown worth in Cairnrun\?/);
+
+    const run = join(root, 'runs', 'r1');
+    mkdirSync(join(run, 'output'), { recursive: true });
+    writeFileSync(join(run, 'output', 'adapter_config.json'), '{}');
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ version: 1, id: 'r1', created: '2026-12-07T08:00:00Z', target: { kind: 'local' }, state: 'done', config: { model: 'tiny' } }));
+    const set = forgettingEvalSet();
+    const right = Object.fromEntries(set.questions.map((q) => [q.question, `${q.reference}.`]));
+    const f = await cli(['eval', '--project', root, '--forgetting', '--run', 'r1'], { ...env, STAND_IN_ANSWERS: JSON.stringify(right), STAND_IN_RUN_ANSWERS: JSON.stringify({ ...right, 'What is 2 plus 2?': '5.' }) });
+    assert.equal(f.code, 0, f.err);
+    assert.match(f.out, /1 regression \(/);
+    assert.match(f.out, /- What is 2 plus 2\? \(reference: 4\)\n\s+base: 4\.\n\s+run:  5\./);
+    const t = await cli(['eval', '--project', root, '--table'], env);
+    assert.match(t.out, /without leaked/);
+    assert.match(t.out, /### Forgetting/);
+    assert.match(t.out, /What is 2 plus 2\?/);
+    const bad = await cli(['eval', '--project', root, '--forgetting', '--base-url', 'http://localhost:1', '--model', 'x'], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /--forgetting asks Mnemo's own general-knowledge set of a local model/);
   });
 });

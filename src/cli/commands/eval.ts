@@ -2,7 +2,9 @@ import { relative, resolve } from 'node:path';
 import {
   ablationMarkdown,
   ablationTable,
+  checkForgetting,
   evaluate,
+  formatForgetting,
   formatScore,
   judgeAgreement,
   resolveJudge,
@@ -10,6 +12,7 @@ import {
   type EvalProgress,
   type EvalTarget,
   type EvaluateResult,
+  type ForgettingResult,
 } from '../../core/eval';
 import { MnemoError } from '../../core/errors';
 import { isLocalUrl } from '../../core/generation';
@@ -51,6 +54,21 @@ function progressLine(p: EvalProgress): string {
   return p.phase === 'loading' ? `${p.message ?? 'loading'}…` : `${p.phase}: ${p.done}/${p.total}${p.message && !/answered$/.test(p.message) ? ` (${p.message})` : ''}`;
 }
 
+function short(text: string, max = 70): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max)}…` : t;
+}
+
+function printForgetting(r: ForgettingResult, project: Project): void {
+  console.log(`Forgetting check of run ${r.run.meta.runId} on Mnemo's general-knowledge set (${r.run.answers.length} questions, key-terms grade):`);
+  console.log(`  base model  ${formatScore(r.before)}${r.baseReused ? '  (saved answers reused)' : ''}`);
+  console.log(`  run         ${formatScore(r.after)}`);
+  console.log(`  ${formatForgetting(r)}`);
+  for (const q of r.regressions) console.log(`  - ${q.question} (reference: ${q.reference ?? '-'})\n      base: ${short(q.a?.answer ?? '', 100)}\n      run:  ${short(q.b?.answer ?? '', 100)}`);
+  if (r.gains.length) console.log(`  (${r.gains.length} question${r.gains.length === 1 ? '' : 's'} the base model got wrong and the run right)`);
+  console.log(`wrote ${relative(project.root, r.basePath)}, ${relative(project.root, r.runPath)}`);
+}
+
 function printResult(r: EvaluateResult, project: Project): void {
   const { set, report } = r;
   console.log(`${set.meta.label} on ${set.meta.questionsPath} (${set.answers.length} questions, graded by ${set.meta.grading}${set.meta.judge ? ` ${set.meta.judge.model}` : ''})`);
@@ -58,6 +76,10 @@ function printResult(r: EvaluateResult, project: Project): void {
   const width = Math.max(7, ...tags.map((t) => t.length));
   for (const tag of tags) console.log(`  ${tag.padEnd(width)}  ${formatScore(report.byTag[tag])}`);
   console.log(`  ${'overall'.padEnd(width)}  ${formatScore(report.overall)}`);
+  if (report.withoutLeaks) {
+    console.log(`  ${'without leaked'.padEnd(width)}  ${formatScore(report.withoutLeaks)}  (${report.leaked} question${report.leaked === 1 ? '' : 's'} left out: near-duplicates of training questions in ${set.meta.leakSource})`);
+    for (const a of set.answers.filter((x) => x.leak)) console.log(`  - leaked (${Math.round(a.leak!.similarity * 100)}% alike): ${short(a.question)}  ~  ${short(a.leak!.trainQuestion)}`);
+  }
   const flagged = set.answers.filter((a) => a.verdict.flags?.length);
   if (flagged.length) {
     console.log(`Flagged (${flagged.length}):`);
@@ -77,6 +99,7 @@ export const evalCommand: CliCommand = {
     'npm run mnemo -- eval --project DIR [--questions FILE] [--run ID | --base [--model M] | --base-url URL --model M] [--context none|document|chunks]',
     '                 [--judge-base-url URL --judge-model M] [--grading contains|exact] [--json]',
     '                 [--top-k N] [--max-new-tokens N] [--batch-size N] [--device cpu|cuda|auto]',
+    'npm run mnemo -- eval --project DIR --forgetting (--run ID | --base [--model M]) [--json]',
     'npm run mnemo -- eval --project DIR --table [--json]',
     '',
     'Answers every question of the eval set (default mnemo.json eval.questions, eval/questions.qa; --questions takes',
@@ -90,7 +113,12 @@ export const evalCommand: CliCommand = {
     'Grading: the judge (--judge-model, or mnemo.json eval.judge) when one is set, else --grading (default contains:',
     'every key term of the reference in the answer). Results: runs/ID/eval/<set>.json, or eval/results/<set>.json',
     'for the base model and API models. The API key of the answering model and of the judge: OPENAI_API_KEY.',
-    '--table prints every evaluated run and baseline side by side (Markdown).',
+    'Leakage: eval questions that near-duplicate a training question (the split\'s similarity; the run\'s train.jsonl,',
+    'else data/train.jsonl) are flagged, and the score is also given without them.',
+    '--forgetting asks Mnemo\'s general-knowledge set (55 questions the base SmolLM2-135M-Instruct answers right)',
+    'instead: with --run ID, of the run\'s base model (saved answers reused) and of the run, and lists the questions',
+    'the run now gets wrong (regressions); with --base, of the base model only.',
+    '--table prints every evaluated run and baseline side by side (Markdown), with the forgetting check of each run.',
   ].join('\n'),
   options: {
     questions: { type: 'string' },
@@ -108,6 +136,7 @@ export const evalCommand: CliCommand = {
     'batch-size': { type: 'string' },
     device: { type: 'string' },
     table: { type: 'boolean' },
+    forgetting: { type: 'boolean' },
     json: { type: 'boolean' },
   },
   async run(values) {
@@ -115,10 +144,13 @@ export const evalCommand: CliCommand = {
     if (values.table) {
       const table = ablationTable(project, (path, message) => console.error(`warning: skipped ${path}: ${message}`));
       if (values.json) console.log(JSON.stringify(table, null, 2));
-      else console.log(table.rows.length ? ablationMarkdown(table) : 'No evaluations yet: run `npm run mnemo -- eval --project DIR --base` (or --run ID) first.');
+      else console.log(table.rows.length || table.forgetting.length ? ablationMarkdown(table) : 'No evaluations yet: run `npm run mnemo -- eval --project DIR --base` (or --run ID) first.');
       return 0;
     }
     const t = target(values);
+    if (values.forgetting && (t.kind === 'api' || t.context === 'document' || values.questions !== undefined)) {
+      throw new MnemoError('--forgetting asks Mnemo\'s own general-knowledge set of a local model: --run ID or --base, without --questions or --context.', 'Write e.g. `npm run mnemo -- eval --project DIR --forgetting --run ID`.');
+    }
     const grading = values.grading as string | undefined;
     if (grading !== undefined && grading !== 'contains' && grading !== 'exact') throw new MnemoError(`--grading ${grading} is not contains or exact.`, 'Write --grading contains (key terms) or --grading exact.');
     const apiKey = process.env.OPENAI_API_KEY;
@@ -142,23 +174,34 @@ export const evalCommand: CliCommand = {
     process.on('SIGTERM', onSignal);
     const tty = process.stderr.isTTY;
     let last = 0;
+    const onProgress = (p: EvalProgress & { model?: 'base' | 'run' }) => {
+      if (values.json) return;
+      const now = Date.now();
+      if (now - last < (tty ? 200 : 2000) && p.done < p.total) return;
+      last = now;
+      const line = `${p.model ? `${p.model}: ` : ''}${progressLine(p)}`;
+      if (tty) process.stderr.write(`\r${line}      `);
+      else console.error(line);
+    };
+    const local = { maxNewTokens: int(values['max-new-tokens'], 'max-new-tokens'), batchSize: int(values['batch-size'], 'batch-size'), device: values.device as string | undefined };
     try {
+      if (values.forgetting && t.kind === 'run') {
+        const f = await checkForgetting(project, t.runId, { local, signal: ac.signal, onProgress });
+        if (tty && !values.json) process.stderr.write('\n');
+        if (values.json) console.log(JSON.stringify({ basePath: f.basePath, runPath: f.runPath, baseReused: f.baseReused, before: f.before, after: f.after, drop: f.drop, regressions: f.regressions.map((q) => ({ questionId: q.questionId, question: q.question, reference: q.reference, base: q.a?.answer, run: q.b?.answer })), gains: f.gains.map((q) => q.questionId) }, null, 2));
+        else printForgetting(f, project);
+        return 0;
+      }
       const r = await evaluate(project, {
+        ...(values.forgetting ? { set: 'forgetting' as const } : {}),
         target: t,
         questions: values.questions as string | undefined,
         apiKey,
         judge,
         matcher: grading as 'contains' | 'exact' | undefined,
-        local: { maxNewTokens: int(values['max-new-tokens'], 'max-new-tokens'), batchSize: int(values['batch-size'], 'batch-size'), device: values.device as string | undefined },
+        local,
         signal: ac.signal,
-        onProgress: (p) => {
-          if (values.json) return;
-          const now = Date.now();
-          if (now - last < (tty ? 200 : 2000) && p.done < p.total) return;
-          last = now;
-          if (tty) process.stderr.write(`\r${progressLine(p)}      `);
-          else console.error(progressLine(p));
-        },
+        onProgress,
       });
       if (tty && !values.json) process.stderr.write('\n');
       if (values.json) console.log(JSON.stringify({ path: r.path, meta: r.set.meta, report: r.report, agreement: judgeAgreement(r.set), problems: r.evalSet.problems, answers: r.set.answers }, null, 2));

@@ -118,7 +118,8 @@ interface ScriptAnswer {
  * not load) is a MnemoError with the script's own message and hint.
  */
 export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: ModelEvalOptions & { workDir: string }): Promise<AnswerRecord[]> {
-  const script = opts.script ?? findEvalScript();
+  // MNEMO_EVAL_SCRIPT: a stand-in speaking eval.py's protocol (the CLI tests use one).
+  const script = opts.script ?? process.env.MNEMO_EVAL_SCRIPT ?? findEvalScript();
   // The same Python as training on this machine: named (the mnemo.python setting), MNEMO_PYTHON, else Mnemo's venv.
   const python = (await ensureLocalPython(join(dirname(script), 'requirements.txt'), { given: opts.python, log: opts.onLog })).python;
   // The embedded default model's Hub id is its converted copy on this machine (src/core/default-model.ts).
@@ -143,7 +144,7 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
   opts.onProgress?.({ phase: 'loading', done: 0, total, message: `loading ${spec.model}${spec.adapter ? ' + adapter' : ''}` });
 
   const log: string[] = [];
-  let scriptError: { message: string; hint?: string } | undefined;
+  let scriptError: { message: string; hint?: string; kind?: string } | undefined;
   const code = await new Promise<number | null>((resolveExit, reject) => {
     const child = spawn(python, args, { cwd: dirname(script), env: { ...process.env, PYTHONUNBUFFERED: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
     const kill = () => {
@@ -172,11 +173,11 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
       if (!isStdout) return;
       const ev = parseMetricLine(line);
       if (!ev.event) return;
-      const e = ev.event as unknown as { event: string; state?: string; message?: string; hint?: string; done?: number; total?: number };
+      const e = ev.event as unknown as { event: string; state?: string; message?: string; hint?: string; kind?: string; done?: number; total?: number };
       if (e.event === 'status') {
         if (typeof e.done === 'number') opts.onProgress?.({ phase: 'answering', done: e.done, total: e.total ?? total, message: e.message });
         else opts.onProgress?.({ phase: e.state === 'loading_model' ? 'loading' : 'answering', done: 0, total, message: e.message });
-      } else if (e.event === 'error') scriptError = { message: e.message ?? 'eval.py failed', hint: e.hint };
+      } else if (e.event === 'error') scriptError = { message: e.message ?? 'eval.py failed', hint: e.hint, kind: e.kind };
     };
     onLines(child.stdout, true);
     onLines(child.stderr, false);
@@ -194,8 +195,8 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
   if (opts.signal?.aborted) throw new MnemoError('The evaluation was cancelled.', undefined);
   if (code !== 0 || scriptError) {
     const tail = log.filter((l) => l.trim()).slice(-5).join('\n');
-    const err = scriptError as { message: string; hint?: string } | undefined;
-    throw new MnemoError(`eval.py failed${err ? `: ${err.message}` : ` (exit ${code})`}.`, err?.hint ?? `Its last lines:\n${tail}`, join(opts.workDir, 'eval.log'));
+    const err = scriptError as { message: string; hint?: string; kind?: string } | undefined;
+    throw new MnemoError(`eval.py failed${err ? `: ${err.message}` : ` (exit ${code})`}.`, err?.hint ?? `Its last lines:\n${tail}`, join(opts.workDir, 'eval.log'), err?.kind === 'missing_package' ? 'pythonSetting' : undefined);
   }
   const byId = new Map<string, ScriptAnswer>();
   for (const line of readFileSync(answersFile, 'utf8').split('\n')) {
