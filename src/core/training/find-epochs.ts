@@ -5,9 +5,9 @@
  *
  * `adviseEpochs` is a pure function of the metrics stream (and the probe's config). It is robust
  * to noise: the eval losses are smoothed by a running median of three (a single spike moves
- * nothing), and a turn counts only when the loss stays above its minimum by more than the noise
- * (three times the median deviation from the smoothed curve, at least 1% of the minimum) for two
- * evals in a row. Recall is smoothed the same way before its peak is taken; ties go to the
+ * nothing), and a turn counts only when the loss rises above its minimum by more than the noise
+ * (three times the larger of the median deviation from the smoothed curve and the noise that
+ * second differences show; at least 2% of the minimum) for two evals in a row and ends above it. Recall is smoothed the same way before its peak is taken; ties go to the
  * earlier eval (training longer for the same recall buys nothing).
  */
 import type { EpochAdvice, EvalEvent, MetricEvent, RecallEvent, RecallSetName, RunMark, StartEvent } from './protocol';
@@ -45,11 +45,16 @@ function median(xs: number[]): number {
 export function lossTurn(ys: readonly number[]): number | undefined {
   if (ys.length < 4) return undefined;
   const smooth = median3(ys);
-  const noise = median(ys.map((y, i) => Math.abs(y - smooth[i])));
+  // The noise: how far evals sit off the smoothed curve, or what second differences say (a trend, even curved, has
+  // small ones; noise large ones: |y[i-1] - 2 y[i] + y[i+1]| has a median of about 1.65 sigma), whichever is larger.
+  const curvature = median(ys.slice(1, -1).map((y, i) => Math.abs(ys[i] - 2 * y + ys[i + 2]))) / 1.65;
+  const noise = Math.max(median(ys.map((y, i) => Math.abs(y - smooth[i]))), curvature);
   let min = 0;
   for (let i = 1; i < smooth.length; i++) if (smooth[i] < smooth[min]) min = i;
-  const margin = Math.max(3 * noise, 0.01 * Math.abs(smooth[min]), 1e-9);
-  // Two evals in a row above the minimum by more than the noise: a rise, not a wobble.
+  const margin = Math.max(3 * noise, 0.02 * Math.abs(smooth[min]), 1e-9);
+  // A lasting rise: the curve ends above the minimum by more than the noise...
+  if (!(smooth[smooth.length - 1] - smooth[min] > margin)) return undefined;
+  // ...and two evals in a row are: a rise, not a wobble.
   for (let i = min + 1; i + 1 < ys.length; i++) {
     if (smooth[i] - smooth[min] > margin && smooth[i + 1] - smooth[min] > margin && ys[i] - smooth[min] > margin && ys[i + 1] - smooth[min] > margin) return refine(ys, min, (a, b) => a < b);
   }
