@@ -349,6 +349,9 @@ def make_recall_callback(meter: RecallMeter | None, keeper: BestKeeper, has_eval
     steps in on_step_end (recall alone, nothing kept by it)."""
     from transformers import TrainerCallback
 
+    if meter is not None and not has_eval:
+        log("no eval rows: recall is measured at the eval steps, but nothing is chosen by it (save_best needs the Trainer's evaluations); the run ends with its last step")
+
     class RecallCallback(TrainerCallback):
         def __init__(self):
             self.schedule: set[int] | None = None

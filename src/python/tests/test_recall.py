@@ -259,6 +259,20 @@ def test_torchrun_ranks_share_the_questions_and_write_one_stream(tiny_model_dir,
 # Bad and odd input
 
 
+def test_without_eval_rows_recall_is_measured_at_the_eval_steps(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    config = {"model": str(tiny_model_dir), **QUICK, "max_steps": 3, "eval_file": None}
+    run = memo_run(tmp_path / "run", config, recall_rows(2, 0))
+    rc, events = run_in_process(run, monkeypatch)
+    assert rc == 0, events[-1]
+    check_run(events)
+    assert of(events, "eval") == [] and of(events, "checkpoint") == []
+    assert [(e["step"], e["set"]) for e in of(events, "recall")] == [(2, "eval"), (3, "eval")]
+    for e in of(events, "recall"):
+        check_recall_event(e, recall_rows(2, 0))
+    assert events[-1]["best_by"] is None
+    assert "nothing is chosen by it" in capsys.readouterr().err
+
+
 def test_no_recall_file_measures_no_recall_and_keeps_by_eval_loss(tiny_model_dir, tmp_path, monkeypatch, capsys):
     run = memo_run(tmp_path / "run", {"model": str(tiny_model_dir), **QUICK})
     rc, events = run_in_process(run, monkeypatch)
@@ -338,7 +352,7 @@ def test_save_best_values(value, mode):
     assert recall.save_best_mode(value) == mode
 
 
-@pytest.mark.parametrize("extra, words", [({"save_best": "lowest"}, ["save_best", "auto, recall, eval_loss, none"]), ({"evals_per_epoch": -1}, ["evals_per_epoch"]), ({"recall_batch_size": 0}, ["recall_batch_size"]), ({"recall_limit": "all"}, ["recall_limit", "must be int"])])
+@pytest.mark.parametrize("extra, words", [({"save_best": "lowest"}, ["save_best", "auto, recall, eval_loss, none"]), ({"evals_per_epoch": -1}, ["evals_per_epoch", "must be >= 0"]), ({"recall_batch_size": 0}, ["recall_batch_size", "must be at least 1"]), ({"recall_limit": "all"}, ["recall_limit", "must be int"])])
 def test_bad_recall_configs_are_refused(tiny_model_dir, tmp_path, monkeypatch, extra, words):
     run = memo_run(tmp_path / "run", {"model": str(tiny_model_dir), **QUICK, **extra}, recall_rows())
     rc, events = run_in_process(run, monkeypatch)
