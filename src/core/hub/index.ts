@@ -98,7 +98,7 @@ export async function pushDataset(options: PushOptions): Promise<PushResult> {
   try {
     return scrubDeep(await push(options));
   } catch (err) {
-    if (err instanceof MnemoError) throw new MnemoError(scrubSecrets(err.message), err.hint && scrubSecrets(err.hint), err.file);
+    if (err instanceof MnemoError) throw new MnemoError(scrubSecrets(err.message), err.hint && scrubSecrets(err.hint), err.file, err.fix);
     if (err instanceof Error) {
       err.message = scrubSecrets(err.message);
       if (err.stack) err.stack = scrubSecrets(err.stack);
