@@ -3,7 +3,8 @@
 // Every test/integration/suite/<name>.test.ts (bundled by scripts/build.mjs into
 // out/test/suite/<name>.test.js) runs in a VS Code session of its own: a fresh server, user data
 // and workspace, so suites never see each other's state. The workspace is a copy of
-// examples/cairnrun, or an empty folder for files named <name>.empty.test.ts. Then the UI checks
+// examples/cairnrun, or an empty folder for files named <name>.empty.test.ts (<name>.untrusted.test.ts:
+// opened untrusted, in Restricted Mode). Then the UI checks
 // of test/harness/ui.mjs run, each in a session of its own too.
 //
 // Inside the extension host, tests can read:
@@ -101,6 +102,8 @@ function discoverSuites() {
     file: f,
     bundle: f.replace(/\.ts$/, '.js'),
     workspace: f.endsWith('.empty.test.ts') ? 'empty' : 'project',
+    // <name>.untrusted.test.ts: the folder opens untrusted (Restricted Mode), workspace trust on.
+    untrusted: f.endsWith('.untrusted.test.ts'),
   }));
 }
 
@@ -137,7 +140,8 @@ async function runSuite(browser, suite) {
     if (opts.launcher === 'electron') {
       electron = runWithTestElectron({ workspace, testsPath, env, dataDir: join(dir, 'data') });
     } else {
-      server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env });
+      const trust = suite.untrusted ? { workspaceTrust: true, settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' } } : {};
+      server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env, ...trust });
       context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
       const page = await context.newPage();
       const lines = [];

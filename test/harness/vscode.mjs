@@ -67,7 +67,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * folders under `dataDir`. `env` reaches the extension host. Output goes to `logFile`.
  * Returns { port, host, url(folder, payload), stop(), exited, pid, version }.
  */
-export async function startServer({ dataDir, logFile, env = {}, port, host = '127.0.0.1', readyTimeoutMs = 90_000, settings = {} }) {
+export async function startServer({ dataDir, logFile, env = {}, port, host = '127.0.0.1', readyTimeoutMs = 90_000, settings = {}, workspaceTrust = false }) {
   const vscode = ensureVSCode();
   port ??= await freePort();
   // code-server's VS Code keeps the browser's user settings on the server, in the user data folder.
@@ -80,7 +80,8 @@ export async function startServer({ dataDir, logFile, env = {}, port, host = '12
     '--without-connection-token',
     '--accept-server-license-terms',
     '--disable-telemetry',
-    '--disable-workspace-trust',
+    // workspaceTrust: folders open in Restricted Mode unless trusted (the *.untrusted.test.ts suites).
+    ...(workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--user-data-dir', join(dataDir, 'user'),
     '--server-data-dir', join(dataDir, 'server'),
     '--extensions-dir', join(dataDir, 'extensions'),
