@@ -148,7 +148,9 @@ suite('Training', () => {
       const id = (await vscode.commands.executeCommand('mnemo.startTraining', { target: 'local', config: { model: 'fake-model', max_steps: 30, eval_steps: 10 }, scriptsDir: scripts({ MNEMO_FAKE_DELAY: '0.02' }) })) as string;
       assert.ok(id);
       const done = await waitFor('the local run to be done', () => view.provider.snapshot().find((t) => t.id === id && t.contextValue === 'run-done-local'), { timeoutMs: 60_000, events: [view.model.onDidChange as vscode.Event<unknown>] });
-      assert.match(done.description ?? '', /^done · step 30\/30 · \d+s · loss \d\.\d{3} · eval \d\.\d{3}$/);
+      // The example's eval set (eval/questions.qa) is asked at every eval: the latest recall, graded here, ends the line.
+      assert.match(done.description ?? '', /^done · step 30\/30 · \d+s · loss \d\.\d{3} · eval \d\.\d{3} · recall \d+\/\d+ \(\d+%\)$/);
+      assert.ok(existsSync(join(harness.workspace, 'runs', id, 'recall.jsonl')), 'the recall questions are staged with the run');
       assert.match(plain(done.tooltip), /on this machine/);
       assert.ok(existsSync(join(harness.workspace, 'runs', id, 'output', 'adapter_model.safetensors')), 'the adapter is in the run folder');
       const snap = view.model.get(id)!;
@@ -157,6 +159,34 @@ suite('Training', () => {
       // Download has nothing to fetch for a local run, and says so rather than failing.
       const r = (await vscode.commands.executeCommand('mnemo.training.download', id)) as RunRecord;
       assert.strictEqual(r.target.kind, 'local');
+    });
+
+    test('Find Epochs: a probe run ends with its advice (record, view, chart marks); Train With These Settings starts the advised run', async () => {
+      const view = await runsView();
+      const probe = (await vscode.commands.executeCommand('mnemo.training.findEpochs', { epochs: 2, target: 'local', config: { model: 'fake-model', max_steps: 24, eval_steps: 3 }, scriptsDir: scripts({ MNEMO_FAKE_DELAY: '0.01', MNEMO_FAKE_EVAL_LOSS: '2,1.6,1.3,1.1,1.0,1.2,1.5,1.9' }) })) as string;
+      assert.ok(probe);
+      const item = await waitFor('the probe to be done with its advice', () => view.provider.snapshot().find((t) => t.id === probe && /advice: \d epochs?/.test(t.description ?? '')), { timeoutMs: 60_000, events: [view.model.onDidChange as vscode.Event<unknown>] });
+      assert.match(plain(item.tooltip), /Find Epochs:\*\* Recall of the eval set/);
+      const rec = view.model.get(probe)!.record;
+      assert.strictEqual(rec.purpose, 'find-epochs');
+      assert.strictEqual(rec.config.lr_scheduler, 'constant');
+      assert.strictEqual(rec.advice?.evalTurn?.step, 15, 'the eval loss is lowest at the 5th eval (step 15)');
+      const panel = (await vscode.commands.executeCommand('mnemo.training.openChart', probe)) as { stats(): Promise<{ marks: string[]; flags: string[]; recallLegend: string[] }>; dispose(): void };
+      const stats = await waitFor('the marks on the chart', async () => {
+        const s = await panel.stats();
+        return s.marks.length >= 2 ? s : undefined;
+      }, { timeoutMs: 30_000 });
+      assert.ok(stats.marks.some((m) => /^eval loss turns up/.test(m)) && stats.marks.some((m) => /^recall peaks/.test(m)), stats.marks.join(' | '));
+      assert.ok(stats.flags.some((f) => /^Find Epochs: /.test(f)));
+      assert.ok(stats.recallLegend.some((l) => /^eval set \d+\/\d+ \(\d+%\)$/.test(l)), stats.recallLegend.join(' | '));
+      panel.dispose();
+      const advised = (await vscode.commands.executeCommand('mnemo.training.trainWithAdvice', probe, { target: 'local', scriptsDir: scripts({ MNEMO_FAKE_DELAY: '0.01' }) })) as string;
+      assert.ok(advised && advised !== probe);
+      const cfg = (await waitFor('the advised run in the view', () => view.model.get(advised), { timeoutMs: 30_000, events: [view.model.onDidChange as vscode.Event<unknown>] })).record.config;
+      assert.strictEqual(cfg.lr_scheduler, 'cosine');
+      assert.strictEqual(cfg.epochs, rec.advice?.epochs);
+      assert.strictEqual(cfg.save_best, 'auto');
+      await waitFor('the advised run to end', () => view.provider.snapshot().find((t) => t.id === advised && /^run-(done|failed)-/.test(t.contextValue ?? '')), { timeoutMs: 60_000, events: [view.model.onDidChange as vscode.Event<unknown>] });
     });
 
     test('a failing run shows why in the view, with the hint in its tooltip', async () => {
