@@ -188,7 +188,7 @@ void describe('mnemo eval: leakage and --forgetting', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /overall\s+1\/3 /);
     assert.match(r.out, /without leaked\s+0\/2 \(0%.*\(1 question left out: near-duplicates of training questions in data\/train\.jsonl\)/);
-    assert.match(r.out, /leaked \(100% alike\): In Cairnrun, how many points is a Crown worth\?  ~  How many points is a Crown worth in Cairnrun\?/);
+    assert.match(r.out, /leaked \(100% alike\): In Cairnrun, how many points is a Crown worth\? {2}~ {2}How many points is a Crown worth in Cairnrun\?/);
 
     const run = join(root, 'runs', 'r1');
     mkdirSync(join(run, 'output'), { recursive: true });
@@ -199,7 +199,7 @@ void describe('mnemo eval: leakage and --forgetting', () => {
     const f = await cli(['eval', '--project', root, '--forgetting', '--run', 'r1'], { ...env, STAND_IN_ANSWERS: JSON.stringify(right), STAND_IN_RUN_ANSWERS: JSON.stringify({ ...right, 'What is 2 plus 2?': '5.' }) });
     assert.equal(f.code, 0, f.err);
     assert.match(f.out, /1 regression \(/);
-    assert.match(f.out, /- What is 2 plus 2\? \(reference: 4\)\n\s+base: 4\.\n\s+run:  5\./);
+    assert.match(f.out, /- What is 2 plus 2\? \(reference: 4\)\n\s+base: 4\.\n\s+run: {2}5\./);
     const t = await cli(['eval', '--project', root, '--table'], env);
     assert.match(t.out, /without leaked/);
     assert.match(t.out, /### Forgetting/);
