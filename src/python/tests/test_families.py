@@ -328,3 +328,48 @@ def test_trained_model_stops_by_itself_in_serve(family_root, name, monkeypatch):
     # A request's stop string ends the answer before it.
     assert stopped["choices"][0]["message"]["content"] == a[: a.index(a.split()[-1])].strip(), stopped
     assert stopped["choices"][0]["finish_reason"] == "stop"
+
+
+def test_eval_resets_the_models_repetition_penalties(family_root, monkeypatch, capsys, tmp_path):
+    """A model that ships repetition_penalty / no_repeat_ngram_size in its generation config (many
+    do) must still give its memorized answer, whose words are also the question's ("points")."""
+    import shutil
+
+    import eval as eval_script
+
+    out = trained(family_root, BY_NAME["smollm2"], monkeypatch)
+    penalized = tmp_path / "penalized"
+    shutil.copytree(out, penalized)
+    gc_path = penalized / "generation_config.json"
+    gc = json.loads(gc_path.read_text(encoding="utf-8"))
+    gc.update(repetition_penalty=50.0, no_repeat_ngram_size=1)
+    gc_path.write_text(json.dumps(gc), encoding="utf-8")
+    questions, answers_file = tmp_path / "q.jsonl", tmp_path / "a.jsonl"
+    tiny_model.write_jsonl(questions, [{"id": f"q{i}", "question": q} for i, (q, _) in enumerate(PAIRS)])
+    rc = eval_script.main(["--questions", str(questions), "--output", str(answers_file), "--model", str(penalized), "--device", "cpu", "--system-prompt", SYSTEM, "--max-new-tokens", "24"])
+    capsys.readouterr()
+    assert rc == 0
+    answers = [json.loads(x)["answer"] for x in answers_file.read_text(encoding="utf-8").splitlines()]
+    assert answers == [a for _, a in PAIRS]
+
+
+def test_long_rows_split_at_turn_boundaries_in_the_models_tokens(family_root):
+    """Llama 3.1's header (its date block) costs ~30 tokens a row; a row of five exchanges that the
+    dataset's o200k count let through but is over max_length in this model's tokens is split into
+    rows of whole exchanges, each with the system message, every answer kept, none dropped."""
+    import train
+
+    tok = family_tokenizer(family_root, BY_NAME["llama3.1"])
+    turns = []
+    for q, a in tiny_model.MEMO_PAIRS[:5]:
+        turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    row = {"messages": [{"role": "system", "content": SYSTEM}] + turns}
+    whole = len(common.tokenize_chat(tok, row["messages"]).input_ids)
+    cfg = train.TrainConfig(model="x", max_length=whole * 2 // 3)
+    examples, stats = train.tokenize_rows(tok, [row], cfg, "rows")
+    assert (stats.split, stats.over_length, stats.kept) == (1, 0, len(examples)) and len(examples) >= 2
+    assert all(len(x["input_ids"]) <= cfg.max_length for x in examples)
+    texts = [tok.decode(x["input_ids"]) for x in examples]
+    assert all(SYSTEM in t for t in texts)
+    answers = [tok.decode([i for i in x["labels"] if i != -100]) for x in examples]
+    assert "".join(answers) == "".join(a + "<|eot_id|>" for _, a in tiny_model.MEMO_PAIRS[:5])
