@@ -118,8 +118,9 @@ suite('Training', () => {
     assert.strictEqual(editor.document.uri.fsPath, project.configPath);
     assert.ok(editor.document.isDirty, 'the section is added to the editor, not written behind it');
     const text = editor.document.getText();
-    assert.deepStrictEqual((JSON.parse(text) as { training?: unknown }).training, { model: '' });
-    assert.match(editor.document.lineAt(editor.selection.active.line).text, /"training"/);
+    // A model the schema accepts (an empty one it refuses): the embedded default, selected to type over.
+    assert.deepStrictEqual((JSON.parse(text) as { training?: unknown }).training, { model: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
+    assert.strictEqual(editor.document.getText(editor.selection), 'HuggingFaceTB/SmolLM2-135M-Instruct');
     assert.strictEqual(readFileSync(project.configPath, 'utf8'), before, 'nothing written to disk');
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
     writeFileSync(project.configPath, original);
