@@ -166,6 +166,8 @@ export class ChartPanel implements vscode.Disposable {
         const builder = this.builders.get(e.runId);
         const snap = feed.get(e.runId);
         if (!builder || !snap) return this.sendInit();
+        // recall.jsonl came after the chart opened (a run seen while setting up): draw anew, graded against it.
+        if (!builder.questions && snap.recallQuestions && e.events.some((x) => x.event === 'recall')) return this.sendInit();
         this.sent.set(e.runId, (this.sent.get(e.runId) ?? 0) + e.events.length);
         const cols = builder.add(e.events);
         const recallPoints = (this.recallSent.get(e.runId) ?? 0) + cols.recall.length;

@@ -42,7 +42,7 @@ export class SeriesBuilder {
   private stepsPerEpoch: number | undefined;
 
   /** `questions`: the run's recall.jsonl, to grade recall answers with the core's rule. */
-  constructor(private readonly questions?: ReadonlyMap<string, RecallQuestion>) {}
+  constructor(readonly questions?: ReadonlyMap<string, RecallQuestion>) {}
 
   /** The columns of these events (sorted by step), and the non-finite values among them. */
   add(events: readonly MetricEvent[]): Columns {
