@@ -53,7 +53,7 @@ export {
   storedPath,
   writeAnswerSet,
 } from './store';
-export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets, forgettingRows } from './compare';
+export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets, forgettingCell, forgettingRows } from './compare';
 export { FORGETTING_MAX_NEW_TOKENS, FORGETTING_QUESTIONS_PATH, forgettingEvalSet, forgettingReport, formatForgetting, GENERAL_KNOWLEDGE_QA, type ForgettingReport } from './forgetting';
 export { findLeaks, projectLeaks, readTrainingQuestions, trainingQuestions, type TrainingQuestions } from './leakage';
 export { answerWithApi, apiPrompt, bm25TopK, documentText, loadContextChunks, type ApiAnswerOptions, type ContextChunk } from './api';

@@ -1,4 +1,4 @@
-import type { AblationRow, AblationTable, Score } from '../../core/eval';
+import { forgettingCell, type AblationRow, type AblationTable, type Score } from '../../core/eval';
 
 /** A column the ablation table can be sorted by: 'score', 'label', 'kind', 'tag:<tag>' or 'setting:<key>'. */
 export type SortKey = string;
@@ -67,7 +67,7 @@ function escape(text: string): string {
 export function ablationReport(table: AblationTable, key: SortKey): string {
   const choice = sortChoices(table).find((c) => c.key === key) ?? sortChoices(table)[0];
   const out = ['# Ablation table', ''];
-  if (!table.rows.length) {
+  if (!table.rows.length && !table.forgetting.length) {
     out.push('No answer sets yet. Run "Mnemo: Run Evaluation" on the base model, your runs and an API baseline; they appear here side by side.', '');
     return out.join('\n');
   }
@@ -78,13 +78,34 @@ export function ablationReport(table: AblationTable, key: SortKey): string {
     'Scores are correct / graded answers with the rate and its 95% Wilson interval.',
     '',
   );
-  const head = ['answer set', 'kind', 'score', ...table.tags, ...table.differing];
-  out.push(`| ${head.map(escape).join(' | ')} |`, `|${head.map((_, i) => (i >= 2 && i < 3 + table.tags.length ? ' ---: ' : ' --- ')).join('|')}|`);
+  const leaks = table.rows.some((r) => r.score.leaked > 0);
+  const forgetting = new Map(table.forgetting.map((f) => [f.runId, f]));
+  const scoreCols = 1 + (leaks ? 1 : 0) + table.tags.length;
+  const head = ['answer set', 'kind', 'score', ...(leaks ? ['without leaked'] : []), ...table.tags, ...(forgetting.size ? ['forgetting'] : []), ...table.differing];
+  out.push(`| ${head.map(escape).join(' | ')} |`, `|${head.map((_, i) => (i >= 2 && i < 2 + scoreCols ? ' ---: ' : ' --- ')).join('|')}|`);
   for (const r of sortRows(table, choice.key)) {
-    const cells = [r.meta.label, r.meta.kind, cell(r.score.overall), ...table.tags.map((t) => cell(r.score.byTag[t])), ...table.differing.map((k) => String(r.settings[k] ?? ''))];
+    const f = r.meta.runId ? forgetting.get(r.meta.runId) : undefined;
+    const cells = [
+      r.meta.label,
+      r.meta.kind,
+      cell(r.score.overall),
+      ...(leaks ? [r.score.withoutLeaks ? `${cell(r.score.withoutLeaks)} (${r.score.leaked} left out)` : cell(r.score.overall)] : []),
+      ...table.tags.map((t) => cell(r.score.byTag[t])),
+      ...(forgetting.size ? [f ? forgettingCell(f) : ''] : []),
+      ...table.differing.map((k) => String(r.settings[k] ?? '')),
+    ];
     out.push(`| ${cells.map(escape).join(' | ')} |`);
   }
   out.push('');
+  if (leaks) out.push('**without leaked**: the score without the eval questions that near-duplicate a training question (the dataset split\'s similarity); they show memorized pairs, not recall.', '');
+  if (table.forgetting.length) {
+    out.push('## Forgetting (general knowledge: base model → run)', '', 'Mnemo\'s general-knowledge questions, which the base model answers right, asked again of each run ("Mnemo: Check Forgetting"). A regression is a question the run now gets wrong.', '');
+    for (const f of table.forgetting) {
+      out.push(`- **${escape(f.label)}**: ${forgettingCell(f)}`);
+      for (const q of f.regressions) out.push(`  - ${escape(q.question)} — reference: ${escape(q.reference ?? '-')}; base: “${escape(q.baseAnswer.slice(0, 100))}”; run: “${escape(q.runAnswer.slice(0, 100))}”`);
+    }
+    out.push('');
+  }
   if (!table.differing.length) out.push('All rows share the same settings (or only baselines were evaluated).', '');
   return out.join('\n');
 }

@@ -14,6 +14,10 @@ export const CONTEXT_VALUES = {
   answerSet: 'answer-set',
   tag: 'eval-tag',
   problem: 'eval-problem',
+  leaks: 'eval-leaks',
+  leak: 'eval-leak',
+  regressions: 'eval-regressions',
+  regression: 'eval-regression',
 } as const;
 
 /** Context key: true while an evaluation is running (its cancel command shows). */
@@ -31,4 +35,5 @@ export const COMMANDS = {
   markCorrect: 'mnemo.eval.markCorrect',
   markWrong: 'mnemo.eval.markWrong',
   clearVerdict: 'mnemo.eval.clearVerdict',
+  checkForgetting: 'mnemo.eval.checkForgetting',
 } as const;

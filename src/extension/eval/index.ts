@@ -8,8 +8,11 @@ import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import {
   ablationTable,
+  checkForgetting,
   clearOverrule,
   evaluate,
+  formatForgetting,
+  runBaseModel,
   evalSetPath,
   formatScore,
   judgeAgreement,
@@ -23,6 +26,7 @@ import {
   type EvalProgress,
   type EvalTarget,
   type EvaluateResult,
+  type ForgettingResult,
   type JudgeEndpoint,
   type ScoreReport,
   type Verdict,
@@ -299,6 +303,72 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   return result;
 }
 
+/**
+ * "Mnemo: Check Forgetting": Mnemo's general-knowledge set asked of a run's base model (its saved
+ * answers reused) and of the run; the questions the run now gets wrong are listed under the run's
+ * answer set in the view and in the ablation table. `{runId, reuseBase}` skips the picker.
+ */
+async function checkForgettingCommand(ctx: Ctx, arg?: { runId?: string; reuseBase?: boolean }): Promise<ForgettingResult | undefined> {
+  const project = ctx.requireProject();
+  if (running) {
+    const c = await vscode.window.showWarningMessage('Mnemo: an evaluation is already running.', 'Cancel It');
+    if (c) running.abort();
+    return undefined;
+  }
+  let runId = typeof arg?.runId === 'string' ? arg.runId : undefined;
+  if (!runId) {
+    const runs = doneRuns(project);
+    if (!runs.length) throw new MnemoError('There is no finished run to check.', 'Train a run first (Mnemo: Start Training); the check compares its model with the base model on general-knowledge questions.');
+    const pick = await vscode.window.showQuickPick(
+      runs.map((r) => ({ label: `$(beaker) Run ${r.id}`, description: r.label, id: r.id })),
+      { title: 'Mnemo: Check Forgetting: which run? (its base model answers too, once)' },
+    );
+    if (!pick) return undefined;
+    runId = pick.id;
+  }
+  const python = await ensurePython(ctx, 'evaluation');
+  if (!python) return undefined;
+  const base = runBaseModel(project, runId);
+  const controller = new AbortController();
+  running = controller;
+  await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT_KEY, true);
+  ctx.log.info(`Forgetting check: run ${runId} and its base model ${base.model} on Mnemo's general-knowledge set`);
+  let result: ForgettingResult;
+  try {
+    result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Mnemo: checking forgetting of run ${runId}`, cancellable: true },
+      async (progress, token) => {
+        token.onCancellationRequested(() => controller.abort());
+        return checkForgetting(project, runId, {
+          reuseBase: arg?.reuseBase,
+          local: { python },
+          signal: controller.signal,
+          onProgress: (p) => progress.report({ message: `${p.model === 'base' ? 'base model' : 'run'}: ${p.phase} ${p.done}/${p.total}` }),
+          onLog: (line) => ctx.log.info(`eval.py: ${line}`),
+        });
+      },
+    );
+  } catch (err) {
+    if (controller.signal.aborted) {
+      void vscode.window.showInformationMessage('Mnemo: forgetting check cancelled; nothing was saved.');
+      return undefined;
+    }
+    throw err;
+  } finally {
+    running = undefined;
+    void vscode.commands.executeCommand('setContext', RUNNING_CONTEXT_KEY, false);
+  }
+  need().model.refresh();
+  const summary = `run ${runId} on general knowledge: ${formatForgetting(result)}${result.baseReused ? ' (the base model\'s saved answers reused)' : ''}.`;
+  ctx.log.info(`Forgetting check done: ${summary} ${result.regressions.map((q) => `\n  - ${q.question} (base: ${q.a?.answer ?? ''} | run: ${q.b?.answer ?? ''})`).join('')}`);
+  const node = need().tree.findAnswerSet(result.runPath);
+  if (node && need().view.visible) void need().view.reveal(node, { select: true, focus: false, expand: 2 });
+  void vscode.window.showInformationMessage(`Mnemo: ${summary}`, 'Open Ablation Table').then((c) => {
+    if (c) void vscode.commands.executeCommand(COMMANDS.openAblation, { sortBy: 'score' });
+  });
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Results, comparisons, ablations
 
@@ -473,6 +543,7 @@ const commands: CommandSpec[] = [
   { id: COMMANDS.openResults, run: openResults },
   { id: COMMANDS.deleteResults, run: deleteResults },
   { id: COMMANDS.openAblation, run: openAblation },
+  { id: COMMANDS.checkForgetting, run: checkForgettingCommand },
   { id: COMMANDS.markCorrect, run: setVerdict(true) },
   { id: COMMANDS.markWrong, run: setVerdict(false) },
   { id: COMMANDS.clearVerdict, run: setVerdict('clear') },

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import * as vscode from 'vscode';
-import { listAnswerSets, loadEvalSet, RESULTS_DIR, type AnswerSetEntry } from '../../core/eval';
+import { forgettingRows, listAnswerSets, loadEvalSet, RESULTS_DIR, type AnswerSetEntry, type ForgettingRow } from '../../core/eval';
 import type { Project } from '../../core/project';
 import { watchTree } from '../../core/watch';
 import type { Ctx } from '../ctx';
@@ -21,6 +21,8 @@ export interface EvalSetInfo {
 export interface EvalSnapshot {
   evalSets: EvalSetInfo[];
   answerSets: AnswerSetEntry[];
+  /** The forgetting check of each run that has one (regressions against the base model). */
+  forgetting: ForgettingRow[];
   /** Answer set files that could not be read. */
   unreadable: { path: string; message: string }[];
 }
@@ -95,7 +97,7 @@ export class EvalModel implements vscode.Disposable {
   snapshot(): EvalSnapshot {
     if (this.cached) return this.cached;
     const project = this.ctx.project;
-    if (!project) return { evalSets: [], answerSets: [], unreadable: [] };
+    if (!project) return { evalSets: [], answerSets: [], forgetting: [], unreadable: [] };
     const unreadable: EvalSnapshot['unreadable'] = [];
     const answerSets = listAnswerSets(project, (path, message) => {
       unreadable.push({ path, message });
@@ -110,7 +112,8 @@ export class EvalModel implements vscode.Disposable {
         return { path, rel, error: err instanceof Error ? err.message : String(err) };
       }
     });
-    this.cached = { evalSets, answerSets, unreadable };
+    const forgetting = forgettingRows(project, answerSets, (path, message) => this.ctx.log.warn(`Evaluations: ${path}: ${message}`));
+    this.cached = { evalSets, answerSets, forgetting, unreadable };
     return this.cached;
   }
 

@@ -1,8 +1,8 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { judgeAgreement, readAnswerSet, type AnswerSetEntry } from '../../core/eval';
+import { FORGETTING_QUESTIONS_PATH, judgeAgreement, readAnswerSet, type AnswerSetEntry } from '../../core/eval';
 import type { EvalModel } from './model';
-import { AnswerSetNode, EvalSetNode, GroupNode, ProblemNode, TagNode, type EvalNode } from './nodes';
+import { AnswerSetNode, EvalSetNode, GroupNode, LeakNode, LeaksNode, ProblemNode, RegressionNode, RegressionsNode, TagNode, type EvalNode } from './nodes';
 
 /** A plain snapshot of a tree item, for tests and logs. */
 export interface EvalTreeSnapshot {
@@ -34,8 +34,27 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
     if (!node) return this.roots();
     if (node instanceof EvalSetNode) return node.children;
     if (node instanceof GroupNode) return node.children;
-    if (node instanceof AnswerSetNode) return node.tags;
+    if (node instanceof AnswerSetNode) return this.answerSetChildren(node);
+    if (node instanceof LeaksNode) {
+      try {
+        return readAnswerSet(node.parent.path).answers.filter((a) => a.leak).map((a) => new LeakNode(node, a));
+      } catch {
+        return []; // The set changed under the view; it refreshes on its own.
+      }
+    }
+    if (node instanceof RegressionsNode) return node.row.regressions.map((q) => new RegressionNode(node, q));
     return [];
+  }
+
+  /** An answer set's children: the forgetting regressions (a run's forgetting set), the leaked questions, the tags. */
+  private answerSetChildren(node: AnswerSetNode): EvalNode[] {
+    const out: EvalNode[] = [];
+    const forgetting = node.entry.meta.purpose === 'forgetting' && node.entry.meta.kind === 'run' ? this.model.snapshot().forgetting.find((f) => f.path === node.path) : undefined;
+    if (forgetting) out.push(new RegressionsNode(node, forgetting));
+    const s = node.entry.score;
+    if (s.leaked && s.withoutLeaks) out.push(new LeaksNode(node, s.leaked, s.withoutLeaks));
+    out.push(...node.tags);
+    return out;
   }
 
   /** Adds the judge's agreement with the user's verdicts to an answer set's tooltip (read when hovered). */
@@ -64,7 +83,7 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
       let setNode = byRel.get(q);
       if (!setNode) {
         // Answers to a question file that is no longer (or never was) under eval/.
-        setNode = new EvalSetNode({ path: q, rel: q.startsWith('/') ? basename(q) : q }, false);
+        setNode = new EvalSetNode({ path: q, rel: q.startsWith('/') ? basename(q) : q }, false, q === FORGETTING_QUESTIONS_PATH && entry.meta.purpose === 'forgetting');
         byRel.set(q, setNode);
         roots.push(setNode);
       }
@@ -89,7 +108,7 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
       const item = c.toTreeItem();
       const label = typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
       const snap: EvalTreeSnapshot = { label, description: typeof item.description === 'string' ? item.description : undefined, contextValue: item.contextValue };
-      if (depth > 1 && !(c instanceof TagNode) && !(c instanceof ProblemNode)) snap.children = this.snapshot(depth - 1, c);
+      if (depth > 1 && !(c instanceof TagNode) && !(c instanceof ProblemNode) && !(c instanceof LeakNode) && !(c instanceof RegressionNode)) snap.children = this.snapshot(depth - 1, c);
       return snap;
     });
   }
