@@ -234,7 +234,16 @@ class RecallMeter:
         results: dict[int, tuple[str, str]] = {}
         for at in range(0, len(mine), self.batch_size):
             chunk = mine[at : at + self.batch_size]
-            out = common.greedy_generate(model, self.tokenizer, [prompts[i] for i in chunk], self.max_new_tokens, device)
+            try:
+                out = common.greedy_generate(model, self.tokenizer, [prompts[i] for i in chunk], self.max_new_tokens, device)
+            except Exception as e:  # noqa: BLE001 - an OOM here gets the recall knobs as its hint
+                if common.classify_error(e).kind != "oom":
+                    raise
+                raise ScriptError(
+                    f"The GPU ran out of memory answering the recall questions ({len(chunk)} at a time, up to {self.max_new_tokens} new tokens).",
+                    kind="oom",
+                    hint="Lower recall_batch_size or recall_max_new_tokens, or ask fewer questions with recall_limit (recall_file null turns recall off).",
+                ) from None
             results.update(zip(chunk, (tuple(x) for x in out)))
         if world > 1:
             import torch.distributed as dist

@@ -228,6 +228,28 @@ def test_measuring_leaves_the_model_training(tiny_model_dir, tmp_path):
     assert [e["answers"] for e in one] == [e["answers"] for e in events]
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_running_out_of_memory_while_answering_names_the_recall_knobs(tiny_model_dir, tmp_path):
+    import common
+    import torch
+    from transformers import LlamaForCausalLM
+
+    class OutOfMemory(LlamaForCausalLM):
+        """The tiny model, whose generate() fails as a full GPU does."""
+
+        def generate(self, *args, **kwargs):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    model = OutOfMemory.from_pretrained(str(tiny_model_dir))
+    sets = recall.read_recall_file(_write(tmp_path / "recall.jsonl", recall_rows()), 0)
+    meter = recall.RecallMeter(sets, common.load_tokenizer(str(tiny_model_dir)), common.Metrics(None, stdout=False), max_new_tokens=5, batch_size=4)
+    model.train()
+    with pytest.raises(common.ScriptError) as e:
+        meter.measure(model, 3, 0.1)
+    assert e.value.kind == "oom" and "recall questions (4 at a time, up to 5 new tokens)" in str(e.value) and "recall_batch_size" in e.value.hint
+    assert model.training
+
+
 def _write(path, rows):
     tiny_model.write_jsonl(path, rows)
     return path
