@@ -1,13 +1,77 @@
-// UI check of the clear-text consent: an endpoint on plain http:// at this machine's non-loopback
-// address, a key set through the palette, then "Generate Pairs": the modal asks before the key is
-// sent; Cancel sends nothing; "Send Over HTTP and Remember" lets the sweep run and is remembered
-// (the next sweep goes straight to the plan). Included in the list of test/harness/ui.mjs.
+// UI checks of secrets. Included in the list of test/harness/ui.mjs.
+// - clear-text key consent: an endpoint on plain http:// at this machine's non-loopback address, a
+//   key set through the palette, then "Generate Pairs": the modal asks before the key is sent;
+//   Cancel sends nothing; "Send Over HTTP and Remember" lets the sweep run and is remembered (the
+//   next sweep goes straight to the plan).
+// - secrets journey: sentinel secrets typed where a person types them (API key and Hub token in
+//   their password boxes, the SSH key's passphrase in its box), then the journey: a sweep against a
+//   server that echoes the key back, the dataset built and pushed to a local Hub, a run trained on a
+//   real OpenSSH server with the encrypted key. Every command line on this machine is recorded
+//   while it runs (/proc/<pid>/cmdline). Then every file of the project, the remote run folder,
+//   VS Code's logs and data of the session, the harness's logs, the sshd log and the recorded
+//   command lines are searched for any 8 characters of a sentinel: none may be found.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
-import { openView, runCommand, workbench } from './ui.mjs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { repoRoot } from './vscode.mjs';
+import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
+
+/** A TypeScript module of test/servers, through tsx (the harness itself is plain JavaScript). */
+async function tsModule(path) {
+  const { tsImport } = await import('tsx/esm/api');
+  return tsImport(join(repoRoot, path), import.meta.url);
+}
+
+function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return [];
+    }
+    return st.isDirectory() ? filesUnder(p) : st.isFile() ? [p] : [];
+  });
+}
+
+/** Records the command line of every process on this machine, polling /proc, until stopped. */
+function recordCommandLines() {
+  const seen = new Set();
+  const poll = () => {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const line = readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ').trim();
+        if (line) seen.add(line);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  const timer = setInterval(poll, 100);
+  poll();
+  return {
+    stop() {
+      clearInterval(timer);
+      poll();
+      return [...seen];
+    },
+  };
+}
+
+/** Types a secret into the password box a command opens from the palette. */
+async function typeSecret(page, command, secret, saved) {
+  await runCommand(page, command);
+  const input = page.locator('.quick-input-widget input[type="password"]');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(secret);
+  await input.press('Enter');
+  await page.locator('.notifications-toasts', { hasText: saved }).first().waitFor({ state: 'visible', timeout: 30_000 });
+}
 
 function lanAddress() {
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
@@ -115,6 +179,127 @@ export const secretsChecks = [
       } finally {
         await server.close();
       }
+    },
+  },
+  {
+    name: 'secrets journey',
+    timeoutMs: 300_000,
+    async prepare({ workspace }) {
+      const sentinels = {
+        key: `sk-mnemoSENTINEL-${randomBytes(16).toString('hex')}`,
+        token: `hf_SENTINEL${randomBytes(12).toString('hex')}`,
+        passphrase: `pp-SENTINEL-${randomBytes(12).toString('hex')}`,
+      };
+      const { startEchoServer, sentinelHits } = await tsModule('test/servers/secret-echo-server.ts');
+      const { startSshd, TEST_HOST_ALIAS } = await tsModule('test/servers/sshd.ts');
+      const { HubServer } = await tsModule('test/servers/hub-server.ts');
+      const echo = await startEchoServer();
+      const hub = await HubServer.start([{ name: 'me', token: sentinels.token, write: ['me'] }]);
+      const sshd = await startSshd({ passphrase: sentinels.passphrase });
+      const scripts = mkdtempSync(join(tmpdir(), 'mnemo-ui-secrets-scripts-'));
+      copyFileSync(join(repoRoot, 'test/fixtures/fake-train.py'), join(scripts, 'fake_train.py'));
+      writeFileSync(join(scripts, 'train.py'), 'import os, runpy\nos.environ.setdefault("MNEMO_FAKE_DELAY", "0.05")\nrunpy.run_path("fake_train.py", run_name="__main__")\n');
+      mkdirSync(join(workspace, '.vscode'), { recursive: true });
+      writeFileSync(
+        join(workspace, '.vscode/settings.json'),
+        JSON.stringify({ 'mnemo.ssh.configFile': sshd.sshConfig, 'mnemo.ssh.knownHostsFile': sshd.knownHosts, 'mnemo.training.python': '/usr/bin/python3', 'mnemo.training.scriptsDir': scripts, 'mnemo.hub.url': hub.url }, null, 2),
+      );
+      const config = JSON.parse(readFileSync(join(workspace, 'mnemo.json'), 'utf8'));
+      config.chunking = { tokens: 1500 };
+      config.generation = { ...config.generation, baseUrl: `${echo.url}`, model: 'echo-model', variants: ['nuanced'], temperatures: [0.2] };
+      config.hub = { repo: 'me/cairnrun-qa' };
+      config.training = { model: 'HuggingFaceTB/SmolLM2-135M-Instruct', max_steps: 30, eval_steps: 10 };
+      writeFileSync(join(workspace, 'mnemo.json'), JSON.stringify(config, null, 2) + '\n');
+      return {
+        sentinels,
+        sentinelHits,
+        echo,
+        hub,
+        sshd,
+        alias: TEST_HOST_ALIAS,
+        async dispose() {
+          await echo.close();
+          await hub.stop();
+          await sshd.stop();
+          rmSync(scripts, { recursive: true, force: true });
+        },
+      };
+    },
+    async run({ page, workspace, screenshot, prepared }) {
+      const { sentinels, sentinelHits, echo, hub, sshd, alias } = prepared;
+      const commandLines = recordCommandLines();
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await sidebar.locator('.monaco-list-row', { hasText: 'rulebook.pdf' }).first().waitFor({ state: 'visible', timeout: 90_000 });
+      await widenSidebar(page, 520);
+
+      await typeSecret(page, 'Mnemo: Set API Key', sentinels.key, 'API key saved in secret storage');
+      await typeSecret(page, 'Mnemo: Set Hugging Face Token', sentinels.token, 'Hugging Face token saved in secret storage');
+
+      // The sweep, against a server that echoes the key in 429s, 500s, headers and answers.
+      const dialog = page.locator('.monaco-dialog-box');
+      await runCommand(page, 'Mnemo: Generate Pairs');
+      const plan = dialog.filter({ hasText: 'Generate Q&A:' });
+      await plan.waitFor({ state: 'visible', timeout: 60_000 });
+      await plan.locator('.monaco-button', { hasText: 'Run All' }).click();
+      await page.locator('.notifications-toasts', { hasText: /requests done/ }).first().waitFor({ state: 'visible', timeout: 90_000 });
+      if (!echo.auth.includes(`Bearer ${sentinels.key}`)) throw new Error('the key never reached the endpoint');
+
+      // The dataset, built and pushed to the local Hub with the token.
+      await runCommand(page, 'Mnemo: Build Dataset');
+      await page.locator('.notifications-toasts', { hasText: 'dataset built' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await runCommand(page, 'Mnemo: Push Dataset to Hub');
+      const repo = page.locator('.quick-input-widget', { hasText: 'Push dataset to the Hugging Face Hub' });
+      await repo.waitFor({ state: 'visible' });
+      await repo.locator('input').press('Enter');
+      await page.locator('.notifications-toasts', { hasText: /pushed me\/cairnrun-qa/ }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      if (!hub.commits.length) throw new Error('nothing reached the Hub');
+
+      // A run on the SSH host, with the encrypted key's passphrase typed in its box.
+      await runCommand(page, 'Mnemo: Start Training');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: alias }).first().click();
+      const settings = page.locator('.quick-input-widget', { hasText: 'which settings?' });
+      await settings.waitFor({ state: 'visible', timeout: 30_000 });
+      await settings.locator('.quick-input-list .monaco-list-row', { hasText: 'Project settings' }).first().click();
+      await dialog.filter({ hasText: 'Start training' }).locator('.monaco-button', { hasText: /^Start$/ }).click();
+      const box = page.locator('.quick-input-widget', { hasText: 'Passphrase for id_ed25519' });
+      await box.waitFor({ state: 'visible', timeout: 60_000 });
+      await box.locator('input[type="password"]').fill(sentinels.passphrase);
+      await box.locator('input[type="password"]').press('Enter');
+      const runOf = () => {
+        const dir = join(workspace, 'runs');
+        for (const id of existsSync(dir) ? readdirSync(dir) : []) {
+          try {
+            const r = JSON.parse(readFileSync(join(dir, id, 'run.json'), 'utf8'));
+            if (r.state === 'done' || r.state === 'failed') return r;
+          } catch {
+            /* not yet */
+          }
+        }
+        return undefined;
+      };
+      const deadline = Date.now() + 120_000;
+      let record;
+      while (!(record = runOf())) {
+        if (Date.now() > deadline) throw new Error('the run did not finish in 120 s');
+        await page.waitForTimeout(250);
+      }
+      if (record.state !== 'done') throw new Error(`the run ${record.state}: ${JSON.stringify(record.error ?? {})}`);
+      await runCommand(page, 'Mnemo: Show Logs');
+      await screenshot('secrets-journey');
+
+      // The search: everything this session wrote, on this machine and on the host.
+      const lines = commandLines.stop();
+      const dataDir = join(dirname(dirname(workspace)), 'data');
+      const resultsLogs = join(process.env.MNEMO_TEST_RESULTS_DIR ?? join(repoRoot, 'test-results'), 'logs');
+      const files = [...filesUnder(workspace), ...filesUnder(record.target?.remoteDir ?? '/nonexistent'), ...filesUnder(dataDir).filter((f) => !/\/(CachedData|CachedProfilesData|extensions)\//.test(f)), ...filesUnder(resultsLogs).filter((f) => f.includes('secrets-journey'))];
+      const secrets = Object.values(sentinels);
+      const hits = files.flatMap((f) => sentinelHits(readFileSync(f, 'latin1'), secrets).map((h) => `${f}: ${h}`));
+      hits.push(...sentinelHits(sshd.log(), secrets).map((h) => `sshd log: ${h}`));
+      hits.push(...lines.flatMap((l) => sentinelHits(l, secrets).map((h) => `command line "${l.slice(0, 80)}": ${h}`)));
+      if (hits.length) throw new Error(`sentinels found:\n${hits.slice(0, 20).join('\n')}`);
+      if (!files.some((f) => /Mnemo\.log$/.test(f))) throw new Error(`the Mnemo log is not among the ${files.length} files searched`);
+      return `searched ${files.length} files, the sshd log and ${lines.length} command lines: no sentinel`;
     },
   },
 ];
