@@ -1,6 +1,7 @@
 """Fine-tunes a causal language model on chat rows so that it memorizes them (Mnemo's training stage).
 
-Run it in a run folder holding config.json, train.jsonl, test.jsonl, this script and common.py:
+Run it in a run folder holding config.json, train.jsonl, test.jsonl, recall.jsonl (optional), this
+script and the scripts beside it (common.py, recall.py, grading.py):
 
     python train.py --config config.json                                  # one GPU, or the CPU
     torchrun --nproc_per_node 4 train.py --config config.json             # several GPUs (DDP)
@@ -15,10 +16,11 @@ Input: train.jsonl / test.jsonl in the Hugging Face "messages" format, one row p
 as Mnemo's dataset stage writes them. Rows are rendered with the model's chat template and the
 loss is taken on assistant tokens only (their text and end-of-turn marker). Rows longer than
 max_length are counted and dropped or cut (over_length); rows left with no assistant token are
-dropped; both are reported, never silent.
+dropped; both are reported, never silent. recall.jsonl holds the questions answered at each
+evaluation (recall.py says how; the best recall picks the checkpoint the run ends with, save_best).
 
 Output: metrics.jsonl (and the same lines on stdout), one JSON event per line, the protocol of
-src/core/training/protocol.ts: status, start, log, eval, checkpoint, done, or error with a kind
+src/core/training/protocol.ts: status, start, log, eval, recall, checkpoint, done, or error with a kind
 (oom, missing_package, model_not_found, no_gpu, disk_full, bad_config, bad_data, cancelled) and a
 hint. Human-readable progress goes to stderr. The adapter (LoRA) or the model (full) and the
 tokenizer are saved to output/; output/merged/ with merge; checkpoints/ holds the evaluated
