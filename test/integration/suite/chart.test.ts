@@ -231,6 +231,54 @@ suite('Chart', () => {
     assert.strictEqual(csv.trim().split('\n').length, 101, 'both runs, 50 steps each, and the header');
   });
 
+  test('recall: per tag under the losses (a tag of one\'s own too), live; answers without their question, a recall event without answers and a corrupt recall line are flagged; comparing, each run\'s recall', async () => {
+    const questions = [
+      { id: 'q-a', set: 'eval', question: 'In Cairnrun, how far?', reference: 'Nine metres.', tags: ['forward'], keys: null },
+      { id: 'q-b', set: 'eval', question: 'In Cairnrun, what is nine metres?', reference: 'The Free Cast retreat.', tags: ['reversed'], keys: null },
+      { id: 'q-c', set: 'eval', question: 'In Cairnrun, what is a Cairn?', reference: 'A stone Marker.', tags: ['definitions'], keys: null },
+    ];
+    const recall = (step: number, right: string[], extra: object = {}) =>
+      line({ event: 'recall', step, epoch: step / 200, set: 'eval', correct: right.length, total: 3, answers: questions.map((q) => ({ id: q.id, answer: right.includes(q.id) ? q.reference : 'No idea.', correct: right.includes(q.id) })), ...extra });
+    await makeRun('recall-a', logLines(1, 50) + line({ event: 'eval', step: 50, eval_loss: 1.2 }) + recall(50, ['q-a']), { recall: { eval: 3, test: 0 } });
+    writeFileSync(join(harness.workspace, 'runs', 'recall-a', 'recall.jsonl'), questions.map((q) => JSON.stringify(q)).join('\n') + '\n');
+    view.model.refresh();
+    const panel = await openChart('recall-a');
+    let s = await statsUntil(panel, 'the recall panel', (x) => x.recallLegend.length > 0);
+    assert.deepStrictEqual(s.recallLegend, ['eval set 1/3 (33%)', 'forward 1/1 (100%)', 'reversed 0/1 (0%)', 'definitions 0/1 (0%)']);
+    // Live: the next eval's recall, an answer to a question not in recall.jsonl, a recall event without answers, a corrupt line.
+    const file = join(harness.workspace, 'runs', 'recall-a', 'metrics.jsonl');
+    appendFileSync(file, logLines(51, 100) + recall(100, ['q-a', 'q-c'], { answers: [...questions.map((q) => ({ id: q.id, answer: ['q-a', 'q-c'].includes(q.id) ? q.reference : 'No idea.' })), { id: 'q-gone', answer: 'x' }] }));
+    appendFileSync(file, line({ event: 'recall', step: 150, set: 'eval', correct: 3, total: 3 }) + '{"event":"recall","step":200,"set":"eval","corr\n');
+    s = await statsUntil(panel, 'the live recall', (x) => x.runs[0].recall === 3);
+    assert.deepStrictEqual(s.recallLegend.slice(0, 2), ['eval set 3/3 (100%)', 'forward 1/1 (100%)']);
+    assert.ok(s.flags.some((f) => /1 recall measurement came without answers to grade/.test(f)), s.flags.join(' | '));
+    assert.ok(s.flags.some((f) => /1 recall answer had no question in recall.jsonl/.test(f)), s.flags.join(' | '));
+    assert.ok(s.flags.some((f) => /1 line of metrics.jsonl could not be read \(line \d+: not JSON\)/.test(f)), s.flags.join(' | '));
+    // The run ends and keeps its best-recall checkpoint: named above the chart and marked.
+    appendFileSync(file, line({ event: 'done', output_dir: 'output', best_step: 150, best_by: 'recall', best_value: 1 }));
+    s = await statsUntil(panel, 'the kept checkpoint', (x) => x.marks.length > 0);
+    assert.deepStrictEqual(s.marks, ['kept: step 150, best recall 100%']);
+    assert.ok(s.flags.includes('Kept checkpoint: step 150, best recall 100%.'));
+    // The recall option hides the panel.
+    panel.setOptions({ showRecall: false });
+    s = await statsUntil(panel, 'the recall panel hidden', (x) => !x.options.showRecall);
+    assert.deepStrictEqual(s.recallLegend, []);
+    panel.dispose();
+    // No recall measured at all: said, not drawn.
+    await makeRun('recall-none', logLines(1, 30), { recall: { eval: 0, test: 0 } });
+    const none = await openChart('recall-none');
+    s = await statsUntil(none, 'the note', (x) => x.flags.some((f) => /No recall measured/.test(f)));
+    assert.deepStrictEqual(s.recallLegend, []);
+    none.dispose();
+    // Comparing: each run's eval-set recall, in its colour.
+    await makeRun('recall-b', logLines(1, 50) + recall(50, ['q-a', 'q-b']), { recall: { eval: 3, test: 0 } });
+    const cmp = (await vscode.commands.executeCommand('mnemo.training.compareRuns', ['recall-a', 'recall-b'])) as ChartPanel;
+    await cmp.whenReady();
+    s = await statsUntil(cmp, 'both runs\' recall', (x) => x.recallLegend.length === 2);
+    assert.deepStrictEqual(s.recallLegend.map((l) => l.replace(/ \d+\/\d+ \(\d+%\)$/, '')).sort(), ['recall-a', 'recall-b']);
+    cmp.dispose();
+  });
+
   test('the chart follows the colour theme', async () => {
     const id = 'theme-run';
     await makeRun(id, logLines(1, 20));
