@@ -15,14 +15,14 @@ export interface TrainingPreset {
 /**
  * The presets. "Memorize (small model)": the method's defaults (LoRA r 32, lr 1e-4, 1 epoch) are
  * tuned for 7B+ models; a ~100M model needs a higher rate, a larger rank and more passes over the
- * pairs to recall them (issue 18, item 8). Set its values from bench:memorization's figures (the
- * README table says which setting won); the ones here are a starting point, not a measured optimum.
+ * pairs to recall them (issue 18, item 8). Set its values (and its detail) from bench:memorization's
+ * figures (the README table says which setting won): the ones here are a starting point, NOT measured.
  */
 export const TRAINING_PRESETS: readonly TrainingPreset[] = [
   {
     id: 'memorize-small',
     label: 'Memorize (small model)',
-    detail: 'LoRA r 64, learning rate 5e-4, 4 epochs; for models up to ~1B parameters.',
+    detail: 'LoRA r 64, learning rate 5e-4, 4 epochs: more rate, rank and passes than the defaults, for small models.',
     config: { method: 'lora', lora_r: 64, learning_rate: 5e-4, epochs: 4, save_best: 'auto' },
   },
 ];
