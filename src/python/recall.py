@@ -67,7 +67,7 @@ class RecallQuestion:
     question: str
     reference: str
     tags: list[str] = field(default_factory=list)
-    keys: list | None = None
+    keys: list[str] | None = None  # the explicit key facts of an @keys: line (grading.grade), None = heuristic terms
 
 
 def _bad_line(name: str, n: int, what: str) -> ScriptError:
@@ -129,8 +129,9 @@ def _check_row(row, name: str, n: int) -> RecallQuestion:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise _bad_line(name, n, "has tags that are not a list of strings.")
     keys = row.get("keys")
-    if keys is not None and not isinstance(keys, list):
-        raise _bad_line(name, n, "has keys that are neither a list nor null.")
+    if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+        raise _bad_line(name, n, "has keys that are neither a list of strings nor null.")
+    keys = keys or None  # [] is no explicit fact: the heuristic key terms, as the core grades it
     return RecallQuestion(id=row["id"], set=row["set"], question=row["question"], reference=row["reference"], tags=tags, keys=keys)
 
 

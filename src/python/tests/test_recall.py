@@ -356,6 +356,7 @@ def test_a_malformed_recall_line_is_bad_data_naming_it(tiny_model_dir, tmp_path,
         ({"id": "q-1", "set": "eval", "question": "Q?", "reference": 5}, ["has no reference"]),
         ({"id": "q-1", "set": "eval", "question": "Q?", "reference": "A.", "tags": "forward"}, ["tags"]),
         ({"id": "q-1", "set": "eval", "question": "Q?", "reference": "A.", "keys": "8 seconds"}, ["keys"]),
+        ({"id": "q-1", "set": "eval", "question": "Q?", "reference": "A.", "keys": [8]}, ["keys", "list of strings"]),
         (["not", "an", "object"], ["not a JSON object"]),
     ],
 )
@@ -367,6 +368,21 @@ def test_bad_recall_rows_name_their_line(tmp_path, row, words):
     assert e.value.kind == "bad_data" and "recall.jsonl line 3 " in str(e.value)
     for w in words:
         assert w in str(e.value)
+
+
+def test_answers_are_graded_with_the_questions_keys(tmp_path):
+    import common
+    import grading
+
+    ref = "Cold Stone: after eight seconds outside both Hearths, play restarts with an Arbiter's Drop (Rule 7.4)."
+    rows = [{"id": f"q-{i}", "set": "eval", "question": "What is Cold Stone?", "reference": ref, "tags": ["forward"], "keys": keys} for i, keys in enumerate([None, ["Hearth Roll"], []])]
+    sets = recall.read_recall_file(_write(tmp_path / "recall.jsonl", rows), 0)
+    meter = recall.RecallMeter(sets, None, common.Metrics(None, stdout=False))
+    answer = ("After eight seconds, an Arbiter's Drop.", "stop")
+    ev = meter._event("eval", sets["eval"], [answer] * 3, 5, 0.25, 0.1, grading.grade)
+    # The heuristic key terms pass it; the explicit fact "Hearth Roll" is not in it; [] is the heuristic.
+    assert [a["correct"] for a in ev["answers"]] == [True, False, True]
+    assert (ev["correct"], ev["total"], ev["by_tag"]) == (2, 3, {"forward": {"correct": 2, "total": 3}}) and meter.value() == 2 / 3
 
 
 @pytest.mark.parametrize("value, mode", [(True, "auto"), (False, "none"), ("auto", "auto"), ("recall", "recall"), ("eval_loss", "eval_loss"), ("none", "none")])
