@@ -3,10 +3,12 @@
  * the editor when open), their problems, and the workspace index of questions for duplicates.
  * Editor-protocol free: server.ts adapts it to LSP, tests can drive it directly.
  */
+import { statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeError } from '../core/errors';
+import { findLeaks, trainingQuestions } from '../core/eval/leakage';
 import { projectExamples } from '../core/generation/filters';
 import { Project } from '../core/project';
 import { activePairs, Checker, parseQa, QaIndex, reparseQa, type PairAnalysis, type QaFile, type QaProblem } from '../core/qa';
@@ -242,11 +244,64 @@ export class QaWorkspace {
   problems(uri: string): QaProblem[] {
     const state = this.files.get(uri);
     if (!state) return [];
-    if (!state.analyses) return state.local;
-    if (state.indexed) return [...state.local, ...this.index.problemsFor(state.path)];
+    const leaks = this.isEvalSet(state.path) ? this.leakProblems(state) : [];
+    if (!state.analyses) return leaks.length ? [...state.local, ...leaks] : state.local;
+    if (state.indexed) return [...state.local, ...this.index.problemsFor(state.path), ...leaks];
     const local = new QaIndex();
     local.update(state.path, state.file, state.analyses);
-    return [...state.local, ...local.problemsFor(state.path)];
+    return [...state.local, ...local.problemsFor(state.path), ...leaks];
+  }
+
+  /** True for an eval set of the project: mnemo.json eval.questions, or a .qa file under eval/ (results aside). */
+  isEvalSet(path: string): boolean {
+    if (!this.project || !path.endsWith('.qa')) return false;
+    return path === this.project.config.eval.questions.replace(/^\.\//, '') || (path.startsWith('eval/') && !path.startsWith('eval/results/'));
+  }
+
+  private leakCache = new Map<string, { key: string; problems: QaProblem[] }>();
+  private training: { stamp: string; source: string; questions: string[] } | undefined;
+
+  /**
+   * Leakage (src/core/eval/leakage.ts): each eval question that near-duplicates a question of the
+   * training rows (data/train.jsonl; the dataset split's similarity) is a warning on its Q line.
+   * Read again when data/train.jsonl changes (on the file's next check).
+   */
+  private leakProblems(state: FileState): QaProblem[] {
+    const project = this.project!;
+    const file = join(project.dataDir, 'train.jsonl');
+    let stamp = '';
+    try {
+      const s = statSync(file);
+      stamp = `${s.mtimeMs}:${s.size}`;
+    } catch {
+      return []; // No dataset built yet: nothing to compare with.
+    }
+    if (this.training?.stamp !== stamp) {
+      const t = trainingQuestions(project);
+      this.training = t ? { stamp, ...t } : undefined;
+    }
+    const training = this.training;
+    if (!training) return [];
+    const pairs = state.file.pairs.filter((p) => !p.commented && p.question);
+    const key = `${stamp}\u0000${pairs.map((p) => `${p.questionLine}:${p.question}`).join('\u0000')}`;
+    const cached = this.leakCache.get(state.uri);
+    if (cached?.key === key) return cached.problems;
+    const leaks = findLeaks(pairs.map((p, i) => ({ id: String(i), question: p.question })), training.questions, { keywords: project.config.keywords });
+    const problems: QaProblem[] = [];
+    pairs.forEach((p, i) => {
+      const leak = leaks.get(String(i));
+      if (!leak) return;
+      const pct = Math.round(leak.similarity * 100);
+      problems.push({
+        ...p.questionSpan,
+        code: 'eval-leak',
+        severity: 'warning',
+        pair: state.file.pairs.indexOf(p),
+        message: `This eval question near-duplicates a training question (${pct}% alike, the dataset split's measure): "${leak.trainQuestion.length > 120 ? `${leak.trainQuestion.slice(0, 119)}…` : leak.trainQuestion}" in ${training.source}. A model that trained on it answers from a memorized pair, not from recall of the document: its score is also given without such questions. Reword the question (other words, the same fact), or keep it and read the score without leaked questions.`,
+      });
+    });
+    this.leakCache.set(state.uri, { key, problems });
+    return problems;
   }
 
   summary(uri: string): QaFileSummary | undefined {

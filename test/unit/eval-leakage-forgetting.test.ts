@@ -209,3 +209,29 @@ void describe('mnemo eval: leakage and --forgetting', () => {
     assert.match(bad.err, /--forgetting asks Mnemo's own general-knowledge set of a local model/);
   });
 });
+
+void describe('leakage diagnostics in the eval .qa file (language server)', () => {
+  void test('a leaked eval question gets a warning on its Q line naming the training question; other files and non-leaked questions none', async () => {
+    const { QaWorkspace } = await import('../../src/server/workspace');
+    const { pathToFileURL } = await import('node:url');
+    const { root } = project();
+    mkdirSync(join(root, 'data'), { recursive: true });
+    writeFileSync(join(root, 'data', 'train.jsonl'), row('How many points is a Crown worth in Cairnrun?', '5 points.') + '\n');
+    const ws = new QaWorkspace(root);
+    await ws.loadProject();
+    const evalUri = pathToFileURL(join(root, 'eval', 'questions.qa')).toString();
+    ws.update(evalUri, EVAL_QA, true);
+    const leaks = ws.problems(evalUri).filter((p) => p.code === 'eval-leak');
+    assert.equal(leaks.length, 1);
+    assert.equal(leaks[0].startLine, 1);
+    assert.equal(leaks[0].severity, 'warning');
+    assert.match(leaks[0].message, /near-duplicates a training question \(100% alike.*"How many points is a Crown worth in Cairnrun\?" in data\/train\.jsonl/);
+    // The same text under qa/ is training material, not an eval set: no leak warnings there.
+    const qaUri = pathToFileURL(join(root, 'qa', 'x.qa')).toString();
+    ws.update(qaUri, EVAL_QA, true);
+    assert.equal(ws.problems(qaUri).filter((p) => p.code === 'eval-leak').length, 0);
+    // The twin reworded away: the warning goes.
+    ws.update(evalUri, EVAL_QA.replace('how many points is a Crown worth', 'what does a Crown score'), true);
+    assert.equal(ws.problems(evalUri).filter((p) => p.code === 'eval-leak').length, 0);
+  });
+});

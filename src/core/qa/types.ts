@@ -46,6 +46,7 @@ export interface QaProblem extends Span {
 }
 
 export type QaProblemCode =
+  | 'eval-leak'
   | 'question-without-answer'
   | 'answer-without-question'
   | 'empty-question'
