@@ -5,8 +5,10 @@
 
 It builds a tiny Llama-style model (random weights) and a tokenizer trained on the sample rulebook
 (tiny_model.py), then runs the real train.py twice in a fresh run folder:
-  1. full fine-tuning on a small memorization set (precision auto: bf16 or fp16 on a GPU); it
-     asserts the loss falls by 20x and that greedy generation recalls every trained answer;
+  1. full fine-tuning on a small memorization set (precision auto: bf16 or fp16 on a GPU, fp32
+     master weights); it asserts the loss falls by 20x, that greedy generation recalls every trained
+     answer, that the saved weights are fp32, that batched greedy answers (left padding) end on the
+     stop token, and that serve.py answers on the same device;
   2. LoRA with gradient checkpointing, NEFTune, evaluation, best-checkpoint keeping and merging;
      it asserts the run ends with `done` and writes the adapter and the merged model.
 It prints the loss curve and tokens/s of each run; the last line is one JSON object.
@@ -72,6 +74,36 @@ def summary(name: str, events: list[dict]) -> dict:
     return out
 
 
+def generation_checks(output: Path, device: str) -> dict[str, bool]:
+    """The fully fine-tuned model: its weights were kept in fp32 (master weights; the compute was
+    bf16/fp16 under autocast on a GPU), batched greedy answers (left padding) all end on the stop
+    token, and serve.py answers on the same device with finish_reason stop."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    import common
+    import serve
+
+    with safe_open(str(output / "model.safetensors"), framework="pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    tokenizer = common.load_tokenizer(str(output))
+    model = AutoModelForCausalLM.from_pretrained(str(output), dtype=common.pick_dtype("auto", device)).to(device).eval()
+    prompts = [common.render_question(tokenizer, q, tiny_model.SYSTEM_PROMPT) for q, _ in tiny_model.MEMO_PAIRS]
+    batched = common.greedy_generate(model, tokenizer, prompts, 16, device)
+    print(f"  batched greedy on {device}: {batched}")
+    cfg = serve.ServeConfig(model=str(output), device=device)
+    s_tok, s_model = serve.load(output, device)
+    q, a = tiny_model.MEMO_PAIRS[0]
+    served = serve.Generator(s_tok, s_model, cfg).complete([{"role": "system", "content": tiny_model.SYSTEM_PROMPT}, {"role": "user", "content": q}], temperature=0, max_tokens=16)
+    print(f"  serve.py on {next(s_model.parameters()).device}: {served}")
+    return {
+        "full_fp32_master_weights": dtypes == {"F32"},
+        "batched_answers_stop": [x for x in batched] == [(b, "stop") for _, b in tiny_model.MEMO_PAIRS],
+        "serve_on_device_stops": served["text"] == a and served["finish_reason"] == "stop" and next(s_model.parameters()).device.type == torch.device(device).type,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="GPU check of train.py with a tiny model built on the spot.")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
@@ -107,6 +139,8 @@ def main() -> int:
         recalled = sum(a == e for a, e in zip(answers, expected))
         print(f"  recalled {recalled}/{len(expected)}: {answers}")
         checks["full_recalls_all"] = recalled == len(expected)
+        if checks["full_done"]:
+            checks.update(generation_checks(work / "full" / "output", opts.device))
 
         lora = run_train(work / "lora", {"model": str(model_dir), **LORA}, env)
         lora_summary = summary("LoRA", lora)

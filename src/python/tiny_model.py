@@ -113,7 +113,6 @@ def build(out_dir, vocab_size: int = 1024, hidden_size: int = 128, layers: int =
 
 def greedy_answers(model_dir, questions: list[str], system: str | None = SYSTEM_PROMPT, max_new_tokens: int = 16, device: str = "cpu") -> list[str]:
     """Greedy answers of a saved model (or a LoRA adapter folder, loaded over its base) to `questions`, one at a time."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     model_dir = str(model_dir)
@@ -125,15 +124,8 @@ def greedy_answers(model_dir, questions: list[str], system: str | None = SYSTEM_
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir)
     model.to(device).eval()
-    answers = []
-    for q in questions:
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}]
-        prompt = common.render_chat(tokenizer, messages, add_generation_prompt=True)
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(device)
-        with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        answers.append(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    return answers
+    # One at a time, through the same generation code as eval.py (prompt, stop tokens, penalties reset).
+    return [common.greedy_generate(model, tokenizer, [common.render_question(tokenizer, q, system)], max_new_tokens, device)[0][0] for q in questions]
 
 
 if __name__ == "__main__":
