@@ -202,6 +202,9 @@ function renderHeader(): void {
   const points = stores.reduce((n, s) => n + s.logCount + s.evalCount, 0);
   empty.hidden = points > 0 || !runs.length;
   recallPlot.hidden = !showRecallPanel();
+  // The recall toggle only where there is recall to show.
+  const recallToggle = checkboxes.get('showRecall');
+  if (recallToggle) recallToggle.label.hidden = !runs.some((r) => r.recall.length > 0);
   empty.textContent = 'No metrics yet: the chart fills in as the run logs its first steps.';
   canvas.setAttribute('aria-label', runs.length === 1 ? `Loss chart of ${runs[0].name}` : `Loss chart comparing ${runs.map((r) => r.name).join(', ')}`);
 }
