@@ -4,7 +4,7 @@
  * the same project, so the command cannot drift from the editor's diagnostics.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
@@ -16,8 +16,9 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** `file:line:col: severity: message [code]`, as a problem matcher's regexp reads it. */
-const LINE = /^(.+?):(\d+):(\d+): (error|warning|info): (.+) \[([a-z-]+)\]$/;
+/** `file:line:col: severity: message [code]`, as the problem matcher package.json contributes (`$mnemo-check`) reads it. */
+const MATCHER = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).contributes.problemMatchers.find((m: { name: string }) => m.name === 'mnemo-check');
+const LINE = new RegExp(MATCHER.pattern.regexp);
 
 function project(files: Record<string, string>, config: object = { context: 'Cairnrun rules', keywords: ['Cairnrun'] }): string {
   const root = mkdtempSync(join(tmpdir(), 'mnemo-check-'));
@@ -58,6 +59,10 @@ void test('mnemo check prints each problem as file:line:col: severity: message [
   const summary = lines.pop()!;
   assert.match(summary, /^2 errors, \d+ warnings, \d+ notes? in 3 files of 4 \.qa files checked\.$/);
   for (const l of lines) assert.match(l, LINE);
+  // The matcher's groups: file, line, column, severity, message, code.
+  const m = LINE.exec(lines.find((l) => l.endsWith('[duplicate-across-files]'))!)!;
+  assert.deepEqual([MATCHER.pattern.file, MATCHER.pattern.line, MATCHER.pattern.column, MATCHER.pattern.severity, MATCHER.pattern.message, MATCHER.pattern.code], [1, 2, 3, 4, 5, 6]);
+  assert.ok(m[1].endsWith('qa/rulebook/b.qa') && m[2] === '4' && m[4] !== undefined && m[6] === 'duplicate-across-files', m.join(' | '));
   // Paths relative to the current folder when the project is inside it (it is not here: it is under the temp folder).
   const rel = (p: string) => (relative(process.cwd(), join(root, p)).startsWith('..') ? join(root, p) : relative(process.cwd(), join(root, p))).split('\\').join('/');
   // The question with no answer, at its Q: (line 11, column 1), in both files.
