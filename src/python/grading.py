@@ -244,9 +244,22 @@ def _is_unit(t: str) -> bool:
     )
 
 
+_ASIDE = re.compile(r"\([^()]*\)")
+_WH_QUESTION = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE | re.ASCII)
+_YES_NO_WS = re.compile(rf"^[{_JS_WS}]*(?:yes|no)[{_JS_WS}]+", re.IGNORECASE | re.ASCII)
+
+
+def _yes_no_then_word(ref: str) -> bool:
+    """`/^\\s*(?:yes|no)\\s+\\p{L}/iu.test(ref)`."""
+    m = _YES_NO_WS.match(ref)
+    return bool(m) and m.end() < len(ref) and unicodedata.category(ref[m.end()])[0] == "L"
+
+
 def _guessed_terms(reference: str, question: str) -> tuple[list[str], list[str]]:
     """match.ts guessedTerms: the key terms and their kinds ("number", "yes-no", "word")."""
-    ref = strip_citations(reference)
+    full = strip_citations(reference)
+    aside = _js_trim(_WS_RUN.sub(" ", _ASIDE.sub(" ", full)))
+    ref = aside if normalize_tokens(aside) else full
     in_question = {stem(t) for t in normalize_tokens(question)}
     terms: list[str] = []
     kinds: list[str] = []
@@ -261,7 +274,7 @@ def _guessed_terms(reference: str, question: str) -> tuple[list[str], list[str]]
         kinds.append(kind)
 
     yes_no = _YES_NO.match(ref)
-    if yes_no:
+    if yes_no and not (_yes_no_then_word(ref) and _WH_QUESTION.search(question)):
         add(yes_no.group(1).lower(), "yes-no")
     floor = len(terms)
     raws = [_TRAILING_PUNCT.sub("", m) for m in _raw_words(ref)]

@@ -151,6 +151,12 @@ const EDGE: GoldenInput[] = [
   { answer: 'classes', reference: 'class', question: '' },
   { answer: 'The Japanese yen', reference: 'The yen', question: 'What is the currency of Japan?' },
   { answer: 'Yes', reference: 'Yes.', question: 'Yes or no?' },
+  { answer: 'five', reference: 'No more than five', question: 'How many steps?' },
+  { answer: 'five', reference: 'No more than five', question: 'Is it five?' },
+  { answer: 'no', reference: 'YEſ it is', question: 'How is it?' },
+  { answer: 'no', reference: 'No\u00a0way', question: 'what?' },
+  { answer: 'Long Gate', reference: 'A Long Gate (thrown beyond the Long Line)', question: 'What is the name of the Gate?' },
+  { answer: 'it', reference: '(only an aside)', question: '' },
   { answer: '8 seconds, then an Arbiter drop in the hearth', reference: "After eight seconds outside both Hearths, play restarts with an Arbiter's Drop.", question: '' },
 ];
 

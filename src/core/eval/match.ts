@@ -13,7 +13,8 @@
  *   Otherwise key terms guessed from the reference: its numbers, the word naming a number's unit
  *   ("8 seconds" -> 8, second; abbreviations such as "m" or "cm" are not asked for), its capitalised
  *   words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too, unless they are
- *   common function words), and "yes"/"no" when the reference starts with one. A reference with none
+ *   common function words), and "yes"/"no" when the reference starts with one (not when a "how
+ *   many" question is answered "No more than five"). Asides in parentheses are left out. A reference with none
  *   of those uses its content words (4+ letters, not function words; shorter ones when that leaves none). Terms the question already
  *   contains do not count (echoing the question proves nothing). The numbers and the yes/no must
  *   all appear; of the other terms, two thirds (rounded up), so a short right answer that leaves out
@@ -175,12 +176,18 @@ export function keyTerms(reference: string, question = '', keys?: readonly strin
   return guessedTerms(reference, question).terms;
 }
 
+/** A question asking what, which, who, when, where, why or how (not a yes/no question). */
+const WH_QUESTION = /\b(?:what|which|who|whom|whose|when|where|why|how)\b/i;
+
 /** What kind a guessed key term is: numbers and yes/no must all appear, of words two thirds. */
 type TermKind = 'number' | 'yes-no' | 'word';
 
 /** The key terms guessed from a reference (see the file comment), with their kinds. */
 function guessedTerms(reference: string, question: string): { terms: string[]; kinds: TermKind[] } {
-  const ref = stripCitations(reference);
+  // Asides in parentheses ("A Long Gate (thrown with both feet beyond the Long Line)") are details, not the answer.
+  const full = stripCitations(reference);
+  const aside = full.replace(/\([^()]*\)/g, ' ').replace(/\s+/g, ' ').trim();
+  const ref = normalizeTokens(aside).length ? aside : full;
   const inQuestion = new Set(normalizeTokens(question).map(stem));
   const terms: string[] = [];
   const kinds: TermKind[] = [];
@@ -193,8 +200,10 @@ function guessedTerms(reference: string, question: string): { terms: string[]; k
     kinds.push(kind);
   };
   const isUnit = (t: string) => /^\p{L}+$/u.test(t) && t.length >= 3 && !FUNCTION_WORDS.has(t) && !NUMBER_WORDS.has(t) && ORDINAL(t) === undefined;
+  // "Yes"/"No" answers a yes/no question; "No more than five" answers "how many".
   const yesNo = /^\s*(yes|no)\b/i.exec(ref);
-  if (yesNo) add(yesNo[1].toLowerCase(), 'yes-no');
+  const thenWord = /^\s*(?:yes|no)\s+/i.exec(ref);
+  if (yesNo && !(thenWord && /^\p{L}/u.test(ref.slice(thenWord[0].length)) && WH_QUESTION.test(question))) add(yesNo[1].toLowerCase(), 'yes-no');
   const floor = terms.length;
   // Capitalised words and numbers, read from the raw text (case is lost after normalising).
   const raws = [...ref.matchAll(/[\p{L}\p{N}][\p{L}\p{N}.'’-]*/gu)].map((m) => m[0].replace(/[.'’-]+$/, ''));
