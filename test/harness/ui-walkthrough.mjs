@@ -5,8 +5,9 @@
 //   dataset" are checked, training is not; a finished run written while the window is open checks
 //   "Train a model" off; the subtitle is not cut off.
 // - webview csp: the chart's HTML, read inside VS Code's webview frames, has the strict policy.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { openView, runCommand, widenSidebar, workbench } from './ui.mjs';
 
 const STEPS = ['Create a project', 'Add a source document', 'Check the chunks', 'Generate Q&A pairs', 'Curate the pairs', 'Build the dataset', 'Train a model', 'Evaluate it', 'Compare runs'];
@@ -43,6 +44,9 @@ export const walkthroughChecks = [
     name: 'walkthrough',
     timeoutMs: 180_000,
     prepare({ workspace }) {
+      // The folder sits inside a git repository, as the demo's copy does (.tmp/demo/ in this one):
+      // VS Code must not ask about the repository in the parent folders.
+      execFileSync('git', ['init', '-q', dirname(workspace)]);
       mkdirSync(join(workspace, 'qa', 'rulebook'), { recursive: true });
       writeFileSync(join(workspace, 'qa', 'rulebook', 'hand.qa'), '@source: sources/rulebook.pdf\n\nQ: In Cairnrun, how many points is a Crown worth?\nA: Five points.\n');
       mkdirSync(join(workspace, 'data'), { recursive: true });
@@ -86,6 +90,9 @@ export const walkthroughChecks = [
       await page.locator('button.getting-started-step', { has: page.locator('.step-title', { hasText: 'Compare runs' }) }).scrollIntoViewIfNeeded();
       await screenshot('walkthrough-trained');
       const after = await stepStates(page);
+      // By now (the session is 20 s old and the Git extension has looked for repositories), no prompt about the parent repository.
+      const prompts = await page.locator('.notifications-toasts .notification-toast', { hasText: /parent folders/ }).count();
+      if (prompts) throw new Error('VS Code asks about the git repository found in the parent folders');
       return `checked: ${Object.entries(after).filter(([, v]) => v).map(([k]) => k).join(', ')}`;
     },
   },
