@@ -92,3 +92,7 @@ void test('stageState: pairs, a dataset, a finished run and an answer set, each 
   writeFileSync(join(dir, 'eval', 'results', 'base.json'), '{}');
   assert.deepEqual(stageState(project), { hasPairs: true, hasDataset: true, hasTrainedRun: true, hasEvaluation: true });
 });
+
+void test('.qa documents (and the answer sets\' diffs, which are .qa documents) wrap long answers instead of cutting them', () => {
+  assert.equal(c.configurationDefaults?.['[mnemo-qa]']?.['editor.wordWrap'], 'on');
+});
