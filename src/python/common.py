@@ -572,12 +572,18 @@ def render_chat(tokenizer, messages: list[dict], add_generation_prompt: bool = F
 
 def takes_system(tokenizer) -> bool:
     """False when the template refuses a system message (raises, as Gemma 2 and Mistral v0.1 do) or drops it."""
-    probe = "Mnemo7system"
-    try:
-        text = tokenizer.apply_chat_template([{"role": "system", "content": probe}, {"role": "user", "content": "Hi"}], tokenize=False, enable_thinking=False)
-    except Exception:  # noqa: BLE001 - any refusal
-        return False
-    return probe in text
+    key = (id(tokenizer), str(getattr(tokenizer, "chat_template", "")))
+    if key not in _SYSTEM_CACHE:
+        probe = "Mnemo7system"
+        try:
+            text = tokenizer.apply_chat_template([{"role": "system", "content": probe}, {"role": "user", "content": "Hi"}], tokenize=False, enable_thinking=False)
+            _SYSTEM_CACHE[key] = probe in text
+        except Exception:  # noqa: BLE001 - any refusal
+            _SYSTEM_CACHE[key] = False
+    return _SYSTEM_CACHE[key]
+
+
+_SYSTEM_CACHE: dict = {}
 
 
 def fold_system(messages: list[dict]) -> list[dict]:
@@ -612,7 +618,7 @@ def end_of_turn_ids(tokenizer) -> list[int]:
     """The special token the template writes right after an assistant's answer (`<|im_end|>`,
     `<|eot_id|>`, `<end_of_turn>`, `<|end|>`, `</s>`, ...), as a one-element list; [] when the
     answer is followed by plain text only."""
-    key = (id(tokenizer), str(getattr(tokenizer, "chat_template", "")))
+    key = (id(tokenizer), str(getattr(tokenizer, "chat_template", "")), len(tokenizer), tokenizer.eos_token_id)
     if key in _EOT_CACHE:
         return _EOT_CACHE[key]
     found: list[int] = []
