@@ -114,6 +114,19 @@ void describe('leakage', () => {
     assert.equal(readAnswerSet(r.path).answers.some((a) => a.leak), false);
   });
 
+  void test('regrade reads the @keys: facts the eval set has now', async () => {
+    const { root, script } = project();
+    process.env.STAND_IN_ANSWERS = JSON.stringify({ 'In Cairnrun, how long is each watch?': 'Half an hour.' });
+    const r = await evaluate(Project.load(root), { target: { kind: 'base', model: 'tiny' }, local: { script, python: 'python3' } });
+    const watch = () => readAnswerSet(r.path).answers.find((a) => /watch/.test(a.question))!;
+    assert.equal(watch().verdict.correct, false);
+    writeFileSync(join(root, 'eval', 'questions.qa'), EVAL_QA.replace('Q: In Cairnrun, how long is each watch?', '@keys: 30 minutes / half an hour\nQ: In Cairnrun, how long is each watch?'));
+    await regrade(Project.load(root), r.path);
+    assert.deepEqual(watch().keys, ['30 minutes / half an hour']);
+    assert.equal(watch().verdict.correct, true);
+    assert.match(watch().verdict.reason ?? '', /all key facts found/);
+  });
+
   void test('no dataset built: nothing flagged, no leak source', async () => {
     const { root, script } = project();
     process.env.STAND_IN_ANSWERS = '{}';

@@ -244,6 +244,26 @@ export function markLeaks(project: Project, set: AnswerSet): void {
   else delete set.meta.leakSource;
 }
 
+/**
+ * The `@keys:` facts of the set's questions as the eval set file says them now (edited after the
+ * answers were made: regrading uses the new facts). Nothing changes when the file is gone or unreadable.
+ */
+function refreshKeys(project: Project, set: AnswerSet): void {
+  const file = isAbsolute(set.meta.questionsPath) ? set.meta.questionsPath : join(project.root, set.meta.questionsPath);
+  let keys: Map<string, string[] | undefined>;
+  try {
+    keys = new Map(loadEvalSet(file).questions.map((q) => [q.id, q.keys]));
+  } catch {
+    return;
+  }
+  for (const a of set.answers) {
+    if (!keys.has(a.questionId)) continue;
+    const k = keys.get(a.questionId);
+    if (k) a.keys = k;
+    else delete a.keys;
+  }
+}
+
 /** The base model a run was trained from (its run.json config.model, a relative folder resolved against the project). */
 export function runBaseModel(project: Project, runId: string): { model: string; ggufFile?: string } {
   let cfg: { model?: string; gguf_file?: string } | undefined;
@@ -308,7 +328,10 @@ export async function regrade(
   opts: { judge?: JudgeEndpoint; matcher?: 'contains' | 'exact'; signal?: AbortSignal; onProgress?: (p: EvalProgress) => void } = {},
 ): Promise<{ set: AnswerSet; report: ScoreReport }> {
   const set = readAnswerSet(path);
-  if (set.meta.purpose !== 'forgetting') markLeaks(project, set);
+  if (set.meta.purpose !== 'forgetting') {
+    markLeaks(project, set);
+    refreshKeys(project, set);
+  }
   const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
   await gradeAnswerSet(set, { judge, matcher: opts.matcher ?? project.config.eval.grading, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
   writeAnswerSet(path, set);
