@@ -103,7 +103,7 @@ export class EvalTreeProvider implements vscode.TreeDataProvider<EvalNode>, vsco
   }
 
   /** The whole tree as plain data (for tests), expanded `depth` levels. */
-  snapshot(depth = 4, node?: EvalNode): EvalTreeSnapshot[] {
+  snapshot(depth = 5, node?: EvalNode): EvalTreeSnapshot[] {
     return this.getChildren(node).map((c) => {
       const item = c.toTreeItem();
       const label = typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
