@@ -296,9 +296,14 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   ctx.log.info(`Evaluation done: ${summary} Saved to ${result.path}.`);
   const errors = result.set.answers.filter((a) => a.error).length;
   const note = errors ? ` ${errors} question(s) got no answer (see the results).` : flagged ? ` ${flagged} answer(s) are ungraded (see the results).` : '';
-  void vscode.window.showInformationMessage(`Mnemo: ${summary}${note}`, 'Compare with…', 'Open Results').then((c) => {
+  const leaks = result.report.withoutLeaks ? ` Without the ${result.report.leaked} question(s) that near-duplicate training questions: ${formatScore(result.report.withoutLeaks)}.` : '';
+  // A run's evaluation offers the forgetting check (general knowledge, base model vs the run) when the run has none yet.
+  const offerForgetting = result.set.meta.kind === 'run' && result.set.meta.purpose !== 'forgetting' && !need().model.snapshot().forgetting.some((f) => f.runId === result.set.meta.runId);
+  const actions = ['Compare with…', 'Open Results', ...(offerForgetting ? ['Check Forgetting'] : [])];
+  void vscode.window.showInformationMessage(`Mnemo: ${summary}${leaks}${note}`, ...actions).then((c) => {
     if (c === 'Compare with…') void vscode.commands.executeCommand(COMMANDS.compareWith, result.path);
     if (c === 'Open Results') void vscode.commands.executeCommand(COMMANDS.openResults, result.path);
+    if (c === 'Check Forgetting') void vscode.commands.executeCommand(COMMANDS.checkForgetting, { runId: result.set.meta.runId });
   });
   return result;
 }
