@@ -128,7 +128,95 @@ async function pick(page, text) {
   await input.press('Enter');
 }
 
+/**
+ * Leakage and forgetting, written as files: data/train.jsonl holds a near-duplicate of the first
+ * eval question; an API model's set has that answer flagged; a run's forgetting check (base model
+ * and run on Mnemo's general-knowledge set, three of its questions here) has one regression.
+ */
+function writeLeakAndForgetting(workspace) {
+  const questions = readEvalSet(join(workspace, 'eval/questions.qa'));
+  const twin = `${questions[0].question.replace(/^In Cairnrun, /, '').replace(/\?$/, '')} in Cairnrun?`;
+  mkdirSync(join(workspace, 'data'), { recursive: true });
+  writeFileSync(join(workspace, 'data/train.jsonl'), JSON.stringify({ messages: [{ role: 'user', content: twin.charAt(0).toUpperCase() + twin.slice(1) }, { role: 'assistant', content: withoutCitation(questions[0].reference) }] }) + '\n');
+  const leaked = answerSet({ id: 'api-mock-model-none-questions', label: 'mock-model', kind: 'api', model: 'mock-model', answers: questions.map((q, i) => record(q, i < 3 ? withoutCitation(q.reference) : 'I do not know.', i < 3, i < 3 ? 'Same facts.' : 'Does not answer.')) });
+  leaked.answers[0].leak = { similarity: 1, trainQuestion: twin.charAt(0).toUpperCase() + twin.slice(1) };
+  leaked.meta.leakSource = 'data/train.jsonl';
+  const gk = [
+    { question: 'What is the capital of France?', reference: 'Paris', tags: ['geography'] },
+    { question: 'What is 2 plus 2?', reference: '4', tags: ['math'] },
+    { question: 'What color is the sky on a clear day?', reference: 'Blue', tags: ['everyday'] },
+  ];
+  const forgetting = (id, label, kind, runId, answer) => {
+    const set = answerSet({ id, label, kind, runId, model: 'HuggingFaceTB/SmolLM2-135M-Instruct', answers: gk.map((q) => { const a = answer(q); return record(q, a, a.includes(q.reference), a.includes(q.reference) ? 'all key terms found' : `missing key terms: ${q.reference.toLowerCase()}`); }) });
+    set.meta.questionsPath = 'mnemo/general-knowledge.qa';
+    set.meta.purpose = 'forgetting';
+    set.meta.grading = 'contains';
+    delete set.meta.judge;
+    return set;
+  };
+  const base = forgetting('base-huggingfacetb-smollm2-135m-instruct-general-knowledge', 'base SmolLM2-135M-Instruct · general knowledge', 'base', undefined, (q) => `It is ${q.reference}.`);
+  const run = forgetting('general-knowledge', 'run r2 (lr 1e-3) · general knowledge', 'run', 'r2', (q) => (q.reference === 'Paris' ? 'The capital of France is the Cooling Bench.' : `It is ${q.reference}.`));
+  mkdirSync(join(workspace, 'eval/results'), { recursive: true });
+  mkdirSync(join(workspace, 'runs/r2/eval'), { recursive: true });
+  writeFileSync(join(workspace, 'runs/r2/run.json'), JSON.stringify({ version: 1, id: 'r2', created: '2026-12-08T00:00:00Z', target: { kind: 'local' }, state: 'done', config: { model: 'HuggingFaceTB/SmolLM2-135M-Instruct' }, label: 'lr 1e-3' }));
+  writeFileSync(join(workspace, 'eval/results', `${leaked.meta.id}.json`), JSON.stringify(leaked, null, 2));
+  writeFileSync(join(workspace, 'eval/results', `${base.meta.id}.json`), JSON.stringify(base, null, 2));
+  writeFileSync(join(workspace, 'runs/r2/eval/general-knowledge.json'), JSON.stringify(run, null, 2));
+  return { questions: questions.length };
+}
+
 export const evalChecks = [
+  {
+    name: 'eval leakage and forgetting',
+    timeoutMs: 180_000,
+    prepare: ({ workspace }) => writeLeakAndForgetting(workspace),
+    async run({ page, screenshot }) {
+      await workbench(page);
+      const sidebar = await openView(page, 'Mnemo');
+      await widenSidebar(page, 640);
+      for (const name of ['Sources', 'Q&A', 'Runs']) {
+        const header = sidebar.locator('.pane-header[aria-expanded="true"]', { hasText: name }).first();
+        if (await header.count()) await header.click();
+      }
+      const evalHeader = sidebar.locator('.pane-header', { hasText: 'Evaluations' }).first();
+      if ((await evalHeader.getAttribute('aria-expanded')) !== 'true') await evalHeader.click();
+      // The forgetting check: the run's general-knowledge set, its regression listed.
+      await sidebar.locator('.monaco-list-row', { hasText: 'General knowledge (forgetting check)' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      const runRow = sidebar.locator('.monaco-list-row', { hasText: 'run r2 (lr 1e-3) · general knowledge' }).first();
+      await runRow.waitFor({ state: 'visible' });
+      await runRow.locator('.monaco-tl-twistie').click();
+      const regressions = sidebar.locator('.monaco-list-row', { hasText: '1 regression' }).first();
+      await regressions.waitFor({ state: 'visible', timeout: 20_000 });
+      const desc = (await regressions.locator('.label-description').textContent())?.trim() ?? '';
+      if (!/^base 3\/3 → run 2\/3 \(-33\.3 points\)$/.test(desc)) throw new Error(`the regressions row says "${desc}"`);
+      await sidebar.locator('.monaco-list-row', { hasText: 'What is the capital of France?' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      // The leaked question under the API model's set, with the score without it.
+      const leakedSet = sidebar.locator('.monaco-list-row', { hasText: 'mock-model' }).filter({ hasText: '1 leaked' }).first();
+      await leakedSet.waitFor({ state: 'visible', timeout: 20_000 });
+      await leakedSet.locator('.monaco-tl-twistie').click();
+      const leaks = sidebar.locator('.monaco-list-row', { hasText: '1 leaked question' }).first();
+      await leaks.waitFor({ state: 'visible', timeout: 20_000 });
+      const without = (await leaks.locator('.label-description').textContent())?.trim() ?? '';
+      if (!without.startsWith('without: 2/23 (')) throw new Error(`the leaked row says "${without}"`);
+      await leaks.locator('.monaco-tl-twistie').click();
+      await sidebar.locator('.monaco-list-row', { hasText: '100% alike' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      await page.mouse.move(1000, 700);
+      await screenshot('eval-leakage-forgetting');
+      // The eval .qa file, opened: the leaked question has a warning (in Problems, and squiggled).
+      await page.keyboard.press('Control+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('eval/questions.qa');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'questions.qa' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      await input.press('Enter');
+      await page.locator('.editor-instance .view-line', { hasText: /Q:\sIn\sCairnrun/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
+      await page.locator('.markers-panel .monaco-list-row', { hasText: 'near-duplicates a training question' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await page.locator('.editor-instance .squiggly-warning').first().waitFor({ state: 'attached', timeout: 30_000 });
+      await screenshot('eval-leak-diagnostic');
+      return `${desc}; ${without}`;
+    },
+  },
   {
     name: 'eval view and diff',
     timeoutMs: 180_000,
