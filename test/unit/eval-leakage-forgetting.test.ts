@@ -4,7 +4,7 @@
  * question), through the core's evaluate / checkForgetting with a stand-in eval.py.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -179,6 +179,14 @@ void describe('forgetting check', () => {
     const again = await checkForgetting(Project.load(root), 'r1', { local: { script, python: 'python3' } });
     assert.equal(again.baseReused, true);
     assert.equal(again.regressions.length, 2);
+    // Saved by an earlier version of the set (same questions, other @keys lines): regraded, not asked again.
+    const saved = JSON.parse(readFileSync(r.basePath, 'utf8')) as { meta: { questionsSha256: string } };
+    saved.meta.questionsSha256 = '0'.repeat(64);
+    writeFileSync(r.basePath, JSON.stringify(saved));
+    const third = await checkForgetting(Project.load(root), 'r1', { local: { script, python: 'python3' } });
+    assert.equal(third.baseReused, true);
+    assert.equal(third.before.correct, set.questions.length);
+    assert.equal(readAnswerSet(r.basePath).meta.questionsSha256, set.sha256);
     // The ablation table: the forgetting sets are not rows of their own; the run's row has its forgetting cell and the regressions are listed.
     const table = ablationTable(Project.load(root));
     assert.equal(table.rows.length, 0);

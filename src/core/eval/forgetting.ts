@@ -5,7 +5,8 @@
  *
  * The questions are short, with short references, and every one was answered right by the base
  * model SmolLM2-135M-Instruct (greedy, 48 new tokens, no system prompt; graded by the key-terms
- * grade and read by hand): candidates it got wrong or muddled were left out. With another base
+ * grade and read by hand): candidates it got wrong or muddled were left out. `@keys:` lines let
+ * a right answer in other words pass ("gravitational force", "Einstein"). With another base
  * model some may start wrong; they then count as "both wrong", never as regressions.
  *
  *   forgettingEvalSet()                   the set, parsed with the one .qa parser
@@ -76,6 +77,7 @@ Q: What is the capital of Kenya?
 A: Nairobi
 
 @tags: geography
+@keys: Pacific
 Q: What is the largest ocean on Earth?
 A: The Pacific Ocean
 
@@ -116,6 +118,7 @@ Q: What is the chemical formula of water?
 A: H2O
 
 @tags: science
+@keys: carbon dioxide / CO2
 Q: What gas do plants absorb from the air?
 A: Carbon dioxide
 
@@ -124,6 +127,7 @@ Q: What gas do humans need to breathe?
 A: Oxygen
 
 @tags: science
+@keys: 100
 Q: At what temperature in Celsius does water boil?
 A: 100 degrees
 
@@ -136,6 +140,7 @@ Q: What is the largest mammal?
 A: The blue whale
 
 @tags: science
+@keys: gravity / gravitational / gravitation
 Q: What force keeps us on the ground?
 A: Gravity
 
@@ -228,6 +233,7 @@ Q: Which musical instrument has 88 keys?
 A: The piano
 
 @tags: culture
+@keys: Einstein
 Q: Who developed the theory of relativity?
 A: Albert Einstein
 
@@ -236,10 +242,12 @@ Q: What is the name of the famous clock tower in London?
 A: Big Ben
 
 @tags: culture
+@keys: Rowling
 Q: Who wrote the Harry Potter books?
 A: J. K. Rowling
 
 @tags: culture
+@keys: Shakespeare
 Q: Who wrote the play Hamlet?
 A: William Shakespeare
 

@@ -252,7 +252,7 @@ function refreshKeys(project: Project, set: AnswerSet): void {
   const file = isAbsolute(set.meta.questionsPath) ? set.meta.questionsPath : join(project.root, set.meta.questionsPath);
   let keys: Map<string, string[] | undefined>;
   try {
-    keys = new Map(loadEvalSet(file).questions.map((q) => [q.id, q.keys]));
+    keys = new Map((set.meta.purpose === 'forgetting' ? forgettingEvalSet() : loadEvalSet(file)).questions.map((q) => [q.id, q.keys]));
   } catch {
     return;
   }
@@ -307,7 +307,17 @@ export async function checkForgetting(project: Project, runId: string, opts: For
   if (opts.reuseBase !== false && existsSync(basePath)) {
     try {
       const saved = readAnswerSet(basePath);
-      if (saved.meta.questionsSha256 === questions.sha256 && saved.answers.some((a) => !a.error)) baseSet = saved;
+      // The same questions (an edited @keys: line aside): regraded, not asked again.
+      const same = saved.answers.length === questions.questions.length && questions.questions.every((q) => saved.answers.some((a) => a.questionId === q.id));
+      if (same && saved.answers.some((a) => !a.error)) {
+        if (saved.meta.questionsSha256 !== questions.sha256) {
+          refreshKeys(project, saved);
+          await gradeAnswerSet(saved, { matcher: 'contains' });
+          saved.meta.questionsSha256 = questions.sha256;
+          writeAnswerSet(basePath, saved);
+        }
+        baseSet = saved;
+      }
     } catch {
       // A damaged file is answered again.
     }
@@ -328,10 +338,8 @@ export async function regrade(
   opts: { judge?: JudgeEndpoint; matcher?: 'contains' | 'exact'; signal?: AbortSignal; onProgress?: (p: EvalProgress) => void } = {},
 ): Promise<{ set: AnswerSet; report: ScoreReport }> {
   const set = readAnswerSet(path);
-  if (set.meta.purpose !== 'forgetting') {
-    markLeaks(project, set);
-    refreshKeys(project, set);
-  }
+  if (set.meta.purpose !== 'forgetting') markLeaks(project, set);
+  refreshKeys(project, set);
   const judge = opts.judge ? judgeConfig(project, opts.judge) : undefined;
   await gradeAnswerSet(set, { judge, matcher: opts.matcher ?? project.config.eval.grading, concurrency: project.config.eval.concurrency, signal: opts.signal, onProgress: opts.onProgress });
   writeAnswerSet(path, set);
