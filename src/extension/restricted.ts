@@ -23,6 +23,7 @@ export const RESTRICTED_COMMANDS: ReadonlySet<string> = new Set([
   'mnemo.training.cancel',
   'mnemo.training.delete',
   'mnemo.runEvaluation',
+  'mnemo.eval.checkForgetting',
 ]);
 
 /** The `enablement` clause of each restricted command in package.json. */
