@@ -14,11 +14,12 @@
  *   ("8 seconds" -> 8, second; abbreviations such as "m" or "cm" are not asked for), its capitalised
  *   words (names of things: "Cooling Bench", "Overstep"; sentence-initial words too, unless they are
  *   common function words), and "yes"/"no" when the reference starts with one (not when a "how
- *   many" question is answered "No more than five"). Asides in parentheses are left out. A reference with none
- *   of those uses its content words (4+ letters, not function words; shorter ones when that leaves none). Terms the question already
- *   contains do not count (echoing the question proves nothing). The numbers and the yes/no must
- *   all appear; of the other terms, two thirds (rounded up), so a short right answer that leaves out
- *   a detail passes while one that names a single term of several does not.
+ *   many" question is answered "No more than five"). Asides in parentheses are left out. A
+ *   reference with none of those uses its content words (4+ letters, not function words; shorter
+ *   ones when that leaves none). Terms the question already contains do not count (echoing the
+ *   question proves nothing). The numbers and the yes/no must all appear; of the other terms, two
+ *   thirds (rounded up), so a short right answer that leaves out a detail passes while one that
+ *   names a single term of several does not.
  *   Words match by stem (stem below: plurals, -ing, -ed, a final e), so "hearths" and "hearth"
  *   are one term.
  */
