@@ -15,8 +15,9 @@ reused for every question, so a long document costs one prefill, not one per que
 
 questions.jsonl: one {"id": ..., "question": ...} per line. answers.jsonl: one
 {"id", "answer", "latency_ms", "finish_reason"} (or {"id", "error"}) per line (finish_reason "stop":
-the model ended its turn on its own end-of-turn token; "length": it hit --max-new-tokens), in the questions' order (batches
-group questions of similar length; with --context-file each line is written as it is answered). Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
+the model ended its turn on its own end-of-turn token; "length": it hit --max-new-tokens), in the questions' order once the script is done (batches
+group questions of similar length; each batch's lines are appended as it is answered, so with
+--resume 1 a restarted run keeps them and answers only the questions without a line). Progress goes to stdout as JSON lines of the metrics protocol (DESIGN.md):
 {"event": "status", "state": "loading_model" | "evaluating", "done": n, "total": m},
 {"event": "error", "message", "hint", "kind"}, {"event": "done", "output_dir": answers file}.
 Exit code 0 when the script ran (single questions may still carry an error), 1 when it failed,
@@ -51,6 +52,7 @@ class EvalConfig:
     batch_size: int = 8  # questions generated together (left padding)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+    resume: int = 0  # 1: keep the answers already in --output and answer only the other questions (a restarted remote evaluation)
 
 
 METRICS = common.Metrics(path=None)  # protocol lines on stdout only: the caller keeps them
@@ -246,13 +248,45 @@ def answer_all(model, tokenizer, questions: list[dict], cfg: EvalConfig, device,
             else:
                 results[idx[0]] = {"id": questions[idx[0]]["id"], "error": f"{type(e).__name__}: {e}"[:500]}
                 errors += 1
+        # Each batch's answers are appended as soon as they exist: a run stopped midway keeps them (--resume).
+        for i in idx:
+            out_file.write(json.dumps(results[i], ensure_ascii=False) + "\n")
+        out_file.flush()
         pos += len(idx)
         done += len(idx)
         emit("status", state="evaluating", message=f"{done}/{len(questions)} answered", done=done, total=len(questions))
-    for i in range(len(questions)):
-        out_file.write(json.dumps(results[i], ensure_ascii=False) + "\n")
-    out_file.flush()
     return errors
+
+
+def answered_before(out: Path) -> dict[str, str]:
+    """--resume: the complete answer lines already in the output by id; a torn last line (a killed run) is cut off."""
+    if not out.exists():
+        return {}
+    data = out.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with out.open("r+b") as f:
+            f.truncate(end)
+    lines: dict[str, str] = {}
+    for line in data[:end].decode("utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            lines.setdefault(item["id"], line)
+    return lines
+
+
+def write_in_order(out: Path, questions: list[dict]) -> tuple[int, int]:
+    """Rewrites the output in the questions' order, one line per question (atomically); returns (answered, errors)."""
+    lines = answered_before(out)
+    tmp = out.with_name(out.name + ".tmp")
+    kept = [lines[q["id"]] for q in questions if q["id"] in lines]
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    tmp.replace(out)
+    errors = sum(1 for line in kept if "error" in json.loads(line))
+    return len(kept) - errors, errors
 
 
 def answer_with_prefix(model, tokenizer, questions, cfg, device, out_file, system, prefix) -> int:
@@ -280,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         questions = read_questions(cfg.questions)
+        everything = questions
+        previous = answered_before(Path(cfg.output)) if cfg.resume else {}
+        if previous:
+            questions = [q for q in questions if q["id"] not in previous]
+            emit("status", state="loading_model", message=f"resuming: {len(everything) - len(questions)} of {len(everything)} already answered")
         emit("status", state="loading_model", message=f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
         device = common.pick_device(cfg.device)
         dtype = common.pick_dtype(cfg.precision, device)
@@ -294,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         emit("status", state="evaluating", message=f"0/{len(questions)} answered on {device} ({common.dtype_name(dtype)})", done=0, total=len(questions))
         out = Path(cfg.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as f:
-            errors = answer_all(model, tokenizer, questions, cfg, device, f, system, prefix)
-        emit("done", output_dir=str(out), answered=len(questions) - errors, errors=errors)
+        with out.open("a" if previous else "w", encoding="utf-8") as f:
+            answer_all(model, tokenizer, questions, cfg, device, f, system, prefix)
+        answered, errors = write_in_order(out, everything)
+        emit("done", output_dir=str(out), answered=answered, errors=errors)
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure ends as one error event
         if isinstance(e, SystemExit):

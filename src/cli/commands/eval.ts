@@ -17,6 +17,7 @@ import {
 import { MnemoError } from '../../core/errors';
 import { isLocalUrl } from '../../core/generation';
 import { Project } from '../../core/project';
+import { cliHooks, sshOptions } from './train';
 import type { CliCommand } from './types';
 
 const CONTEXTS: ContextMode[] = ['none', 'document', 'chunks'];
@@ -45,7 +46,9 @@ function target(values: Record<string, unknown>): EvalTarget {
   }
   const local = context as 'none' | 'document' | undefined;
   if (run !== undefined) return { kind: 'run', runId: run, context: local };
-  if (values.base) return { kind: 'base', model, ggufFile: values['gguf-file'] as string | undefined, context: local };
+  const host = values.target as string | undefined;
+  if (host !== undefined && !values.base) throw new MnemoError('--target HOST applies to --base (a run answers on the host it lives on).', 'Write e.g. `npm run mnemo -- eval --project DIR --base --target gpu-box`.');
+  if (values.base) return { kind: 'base', model, ggufFile: values['gguf-file'] as string | undefined, context: local, ...(host && host !== 'local' ? { host } : {}) };
   if (!model) throw new MnemoError('--base-url needs --model.', 'Write e.g. --base-url http://localhost:11434/v1 --model llama3.1.');
   return { kind: 'api', baseUrl: baseUrl!.replace(/\/+$/, ''), model, context: (context as ContextMode | undefined) ?? 'none', topK: int(values['top-k'], 'top-k') };
 }
@@ -99,6 +102,7 @@ export const evalCommand: CliCommand = {
     'npm run mnemo -- eval --project DIR [--questions FILE] [--run ID | --base [--model M] | --base-url URL --model M] [--context none|document|chunks]',
     '                 [--judge-base-url URL --judge-model M] [--grading contains|exact] [--json]',
     '                 [--top-k N] [--max-new-tokens N] [--batch-size N] [--device cpu|cuda|auto]',
+    '                 [--local] [--target HOST] [--python PATH] [--ssh-config FILE] [--known-hosts FILE] [--trust-host-key SHA256:...]',
     'npm run mnemo -- eval --project DIR --forgetting (--run ID | --base [--model M]) [--json]',
     'npm run mnemo -- eval --project DIR --table [--json]',
     '',
@@ -110,6 +114,10 @@ export const evalCommand: CliCommand = {
     '  --base-url URL --model M   an OpenAI-compatible model, with --context none (default), document (the whole text',
     '                  of the sources) or chunks (the --top-k chunks by BM25, default mnemo.json eval.topK); a local',
     '                  model (--base, --run) takes --context document too: the ceiling, reading instead of recalling',
+    'Where: a run trained on an SSH host answers ON that host (eval.py through the training bridge, in the run\'s venv;',
+    '  the answers come back and are graded here); --local evaluates its downloaded outputs on this machine instead.',
+    '  --base --target HOST asks the base model on HOST. --python names the host\'s Python; --ssh-config, --known-hosts',
+    '  and --trust-host-key as for `mnemo train`. A dropped connection reconnects and resumes; no question is lost.',
     'Grading: the judge (--judge-model, or mnemo.json eval.judge) when one is set, else --grading (default contains:',
     'every key term of the reference in the answer). Results: runs/ID/eval/<set>.json, or eval/results/<set>.json',
     'for the base model and API models. The API key of the answering model and of the judge: OPENAI_API_KEY.',
@@ -138,6 +146,13 @@ export const evalCommand: CliCommand = {
     table: { type: 'boolean' },
     forgetting: { type: 'boolean' },
     json: { type: 'boolean' },
+    local: { type: 'boolean' },
+    target: { type: 'string' },
+    python: { type: 'string' },
+    'remote-root': { type: 'string' },
+    'ssh-config': { type: 'string' },
+    'known-hosts': { type: 'string' },
+    'trust-host-key': { type: 'string' },
   },
   async run(values) {
     const project = Project.load(resolve(String(values.project)));
@@ -200,6 +215,7 @@ export const evalCommand: CliCommand = {
         judge,
         matcher: grading as 'contains' | 'exact' | undefined,
         local,
+        remote: { ssh: sshOptions(values), hooks: cliHooks(values), where: values.local ? 'local' : 'host' },
         signal: ac.signal,
         onProgress,
       });

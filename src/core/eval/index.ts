@@ -25,6 +25,7 @@ import { loadJudgePrompt } from './judge';
 import { projectBaseModel, runModelEval, runModelSpec, type ModelEvalOptions } from './model';
 import { forgettingEvalSet, forgettingReport, FORGETTING_MAX_NEW_TOKENS, FORGETTING_QUESTIONS_PATH, type ForgettingReport } from './forgetting';
 import { projectLeaks } from './leakage';
+import { openRemoteEval, type RemoteEvalOptions } from './remote';
 import { loadEvalSet } from './questions';
 import { scoreAnswerSet } from './score';
 import { answerSetId, answerSetPath, carryOverrules, readAnswerSet, saveAnswerSet, storedPath, writeAnswerSet } from './store';
@@ -61,7 +62,7 @@ export { findEvalScript, projectBaseModel, runModelEval, runModelSpec, type Loca
 
 /** What answers: the base model, a run's fine-tuned model, or an API model (with some context). */
 export type EvalTarget =
-  | { kind: 'base'; model?: string; ggufFile?: string; context?: 'none' | 'document' }
+  | { kind: 'base'; model?: string; ggufFile?: string; context?: 'none' | 'document'; /** An SSH host to answer on (remote.ts); default this machine. */ host?: string }
   | { kind: 'run'; runId: string; context?: 'none' | 'document' }
   | { kind: 'api'; baseUrl: string; model: string; context?: ContextMode; topK?: number };
 
@@ -89,6 +90,8 @@ export interface EvaluateOptions {
   matcher?: 'contains' | 'exact';
   /** Options for eval.py (base and run targets). */
   local?: Omit<ModelEvalOptions, 'signal' | 'onProgress' | 'onLog'>;
+  /** How to reach SSH hosts: with it, a run on an SSH host (and a base model with `host`) answers there (remote.ts). */
+  remote?: RemoteEvalOptions;
   signal?: AbortSignal;
   onProgress?: (p: EvalProgress) => void;
   onLog?: (line: string) => void;
@@ -170,9 +173,10 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
     meta = { ...base, id: '', label: `${t.model}${context === 'none' ? '' : context === 'document' ? ' + document' : ` + top ${topK} chunks`}`, kind: 'api', model: t.model, baseUrl: t.baseUrl, context, ...(topK ? { topK } : {}) };
     answers = await answerWithApi(project, evalSet, { baseUrl: t.baseUrl, model: t.model, apiKey: opts.apiKey, client: opts.answerClient, context, topK, signal: opts.signal, onProgress: opts.onProgress });
   } else {
+    const remote = opts.remote ? await openRemoteEval(project, t, opts.remote) : undefined;
     const spec =
       t.kind === 'run'
-        ? runModelSpec(project, t.runId)
+        ? (remote?.spec ?? runModelSpec(project, t.runId))
         : (() => {
             const fromProject = projectBaseModel(project);
             const model = t.model ?? fromProject.model;
@@ -197,7 +201,7 @@ export async function evaluate(project: Project, opts: EvaluateOptions): Promise
     };
     meta.id = answerSetId(meta);
     const workDir = local?.workDir ?? join(project.cacheDir, 'eval', t.kind === 'run' ? `run-${t.runId}-${meta.id}` : meta.id);
-    answers = await runModelEval(evalSet, { ...spec, systemPrompt, contextText }, {
+    answers = await (remote ? remote.answer : runModelEval)(evalSet, { ...spec, systemPrompt, contextText }, {
       ...local,
       maxNewTokens: local?.maxNewTokens ?? project.config.eval.maxNewTokens,
       workDir,

@@ -298,21 +298,26 @@ export class SshBackend implements Backend {
     return ensureVenv(shell, exists, { venvDir, requirementsFile: requirements, where: this.host.name, pythonSetting: 'mnemo.training.python', log: this.hooks.log });
   }
 
-  /** Starts the wrapper detached with setsid + nohup; `env` goes over stdin. Returns its pid = pgid. */
-  async launch(python: string, env: Record<string, string>): Promise<number> {
-    const script = [
+  /**
+   * Starts the wrapper detached with setsid + nohup; `env` goes over stdin. Returns its pid = pgid.
+   * `script`: another fixed wrapper text (eval.py's, src/core/eval/remote.ts), its words after the
+   * Python as `args` (each quoted), its output into `log` instead of train.log.
+   */
+  async launch(python: string, env: Record<string, string>, script?: { wrapper: string; args: string[]; log: string; what: string }): Promise<number> {
+    const lines = [
       shCommand('cd', '--', this.dir) + ' || exit 1',
       // The environment arrives on stdin as NAME=value lines ended by an empty line, so no secret
       // is ever part of a command line (visible in ps) or a file.
       'while IFS= read -r l; do [ -z "$l" ] && break; export "$l"; done',
       'export PYTHONUNBUFFERED=1',
-      shCommand('setsid', 'nohup', 'sh', '-c', WRAPPER, 'sh', python, raw(`>${RUN_FILES.log} 2>&1 </dev/null &`)),
+      shCommand('setsid', 'nohup', 'sh', '-c', script?.wrapper ?? WRAPPER, 'sh', python, ...(script?.args ?? []), raw(`>${shQuote(script?.log ?? RUN_FILES.log)} 2>&1 </dev/null &`)),
       'echo "$!"',
     ].join('\n');
     const stdin = Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
-    const out = await this.conn.run(script, 'Starting the training script', { stdin });
+    const what = script?.what ?? 'the training script';
+    const out = await this.conn.run(lines, `Starting ${what}`, { stdin });
     const pid = Number(out.trim().split('\n').pop());
-    if (!Number.isInteger(pid) || pid <= 1) throw new MnemoError(`Starting the training script on ${this.host.name} gave no process id ("${out.trim()}").`);
+    if (!Number.isInteger(pid) || pid <= 1) throw new MnemoError(`Starting ${what} on ${this.host.name} gave no process id ("${out.trim()}").`);
     return pid;
   }
 
