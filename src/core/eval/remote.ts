@@ -119,7 +119,7 @@ export async function openRemoteEval(project: Project, target: { kind: string; r
   const gone = (why: string) =>
     new MnemoError(
       `Run ${run.id}'s outputs are gone from ${host.name}: ${why}, so it cannot be evaluated there.`,
-      downloaded ? 'Its outputs were downloaded: evaluate them on this machine (`mnemo eval --run ID --local`, or "on this machine" in Run Evaluation).' : 'Nothing of the trained model is left to evaluate: train the run again (its config is in run.json).',
+      downloaded ? 'Its outputs were downloaded: evaluate them on this machine (`mnemo eval --run ID --local`).' : 'Nothing of the trained model is left to evaluate: train the run again (its config is in run.json).',
     );
   if (!t.remoteDir) throw gone('its run.json names no folder on the host');
   const backend = await connect(host, t.remoteDir, opts, `Run ${run.id}`);

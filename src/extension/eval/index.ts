@@ -50,6 +50,7 @@ import { VerdictLenses } from './lens';
 import { EvalModel, findEvalSets } from './model';
 import { AnswerSetNode, EvalSetNode } from './nodes';
 import { EvalTreeProvider } from './provider';
+import { remoteEvalOptions, runHost } from './remote';
 
 /** The evaluation feature's live objects (tests read the tree and the decorations through them). */
 export interface EvalServices {
@@ -150,7 +151,7 @@ async function pickTarget(ctx: Ctx, project: Project, given: RunEvalArgs['target
     type Item = vscode.QuickPickItem & { target?: NonNullable<RunEvalArgs['target']> };
     const items: Item[] = [
       { label: '$(package) Base model', description: base ?? 'set training.model in mnemo.json', detail: 'The model before fine-tuning, answering on this machine (src/python/eval.py).', target: { kind: 'base' } },
-      ...doneRuns(project).map((r): Item => ({ label: `$(beaker) Run ${r.id}`, description: r.label, detail: 'The run\'s fine-tuned model, answering on this machine (its outputs must be downloaded).', target: { kind: 'run', runId: r.id } })),
+      ...doneRuns(project).map((r): Item => ({ label: `$(beaker) Run ${r.id}`, description: r.label, detail: runHost(project, r.id) ? `The run's fine-tuned model, answering on ${runHost(project, r.id)}, where it was trained (nothing is downloaded).` : 'The run\'s fine-tuned model, answering on this machine.', target: { kind: 'run', runId: r.id } })),
       { label: 'API baselines', kind: vscode.QuickPickItemKind.Separator },
       { label: '$(cloud) API model, no context', description: endpoint.baseUrl, detail: 'What the model knows on its own.', target: { kind: 'api', context: 'none' } },
       { label: '$(book) API model with the whole document', description: endpoint.baseUrl, detail: 'The ceiling: the document is in the prompt.', target: { kind: 'api', context: 'document' } },
@@ -225,7 +226,9 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
   if (!grading) return undefined;
   // Base and run models answer on this machine: the same Python as training, and a model it can load offline.
   let local: { python: string } | undefined;
-  if (target.kind !== 'api') {
+  // A run trained on an SSH host answers there (src/core/eval/remote.ts): no Python or model on this machine.
+  const onHost = target.kind === 'run' && runHost(project, target.runId) !== undefined;
+  if (target.kind !== 'api' && !onHost) {
     const python = await ensurePython(ctx, 'evaluation');
     if (!python) return undefined;
     if (target.kind === 'base') {
@@ -269,7 +272,7 @@ async function runEvaluation(ctx: Ctx, arg?: RunEvalArgs | EvalSetNode): Promise
           progress.report({ message: `${p.phase} ${p.done}/${p.total}${p.message ? ` · ${p.message}` : ''}`, increment: Math.max(0, pct - last) });
           last = Math.max(last, pct);
         };
-        return evaluate(project, { target: target!, local, questions, apiKey, answerClient, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
+        return evaluate(project, { target: target!, local, remote: remoteEvalOptions(ctx), questions, apiKey, answerClient, judge, matcher: grading.matcher, signal: controller.signal, onProgress, onLog: (line) => ctx.log.info(`eval.py: ${line}`) });
       },
     );
   } catch (err) {
