@@ -28,7 +28,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { basename, dirname, join, posix } from 'node:path';
 import { MnemoError } from '../errors';
 import type { Project } from '../project';
-import { scrub } from '../secrets';
+import { registerSecret, scrub } from '../secrets';
 import { checkEnv, SshBackend } from '../training/backends';
 import { resolveHost } from '../training/hosts';
 import type { ConnectOptions, HostEntry } from '../training/index';
@@ -170,6 +170,8 @@ async function answerOnHost(host: HostEntry, run: { run: RunRecord; dir: string 
     opts.onLog?.(scrub(line));
   };
   const env = checkEnv(opts.env);
+  // Values that look like credentials are scrubbed from every message and log line, as for training.
+  for (const [k, v] of Object.entries(env)) if (/TOKEN|KEY|SECRET|PASS/i.test(k)) registerSecret(v, k === 'HF_TOKEN' ? 'Hugging Face token' : 'secret');
   const script = opts.script ?? process.env.MNEMO_EVAL_SCRIPT ?? findEvalScript();
   const scripts = dirname(script);
   const total = set.questions.length;
@@ -273,7 +275,11 @@ async function answerOnHost(host: HostEntry, run: { run: RunRecord; dir: string 
         continue;
       }
       if (sawDone || scriptError) break;
-      const code = await backend.exitCode();
+      const code = await backend.exitCode().catch(async (err: unknown) => {
+        if (!(err instanceof ConnectionLost)) throw err;
+        await backend.reconnect();
+        return backend.exitCode();
+      });
       if (code !== undefined || restarts <= 0) break;
       // Stopped without finishing (killed, the host restarted): start again, keeping what it wrote.
       restarts--;
@@ -291,15 +297,25 @@ async function answerOnHost(host: HostEntry, run: { run: RunRecord; dir: string 
       }
       throw new MnemoError('The evaluation was cancelled.', undefined);
     }
-    const tail = scrub((await backend.connection.exec(shCommand('tail', '-c', '4000', '--', posix.join(dir, LOG)) + ' 2>/dev/null')).stdout);
+    // The last calls after the script ended: a connection dropping right then is reconnected once.
+    const again = async <T>(call: () => Promise<T>): Promise<T> => {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof ConnectionLost)) throw err;
+        await backend.reconnect();
+        return call();
+      }
+    };
+    const tail = scrub((await again(() => backend.connection.exec(shCommand('tail', '-c', '4000', '--', posix.join(dir, LOG)) + ' 2>/dev/null'))).stdout);
     writeFileSync(join(opts.workDir, LOG), tail);
     if (!sawDone || scriptError) {
-      const code = await backend.exitCode();
+      const code = await again(() => backend.exitCode());
       const last = tail.split('\n').filter((l) => l.trim()).slice(-8).join('\n');
       const how = scriptError ? `: ${scriptError.message}` : code === undefined ? ' (it was stopped: killed by a signal, or the host restarted)' : ` (exit ${code})`;
       throw new MnemoError(`eval.py failed on ${host.name}${how.replace(/\.+$/, '')}.`, `${scriptError?.hint ? `${scriptError.hint} ` : ''}Last lines of ${dir}/${LOG}:\n${last || '(empty)'}`, join(opts.workDir, LOG), scriptError?.kind === 'missing_package' ? 'pythonSetting' : undefined);
     }
-    const text = await backend.connection.run(shCommand('cat', '--', posix.join(dir, 'answers.jsonl')), 'Downloading the answers');
+    const text = await again(() => backend.connection.run(shCommand('cat', '--', posix.join(dir, 'answers.jsonl')), 'Downloading the answers'));
     writeFileSync(join(opts.workDir, 'answers.jsonl'), text);
     const byId = new Map<string, ScriptAnswer>();
     for (const line of text.split('\n')) {
