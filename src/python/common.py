@@ -177,7 +177,7 @@ def classify_error(exc: BaseException) -> ScriptError:
         return ScriptError(
             f"A Python package is missing: {module}.",
             kind="missing_package",
-            hint=f"Install it in the training environment (pip install {module}), or use requirements.txt beside train.py.",
+            hint=f"Install it in the Python that runs the script (pip install {module}): Mnemo's src/python/requirements.txt lists every package its scripts need.",
         )
     if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "no space left" in low):
         return ScriptError(f"The disk is full: {exc}", kind="disk_full", hint="Free space in the run folder's disk (old runs, checkpoints, the Hugging Face cache) and start again.")

@@ -196,7 +196,7 @@ export async function runModelEval(set: EvalSet, spec: LocalModelSpec, opts: Mod
   if (code !== 0 || scriptError) {
     const tail = log.filter((l) => l.trim()).slice(-5).join('\n');
     const err = scriptError as { message: string; hint?: string; kind?: string } | undefined;
-    throw new MnemoError(`eval.py failed${err ? `: ${err.message}` : ` (exit ${code})`}.`, err?.hint ?? `Its last lines:\n${tail}`, join(opts.workDir, 'eval.log'), err?.kind === 'missing_package' ? 'pythonSetting' : undefined);
+    throw new MnemoError(`eval.py failed${err ? `: ${err.message.replace(/[.\s]+$/, '')}` : ` (exit ${code})`}.`, err?.hint ?? `Its last lines:\n${tail}`, join(opts.workDir, 'eval.log'), err?.kind === 'missing_package' ? 'pythonSetting' : undefined);
   }
   const byId = new Map<string, ScriptAnswer>();
   for (const line of readFileSync(answersFile, 'utf8').split('\n')) {

@@ -36,6 +36,7 @@ import { MnemoError } from '../../core/errors';
 import { isLocalUrl, resolveEndpoint, type Endpoint } from '../../core/generation';
 import { OpenAiChatClient, type ChatClient } from '../../core/generation/client';
 import type { Project } from '../../core/project';
+import { JUDGE_PROMPT_FILE } from '../../core/eval/judge';
 import { RUN_FILES } from '../../core/training/protocol';
 import type { CommandSpec, Feature } from '../commands';
 import type { Ctx } from '../ctx';
@@ -186,9 +187,12 @@ async function pickJudge(ctx: Ctx, project: Project, args: RunEvalArgs): Promise
   if (given === 'project') return { judge: projectJudge(ctx, project), matcher };
   if (given) return { judge: { baseUrl: given.baseUrl.replace(/\/+$/, ''), model: given.model }, matcher };
   const j = projectJudge(ctx, project);
+  // The prompt named is the one used: the project's file when it exists, else the built-in one.
+  const promptFile = project.config.eval.judgePrompt ?? JUDGE_PROMPT_FILE;
+  const prompt = existsSync(join(project.root, promptFile)) ? promptFile.split('\\').join('/') : 'the built-in prompt';
   const pick = await vscode.window.showQuickPick(
     [
-      { label: `$(law) Judge: ${j.model}`, description: j.baseUrl, detail: 'An LLM compares each answer with the reference (temperature 0; prompt: eval/judge.md).', choice: { judge: j, matcher } as JudgeChoice },
+      { label: `$(law) Judge: ${j.model}`, description: j.baseUrl, detail: `An LLM compares each answer with the reference (temperature 0; prompt: ${prompt}).`, choice: { judge: j, matcher } as JudgeChoice },
       { label: '$(symbol-key) No judge: key terms', description: 'contains', detail: 'Correct when every number and name of the reference is in the answer.', choice: { matcher: 'contains' } as JudgeChoice },
       { label: '$(whole-word) No judge: exact', description: 'exact', detail: 'Correct when the answer contains the reference word for word.', choice: { matcher: 'exact' } as JudgeChoice },
     ],
@@ -481,6 +485,8 @@ const ablationDoc = new AblationReportDoc();
 async function openAblation(ctx: Ctx, arg?: { sortBy?: string }): Promise<string | undefined> {
   const project = ctx.requireProject();
   const table = ablationTable(project, (path, message) => ctx.log.warn(`Ablation table: skipped ${path}: ${message}`));
+  // Nothing to sort: say what to do instead of asking how to sort an empty table.
+  if (!table.rows.length) throw new MnemoError('There are no answer sets to compare yet.', 'Run an evaluation first: "Mnemo: Run Evaluation" (the base model, a run, or an API model).');
   let key = arg?.sortBy;
   if (!key) {
     const pick = await vscode.window.showQuickPick(

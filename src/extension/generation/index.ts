@@ -197,7 +197,7 @@ function reportOutcome(ctx: Ctx, { result: r, files }: SweepOutcome): void {
       if (c === 'Open Q&A Folder') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(files[0] ? join(ctx.requireProject().root, files[0].path) : ctx.requireProject().qaDir));
     });
   if (r.stopped === 'completed' && r.failed === 0) show(vscode.window.showInformationMessage(`Mnemo: ${summary}`, 'Open Q&A Folder', 'Show Logs'));
-  else if (r.stopped === 'cancelled') show(vscode.window.showInformationMessage(`Mnemo: generation cancelled. ${summary} Run "Generate Q&A" again to resume.`, 'Show Logs'));
+  else if (r.stopped === 'cancelled') show(vscode.window.showInformationMessage(`Mnemo: generation cancelled. ${summary} Run "Generate Pairs" again to resume.`, 'Show Logs'));
   else show(vscode.window.showWarningMessage(`Mnemo: ${r.message ?? `${r.failed} request(s) failed.`} ${summary}`, 'Show Logs'));
 }
 

@@ -174,7 +174,8 @@ function renderHeader(): void {
   runs.forEach((run, i) => {
     const store = stores[i];
     const who = mode === 'compare' ? `${run.name}: ` : '';
-    if (run.status.error) items.push({ kind: 'error', text: `${who}the run failed: ${run.status.error}` });
+    // A cancelled run's error says so itself ("The run was cancelled."): not "the run failed".
+    if (run.status.error) items.push({ kind: run.status.state === 'cancelled' ? 'info' : 'error', text: run.status.state === 'cancelled' ? `${who}${run.status.error}` : `${who}the run failed: ${run.status.error}` });
     if (store.nonFinite.length) {
       const byKey = new Map<string, number[]>();
       for (const p of store.nonFinite) byKey.set(p.key, [...(byKey.get(p.key) ?? []), p.step]);
@@ -205,7 +206,9 @@ function renderHeader(): void {
   // The recall toggle only where there is recall to show.
   const recallToggle = checkboxes.get('showRecall');
   if (recallToggle) recallToggle.label.hidden = !runs.some((r) => r.recall.length > 0);
-  empty.textContent = 'No metrics yet: the chart fills in as the run logs its first steps.';
+  // A run that ended before its first step will log none: say so, not "yet".
+  const ended = runs.length > 0 && runs.every((r) => r.status.state === 'failed' || r.status.state === 'cancelled');
+  empty.textContent = ended ? `No metrics: the run ${runs.every((r) => r.status.state === 'cancelled') ? 'was cancelled' : 'failed'} before it logged a step. Open Run Log shows why.` : 'No metrics yet: the chart fills in as the run logs its first steps.';
   canvas.setAttribute('aria-label', runs.length === 1 ? `Loss chart of ${runs[0].name}` : `Loss chart comparing ${runs.map((r) => r.name).join(', ')}`);
 }
 let compareSummary = '';
