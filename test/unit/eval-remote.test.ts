@@ -93,7 +93,22 @@ void describe('remote evaluation through the SSH bridge', { skip }, () => {
   void test('a run on the SSH host answers there (its adapter, the real eval.py); the answers equal local eval.py on the downloaded outputs', async () => {
     const h = hooks();
     const progress: EvalProgress[] = [];
-    const r = await evaluate(project, { target: { kind: 'run', runId: run.id }, local, remote: { ssh: ssh(), hooks: h }, onProgress: (p) => progress.push(p) });
+    // While eval.py runs on the host (this machine), no process's command line holds the token.
+    let sawScript = false;
+    const scan = () => {
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        let cmd: Buffer;
+        try {
+          cmd = readFileSync(`/proc/${pid}/cmdline`);
+        } catch {
+          continue;
+        }
+        assert.ok(!cmd.includes(TOKEN), `the token is on the command line of ${pid}: ${cmd.toString().replace(/\0/g, ' ')}`);
+        if (cmd.includes('eval.py') && cmd.includes('--questions')) sawScript = true;
+      }
+    };
+    const r = await evaluate(project, { target: { kind: 'run', runId: run.id }, local, remote: { ssh: ssh(), hooks: h }, onProgress: (p) => (progress.push(p), scan()) });
+    assert.ok(sawScript, 'eval.py was never seen running');
     const hostDir = join(remoteDir(run), 'eval', `run-${run.id}-${r.set.meta.id}`);
     // eval.py ran in the run's folder on the host, with the adapter there.
     assert.ok(existsSync(join(hostDir, 'answers.jsonl')), h.lines.join('\n'));
