@@ -107,6 +107,9 @@ function discoverSuites() {
   }));
 }
 
+/** User settings of a session whose folder opens untrusted (Restricted Mode), without asking. */
+const UNTRUSTED_SETTINGS = { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' };
+
 /** One suite file in one fresh VS Code session. Reports its tests; a broken session is a failure. */
 async function runSuite(browser, suite) {
   const id = sessionName(suite.file.replace(/\.test\.ts$/, ''));
@@ -140,7 +143,7 @@ async function runSuite(browser, suite) {
     if (opts.launcher === 'electron') {
       electron = runWithTestElectron({ workspace, testsPath, env, dataDir: join(dir, 'data') });
     } else {
-      const trust = suite.untrusted ? { workspaceTrust: true, settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' } } : {};
+      const trust = suite.untrusted ? { workspaceTrust: true, settings: UNTRUSTED_SETTINGS } : {};
       server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env, ...trust });
       context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
       const page = await context.newPage();
@@ -273,7 +276,8 @@ async function runUiChecks(browser) {
       // What the window must find when it opens (settings, files): written before it loads, not
       // after, so that nothing depends on how soon a file watcher reports a new folder.
       prepared = check.prepare ? await check.prepare({ workspace }) : undefined;
-      server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env: { MNEMO_TEST_WORKSPACE: workspace, MNEMO_REPO_ROOT: repoRoot } });
+      const trust = check.untrusted ? { workspaceTrust: true, settings: UNTRUSTED_SETTINGS } : {};
+      server = await startServer({ dataDir: join(dir, 'data'), logFile: serverLog, env: { MNEMO_TEST_WORKSPACE: workspace, MNEMO_REPO_ROOT: repoRoot }, ...trust });
       context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
       const page = await context.newPage();
       page.setDefaultTimeout(30_000);

@@ -6,6 +6,7 @@
 //     name: 'qa view shows pairs',          // shown as "ui: <name>"; --grep matches it
 //     workspace: 'project',                 // 'project' (copy of examples/cairnrun, default) or 'empty'
 //     timeoutMs: 120_000,                   // optional
+//     untrusted: true,                      // optional: the folder opens untrusted (Restricted Mode)
 //     async run({ page, workspace, screenshot }) { ... throw to fail; may return a short note to print ... },
 //   }
 // Each check gets a fresh VS Code (server, user data, workspace copy) with the extension under
@@ -18,6 +19,7 @@
 import { chartChecks } from './ui-chart.mjs';
 import { evalChecks } from './ui-eval.mjs';
 import { qaChecks } from './ui-qa.mjs';
+import { restrictedChecks } from './ui-restricted.mjs';
 import { secretsChecks } from './ui-secrets.mjs';
 import { trainingChecks } from './ui-training.mjs';
 import { walkthroughChecks } from './ui-walkthrough.mjs';
@@ -100,4 +102,6 @@ export const checks = [
   ...chartChecks,
   // The walkthrough to the end; the webviews' Content-Security-Policy.
   ...walkthroughChecks,
+  // Restricted Mode: an untrusted folder's run records are not followed to their hosts.
+  ...restrictedChecks,
 ];

@@ -250,9 +250,18 @@ function activate(ctx: Ctx): void {
   });
   // A reload must not lose a run: follow again every run the records call live. Not awaited:
   // reaching a machine takes seconds, activation must not.
-  const project = ctx.project;
-  if (project && model.list().some((r) => isLive(r.state))) {
-    setTimeout(() => void live.reattachAll(project).catch((err: unknown) => ctx.log.error(`Reattaching runs failed: ${describeError(err)}`)), 0);
+  // In Restricted Mode the records' hosts are the folder's word: runs are followed once it is trusted.
+  const reattach = () => {
+    const project = ctx.project;
+    if (project && model.list().some((r) => isLive(r.state))) {
+      setTimeout(() => void live.reattachAll(project).catch((err: unknown) => ctx.log.error(`Reattaching runs failed: ${describeError(err)}`)), 0);
+    }
+  };
+  if (vscode.workspace.isTrusted) reattach();
+  else {
+    const waiting = model.list().filter((r) => isLive(r.state)).length;
+    if (waiting) ctx.log.info(`Restricted Mode: ${waiting} live run(s) will be followed once this folder is trusted.`);
+    ctx.own(vscode.workspace.onDidGrantWorkspaceTrust(reattach));
   }
 }
 
