@@ -24,8 +24,8 @@
  * and the test split (the held-out pairs of the 9x build, tagged by their prompt variant and
  * `numeric` when the reference holds a number). The 1x and 3x projects hold the same files with the
  * test split's pairs commented out (the .qa way to leave a pair out), so no setting trains on a
- * test pair. Forgetting: a general-knowledge .qa set (MNEMO_BENCH_GENERAL, or the first
- * *general*.qa found under examples/ or src/) asked of each setting; reported missing when none.
+ * test pair. Forgetting: the forgetting check's general-knowledge set (or MNEMO_BENCH_GENERAL)
+ * asked of each setting but the ceiling.
  * Grading: the product's contains grade (every key term of the reference in the answer), plus the
  * mean share of key terms found ("terms"), which moves before the all-or-nothing grade does.
  *
@@ -34,27 +34,33 @@
  * Progress lines carry UTC timestamps; the last line is one JSON object with every figure.
  *
  * Knobs (the CPU is slow; bound the work):
- *   MNEMO_BENCH_SETTINGS   default base,lora-1x,lora-9x,lora-3x,lora-1x-long,lora-9x-defaults,ceiling,full-9x
+ *   MNEMO_BENCH_SETTINGS   default base,lora-1x,lora-9x,lora-1x-long,lora-3x,lora-9x-defaults,ceiling,full-9x
  *   MNEMO_BENCH_LR         LoRA learning rate (1e-3)        MNEMO_BENCH_EPOCHS  LoRA epochs (1)
  *   MNEMO_BENCH_FULL_LR    full fine-tuning lr (5e-5)       MNEMO_BENCH_FULL_EPOCHS (1)
  *   MNEMO_BENCH_MAX_STEPS  cap every training run at N steps (a shake-out run)
  *   MNEMO_BENCH_QUESTIONS  first N public questions      MNEMO_BENCH_TEST_QUESTIONS  first N test-split pairs (40; 0: all)
  *   MNEMO_BENCH_MAX_NEW_TOKENS (48)   MNEMO_BENCH_BATCH (16)   MNEMO_BENCH_EVAL_STEPS (0: eval loss at the end only)
  *   MNEMO_BENCH_THREADS    torch threads (1)             MNEMO_BENCH_DIR  work folder (.tmp/bench-memorization)
+ *   MNEMO_BENCH_CHUNKS     e.g. 2,3,4,5: only the pairs of these chunks of the rule book (the others commented
+ *                          out after generation) and only the public questions whose cited rules lie in them
  *   MNEMO_BENCH_FRESH=1    ignore cached results         MNEMO_PYTHON     default .venv/bin/python
  *   MNEMO_BENCH_GENERATOR  the recorded generator script (../shared/tools/recorded_generator.py)
- *   MNEMO_BENCH_GENERAL    a general-knowledge .qa set for the forgetting figure
+ *   MNEMO_BENCH_GENERAL    a general-knowledge .qa set for the forgetting figure (default: the forgetting
+ *                          check's own set, src/core/eval/forgetting.ts)
  * Not a test: it never fails on the scores.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { buildProjectDataset } from '../src/core/dataset';
 import type { DatasetPair } from '../src/core/dataset/types';
 import { evaluate, matchAnswer, type EvalTarget, type EvaluateResult, type Score } from '../src/core/eval';
 import { Project } from '../src/core/project';
+import { loadSourceChunks } from '../src/core/generation';
+import { GENERAL_KNOWLEDGE_QA } from '../src/core/eval/forgetting';
 import { parseQa } from '../src/core/qa/parse';
+import type { QaPair } from '../src/core/qa/types';
 import { startRun, type MetricEvent, type RunRecord } from '../src/core/training';
 
 const ROOT = resolve(__dirname, '..');
@@ -63,7 +69,7 @@ const num = (name: string, dflt: number) => (env[name] !== undefined && env[name
 const opt = (name: string) => (env[name] ? Number(env[name]) : undefined);
 const python = env.MNEMO_PYTHON ?? (existsSync(join(ROOT, '.venv', 'bin', 'python')) ? join(ROOT, '.venv', 'bin', 'python') : 'python3');
 const threads = env.MNEMO_BENCH_THREADS ?? '1';
-const ALL = ['base', 'lora-1x', 'lora-9x', 'lora-3x', 'lora-1x-long', 'lora-9x-defaults', 'ceiling', 'full-9x'];
+const ALL = ['base', 'lora-1x', 'lora-9x', 'lora-1x-long', 'lora-3x', 'lora-9x-defaults', 'ceiling', 'full-9x'];
 const settingsWanted = (env.MNEMO_BENCH_SETTINGS ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of settingsWanted) if (!ALL.includes(s)) throw new Error(`MNEMO_BENCH_SETTINGS: unknown setting "${s}" (known: ${ALL.join(', ')})`);
 const knobs = {
@@ -77,6 +83,7 @@ const knobs = {
   maxNewTokens: num('MNEMO_BENCH_MAX_NEW_TOKENS', 48),
   batch: num('MNEMO_BENCH_BATCH', 16),
   evalSteps: num('MNEMO_BENCH_EVAL_STEPS', 0),
+  chunks: env.MNEMO_BENCH_CHUNKS ? env.MNEMO_BENCH_CHUNKS.split(',').map(Number).filter((n) => n > 0) : undefined,
   threads,
 };
 const WORK = resolve(env.MNEMO_BENCH_DIR ?? join(ROOT, '.tmp', 'bench-memorization'));
@@ -139,7 +146,9 @@ const fileOf = (variant: string, t: string) => `${variant}-t${Number(t).toFixed(
 async function prepare(model: string): Promise<Prepared> {
   const gen = join(WORK, 'p-9x');
   const marker = join(WORK, 'prepared.json');
-  if (!existsSync(marker) || !existsSync(join(gen, 'data', 'train.jsonl'))) {
+  const chunksKey = knobs.chunks?.join(',') ?? 'all';
+  const markerChunks = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { chunks?: string }).chunks : undefined;
+  if (!existsSync(marker) || markerChunks !== chunksKey || !existsSync(join(gen, 'data', 'train.jsonl'))) {
     rmSync(WORK, { recursive: true, force: true });
     mkdirSync(WORK, { recursive: true });
     cpSync(join(ROOT, 'examples', 'cairnrun'), gen, { recursive: true, filter: (src) => !relative(join(ROOT, 'examples', 'cairnrun'), src).startsWith('.mnemo') });
@@ -150,6 +159,16 @@ async function prepare(model: string): Promise<Prepared> {
       say(`generate: ${out.split('\n').find((l) => /pairs kept/.test(l)) ?? out.slice(-300)}`);
     } finally {
       g.stop();
+    }
+    if (knobs.chunks) {
+      // A part of the document at full density: the other chunks' pairs commented out.
+      const keep = new Set(knobs.chunks.map(String));
+      const dir = join(gen, 'qa', 'rulebook');
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.qa'))) {
+        writeFileSync(join(dir, f), commentOut(readFileSync(join(dir, f), 'utf8'), (pair) => !keep.has(pair.chunk ?? '')));
+      }
+      const chunkText = (await loadSourceChunks(Project.load(gen))).flatMap((sc) => sc.chunks).filter((c) => keep.has(String(c.n))).map((c) => c.text).join('\n');
+      writeFileSync(join(WORK, 'public-chunks.qa'), publicInChunks(readFileSync(join(ROOT, 'examples', 'cairnrun', 'eval', 'questions.qa'), 'utf8'), chunkText));
     }
     // The 9x build: its test split is every setting's test set.
     const { build } = await buildProjectDataset(Project.load(gen));
@@ -174,17 +193,19 @@ async function prepare(model: string): Promise<Prepared> {
       mkdirSync(join(dir, 'qa', 'rulebook'), { recursive: true });
       for (const f of files) {
         const rel = `qa/rulebook/${f}`;
-        writeFileSync(join(dir, rel), commentOut(readFileSync(join(gen, rel), 'utf8'), held.get(rel) ?? new Set()));
+        const lines = held.get(rel) ?? new Set<number>();
+        writeFileSync(join(dir, rel), commentOut(readFileSync(join(gen, rel), 'utf8'), (pair) => lines.has(pair.questionLine), lines.size));
       }
       const { build: b } = await buildProjectDataset(Project.load(dir));
       data[name] = dataOf(b);
     }
-    writeFileSync(marker, JSON.stringify({ data, testPairs: test.length }, null, 2));
+    writeFileSync(marker, JSON.stringify({ data, testPairs: test.length, chunks: chunksKey }, null, 2));
   }
   const { data, testPairs } = JSON.parse(readFileSync(marker, 'utf8')) as Pick<Prepared, 'data' | 'testPairs'>;
   for (const [k, d] of Object.entries(data)) say(`data ${k}: ${d.pairs} pairs in -> ${d.trainRows} train rows (${d.trainPairs} pairs), ${d.testRows} test rows`);
   say(`test split: ${testPairs} held-out pairs of the 9x build`);
-  const publicSet = limitQa(join(ROOT, 'examples', 'cairnrun', 'eval', 'questions.qa'), knobs.questions, 'public.qa');
+  const publicSet = limitQa(knobs.chunks ? join(WORK, 'public-chunks.qa') : join(ROOT, 'examples', 'cairnrun', 'eval', 'questions.qa'), knobs.questions, 'public.qa');
+  if (knobs.chunks) say(`chunks ${chunksKey}: ${readFileSync(publicSet, 'utf8').split('\n').filter((l) => l.startsWith('Q: ')).length} public questions cite rules in them`);
   const testSet = limitQa(join(WORK, 'test-split.qa'), knobs.testQuestions, 'test.qa');
   return { model, projects: { '1x': Project.load(join(WORK, 'p-1x')), '3x': Project.load(join(WORK, 'p-3x')), '9x': Project.load(gen) }, publicSet, testSet, generalSet: generalSet(), data, testPairs };
 }
@@ -196,22 +217,31 @@ function testSplitQa(pairs: DatasetPair[]): string {
   return head.concat(pairs.flatMap((p) => [`@tags: ${[p.variant ?? 'untagged', ...(/\d/.test(p.answer) ? ['numeric'] : [])].join(', ')}`, `Q: ${oneLine(p.question)}`, `A: ${oneLine(p.answer)}`, ''])).join('\n');
 }
 
-/** The .qa text with the pairs whose Q: is on one of `lines` commented out (each of their lines behind '# '). */
-function commentOut(text: string, lines: Set<number>): string {
-  if (!lines.size) return text;
+/** The .qa text with the active pairs that `drop` picks commented out (each of their lines behind '# '); `expect`: how many. */
+function commentOut(text: string, drop: (pair: QaPair) => boolean, expect?: number): string {
   const parsed = parseQa(text);
   const rows = text.split('\n');
   let n = 0;
   for (const p of parsed.pairs) {
-    if (p.commented || !lines.has(p.questionLine)) continue;
+    if (p.commented || !drop(p)) continue;
     for (let i = p.questionLine; i <= p.lastLine; i++) if (rows[i].trim()) rows[i] = `# ${rows[i]}`;
     n++;
   }
-  if (n !== lines.size) throw new Error(`commenting out the test split: ${n} of ${lines.size} pairs found`);
+  if (expect !== undefined && n !== expect) throw new Error(`commenting out the test split: ${n} of ${expect} pairs found`);
   const out = rows.join('\n');
   const active = parseQa(out).pairs.filter((p) => !p.commented).length;
   if (active !== parsed.pairs.filter((p) => !p.commented).length - n) throw new Error('commenting out the test split left the wrong number of active pairs');
   return out;
+}
+
+/** The pairs of an eval .qa text whose cited rules ("(Rule 2.1)", "(Rules 4.6, 6.5)") all lie in `chunkText`. */
+function publicInChunks(qa: string, chunkText: string): string {
+  const blocks = qa.split(/\n\s*\n/).filter((b) => /^Q: /m.test(b));
+  const kept = blocks.filter((b) => {
+    const cited = [...b.matchAll(/\(Rules? ([^)]*)\)/g)].flatMap((m) => m[1].match(/\d+\.\d+/g) ?? []);
+    return cited.length > 0 && cited.every((r) => new RegExp(`(^|\\n)${r.replace('.', '\\.')} `).test(chunkText));
+  });
+  return kept.map((b) => b.split('\n').filter((l) => !/^#/.test(l)).join('\n')).join('\n\n') + '\n';
 }
 
 /** The first `limit` pairs of a .qa eval set (its tags and comments kept), or the file itself. */
@@ -223,21 +253,12 @@ function limitQa(path: string, limit: number | undefined, name: string): string 
   return out;
 }
 
-/** A general-knowledge set for the forgetting figure, when one is in the tree. */
+/** The general-knowledge set for the forgetting figure: MNEMO_BENCH_GENERAL, else the product's own forgetting set. */
 function generalSet(): string | undefined {
   if (env.MNEMO_BENCH_GENERAL) return resolve(env.MNEMO_BENCH_GENERAL);
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (depth > 5 || !existsSync(dir)) return;
-    for (const e of readdirSync(dir)) {
-      if (e === 'node_modules' || e.startsWith('.')) continue;
-      const p = join(dir, e);
-      if (statSync(p).isDirectory()) walk(p, depth + 1);
-      else if (/general.*\.qa$/i.test(e)) found.push(p);
-    }
-  };
-  for (const d of ['examples', 'src', 'schemas']) walk(join(ROOT, d), 0);
-  return found.sort()[0];
+  const out = join(WORK, 'general-knowledge.qa');
+  writeFileSync(out, GENERAL_KNOWLEDGE_QA);
+  return out;
 }
 
 interface SetFigures {
