@@ -236,6 +236,20 @@ export const secretsChecks = [
       await typeSecret(page, 'Mnemo: Set API Key', sentinels.key, 'API key saved in secret storage');
       await typeSecret(page, 'Mnemo: Set Hugging Face Token', sentinels.token, 'Hugging Face token saved in secret storage');
 
+      // A step's toast is not always shown as a toast (VS Code queued it, or put it in the notification
+      // center): the build and the push are waited for by what they do, not by their toasts.
+      const until = async (what, done, ms = 60_000) => {
+        const end = Date.now() + ms;
+        while (!done()) {
+          if (Date.now() > end) {
+            await runCommand(page, 'Notifications: Show Notifications');
+            const shown = await page.locator('.notifications-center').innerText().catch(() => '(no notification center)');
+            throw new Error(`${what} did not happen in ${ms / 1000} s; notifications: ${shown.replace(/\s+/g, ' ').slice(0, 1500)}`);
+          }
+          await page.waitForTimeout(250);
+        }
+      };
+
       // The sweep, against a server that echoes the key in 429s, 500s, headers and answers.
       const dialog = page.locator('.monaco-dialog-box');
       await runCommand(page, 'Mnemo: Generate Pairs');
@@ -247,13 +261,12 @@ export const secretsChecks = [
 
       // The dataset, built and pushed to the local Hub with the token.
       await runCommand(page, 'Mnemo: Build Dataset');
-      await page.locator('.notifications-toasts', { hasText: 'dataset built' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await until('the dataset build', () => existsSync(join(workspace, 'data', 'train.jsonl')) && existsSync(join(workspace, 'data', 'README.md')));
       await runCommand(page, 'Mnemo: Push Dataset to Hub');
       const repo = page.locator('.quick-input-widget', { hasText: 'Push dataset to the Hugging Face Hub' });
       await repo.waitFor({ state: 'visible' });
       await repo.locator('input').press('Enter');
-      await page.locator('.notifications-toasts', { hasText: /pushed me\/cairnrun-qa/ }).first().waitFor({ state: 'visible', timeout: 60_000 });
-      if (!hub.commits.length) throw new Error('nothing reached the Hub');
+      await until('the push to the local Hub', () => hub.commits.length > 0);
 
       // A run on the SSH host, with the encrypted key's passphrase typed in its box.
       await runCommand(page, 'Mnemo: Start Training');

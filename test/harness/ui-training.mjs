@@ -185,8 +185,18 @@ export const trainingChecks = [
       await page.mouse.move(1000, 700);
       await screenshot('runs-view');
       // The tooltip: the config and the target.
-      await item.hover();
-      await page.locator('.monaco-hover', { hasText: 'learning rate' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+      // A live row is redrawn every 2 s, which can drop a hover that was about to open: hover again.
+      const tooltip = page.locator('.monaco-hover', { hasText: 'learning rate' }).first();
+      for (let attempt = 1; ; attempt++) {
+        await page.mouse.move(1000, 700);
+        await item.hover();
+        try {
+          await tooltip.waitFor({ state: 'visible', timeout: 6_000 });
+          break;
+        } catch (err) {
+          if (attempt === 4) throw err;
+        }
+      }
       // Fully faded in, for a readable screenshot.
       await page.waitForFunction(() => [...document.querySelectorAll('.monaco-hover')].some((h) => h.textContent.includes('learning rate') && getComputedStyle(h).opacity === '1'), undefined, { timeout: 5000 });
       await screenshot('runs-view-tooltip');

@@ -58,7 +58,9 @@ export async function runCommand(page, title) {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible' });
+  // The focused row, not any row: under load the list can still show the previous filter's rows
+  // when Enter is pressed, which then runs nothing or another command.
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first().waitFor({ state: 'visible' });
   await input.press('Enter');
 }
 
