@@ -13,6 +13,7 @@
  * of the reference (numbers as words, possessives, plurals, accents, dropped words, punctuation,
  * Unicode look-alikes), plus hand-written edge cases.
  */
+import { mulberry32 } from '../../src/core/dataset/random';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEvalSet } from '../../src/core/eval/questions';
@@ -35,17 +36,6 @@ export interface GoldenCase extends GoldenInput {
 /** What the TS side says of one input: the row of the table. */
 export function goldenRow(c: GoldenInput): GoldenCase {
   return { ...c, grade: gradeAnswer(c.answer, c.reference, c.question, c.keys), terms: keyTerms(c.reference, c.question, c.keys) };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];

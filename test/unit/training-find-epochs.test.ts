@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/core/dataset/random';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,17 +13,8 @@ import { Project } from '../../src/core/project';
 import { cli } from './cli-run';
 import { fakeScripts, hooks, trainingProject } from './training-fixtures';
 
-/** A seeded generator (mulberry32): the same noise every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator: the same noise every run. */
+const rng = mulberry32;
 
 const STEPS_PER_EPOCH = 40;
 const EVALS_PER_EPOCH = 4;
