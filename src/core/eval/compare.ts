@@ -6,7 +6,7 @@ import { RUN_FILES } from '../training/protocol';
 import { normalizeText } from './match';
 import { scoreAnswerSet } from './score';
 import { listAnswerSets, readAnswerSet } from './store';
-import type { AblationRow, AblationTable, AnswerRecord, AnswerSet, AnswerSetEntry, AnswerSetMeta, Change, Comparison, ComparisonRow, ForgettingRow } from './types';
+import type { AblationRow, AblationTable, AnswerRecord, AnswerSet, AnswerSetEntry, AnswerSetMeta, Change, Comparison, ComparisonRow, ForgettingRow, Score } from './types';
 
 function changeOf(a: AnswerRecord | undefined, b: AnswerRecord | undefined): Change {
   if (!a) return 'only-b';
@@ -196,17 +196,21 @@ export function forgettingRows(project: Project, entries: AnswerSetEntry[], onPr
 }
 
 /** The ablation table as Markdown, sorted by overall rate (best first). */
-export function ablationMarkdown(table: AblationTable): string {
-  const pct = (x: number) => `${Math.round(x * 100)}%`;
-  const cell = (s: { correct: number; graded: number; low: number; high: number } | undefined) => (s ? `${s.correct}/${s.graded} [${pct(s.low)}–${pct(s.high)}]` : '');
-  const rows = [...table.rows].sort((x, y) => y.score.overall.rate - x.score.overall.rate);
-  const leaks = rows.some((r) => r.score.leaked > 0);
+/**
+ * The ablation table's columns, one layout for every renderer (the CLI's Markdown, the editor's
+ * report): the header, how many score columns follow the label and kind, and each row's cells, its
+ * scores written by `cell`.
+ */
+export function ablationColumns(
+  table: AblationTable,
+  cell: (s: Score | undefined) => string,
+): { head: string[]; scoreCols: number; leaks: boolean; cells: (r: AblationRow) => string[] } {
+  const leaks = table.rows.some((r) => r.score.leaked > 0);
   const forgetting = new Map(table.forgetting.map((f) => [f.runId, f]));
   const head = ['answer set', 'kind', 'score', ...(leaks ? ['without leaked'] : []), ...table.tags, ...(forgetting.size ? ['forgetting'] : []), ...table.differing];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
-  for (const r of rows) {
+  const cells = (r: AblationRow): string[] => {
     const f = r.meta.runId ? forgetting.get(r.meta.runId) : undefined;
-    const cells = [
+    return [
       r.meta.label,
       r.meta.kind,
       cell(r.score.overall),
@@ -215,8 +219,17 @@ export function ablationMarkdown(table: AblationTable): string {
       ...(forgetting.size ? [f ? forgettingCell(f) : ''] : []),
       ...table.differing.map((k) => String(r.settings[k] ?? '')),
     ];
-    lines.push(`| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
-  }
+  };
+  return { head, scoreCols: 1 + (leaks ? 1 : 0) + table.tags.length, leaks, cells };
+}
+
+export function ablationMarkdown(table: AblationTable): string {
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const cell = (s: { correct: number; graded: number; low: number; high: number } | undefined) => (s ? `${s.correct}/${s.graded} [${pct(s.low)}–${pct(s.high)}]` : '');
+  const rows = [...table.rows].sort((x, y) => y.score.overall.rate - x.score.overall.rate);
+  const { head, leaks, cells } = ablationColumns(table, cell);
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) lines.push(`| ${cells(r).map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   if (leaks) lines.push('', '"without leaked": the score without the eval questions that near-duplicate a training question (the dataset split\'s similarity).');
   if (table.forgetting.length) {
     lines.push('', '### Forgetting (general knowledge, base model → run)', '');

@@ -54,7 +54,7 @@ export {
   storedPath,
   writeAnswerSet,
 } from './store';
-export { ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets, forgettingCell, forgettingRows } from './compare';
+export { ablationColumns, ablationMarkdown, ablationTable, answerSetToQa, compareAnswerSets, forgettingCell, forgettingRows } from './compare';
 export { FORGETTING_MAX_NEW_TOKENS, FORGETTING_QUESTIONS_PATH, forgettingEvalSet, forgettingReport, formatForgetting, GENERAL_KNOWLEDGE_QA, type ForgettingReport } from './forgetting';
 export { findLeaks, projectLeaks, readTrainingQuestions, trainingQuestions, type TrainingQuestions } from './leakage';
 export { answerWithApi, apiPrompt, bm25TopK, documentText, loadContextChunks, type ApiAnswerOptions, type ContextChunk } from './api';

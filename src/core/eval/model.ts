@@ -57,7 +57,8 @@ export function findEvalScript(): string {
   return found;
 }
 
-function readRun(project: Project, runId: string): RunRecord {
+/** A run's record (run.json), or a message naming the run when it is missing or unreadable. */
+export function readRun(project: Project, runId: string): RunRecord {
   const file = join(project.runsDir, runId, RUN_FILES.record);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;

@@ -36,7 +36,7 @@ import { MetricsReader } from '../training/metrics';
 import { RUN_FILES, type RunRecord } from '../training/protocol';
 import { shCommand } from '../training/quote';
 import { ConnectionLost } from '../training/ssh';
-import { findEvalScript, type LocalModelSpec, type ModelEvalOptions } from './model';
+import { findEvalScript, readRun, type LocalModelSpec, type ModelEvalOptions } from './model';
 import type { AnswerRecord, EvalSet } from './types';
 
 /** How to reach the host, and where a run on an SSH host answers. */
@@ -62,16 +62,6 @@ export interface RemoteEval {
 }
 
 type SshTarget = Extract<RunRecord['target'], { kind: 'ssh' }>;
-
-function readRecord(project: Project, runId: string): RunRecord {
-  const file = join(project.runsDir, runId, RUN_FILES.record);
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new MnemoError(code === 'ENOENT' ? `There is no run "${runId}" (no ${file}).` : `The run record ${file} cannot be read (${code ?? (err as Error).message}).`, 'Pick a run listed in the Runs view (its folder name under runs/).', file);
-  }
-}
 
 function hostOfRun(t: SshTarget, opts: RemoteEvalOptions): HostEntry {
   let identityFiles: string[] = [];
@@ -105,7 +95,7 @@ export async function openRemoteEval(project: Project, target: { kind: string; r
     return { host, answer: (set, spec, o) => answerOnHost(host, undefined, set, spec, o, opts) };
   }
   if (target.kind !== 'run' || !target.runId || opts.where === 'local') return undefined;
-  const run = readRecord(project, target.runId);
+  const run = readRun(project, target.runId);
   if (run.target.kind !== 'ssh') return undefined;
   if (run.state !== 'done') {
     throw new MnemoError(`Run "${run.id}" is ${run.state.replace('_', ' ')}, not done: it has no finished model to evaluate.`, 'Wait for the run to finish (or evaluate another run).', join(project.runsDir, run.id, RUN_FILES.record));

@@ -1,4 +1,4 @@
-import { forgettingCell, type AblationRow, type AblationTable, type Score } from '../../core/eval';
+import { ablationColumns, forgettingCell, type AblationRow, type AblationTable, type Score } from '../../core/eval';
 
 /** A column the ablation table can be sorted by: 'score', 'label', 'kind', 'tag:<tag>' or 'setting:<key>'. */
 export type SortKey = string;
@@ -78,24 +78,9 @@ export function ablationReport(table: AblationTable, key: SortKey): string {
     'Scores are correct / graded answers with the rate and its 95% Wilson interval.',
     '',
   );
-  const leaks = table.rows.some((r) => r.score.leaked > 0);
-  const forgetting = new Map(table.forgetting.map((f) => [f.runId, f]));
-  const scoreCols = 1 + (leaks ? 1 : 0) + table.tags.length;
-  const head = ['answer set', 'kind', 'score', ...(leaks ? ['without leaked'] : []), ...table.tags, ...(forgetting.size ? ['forgetting'] : []), ...table.differing];
+  const { head, scoreCols, leaks, cells } = ablationColumns(table, cell);
   out.push(`| ${head.map(escape).join(' | ')} |`, `|${head.map((_, i) => (i >= 2 && i < 2 + scoreCols ? ' ---: ' : ' --- ')).join('|')}|`);
-  for (const r of sortRows(table, choice.key)) {
-    const f = r.meta.runId ? forgetting.get(r.meta.runId) : undefined;
-    const cells = [
-      r.meta.label,
-      r.meta.kind,
-      cell(r.score.overall),
-      ...(leaks ? [r.score.withoutLeaks ? `${cell(r.score.withoutLeaks)} (${r.score.leaked} left out)` : cell(r.score.overall)] : []),
-      ...table.tags.map((t) => cell(r.score.byTag[t])),
-      ...(forgetting.size ? [f ? forgettingCell(f) : ''] : []),
-      ...table.differing.map((k) => String(r.settings[k] ?? '')),
-    ];
-    out.push(`| ${cells.map(escape).join(' | ')} |`);
-  }
+  for (const r of sortRows(table, choice.key)) out.push(`| ${cells(r).map(escape).join(' | ')} |`);
   out.push('');
   if (leaks) out.push('**without leaked**: the score without the eval questions that near-duplicate a training question (the dataset split\'s similarity); they show memorized pairs, not recall.', '');
   if (table.forgetting.length) {
